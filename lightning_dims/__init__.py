@@ -1,0 +1,20 @@
+"""lightning-dims: intrinsic dataset properties (K_F, d_data, d_repr) and how they govern learning."""
+
+from lightning_dims.properties import (
+    IntrinsicDimensionResult,
+    LabelSharpnessResult,
+    intrinsic_dimension,
+    knn,
+    label_sharpness,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IntrinsicDimensionResult",
+    "LabelSharpnessResult",
+    "__version__",
+    "intrinsic_dimension",
+    "knn",
+    "label_sharpness",
+]

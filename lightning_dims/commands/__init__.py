@@ -1,0 +1,1 @@
+"""One module per ``lightning-dims`` subcommand, each with ``main(argv) -> int``."""

@@ -1,0 +1,27 @@
+"""Dataset and representation properties: K_F, intrinsic dimension, exact kNN."""
+
+from lightning_dims.properties.duplicates import DuplicateSamplesWarning
+from lightning_dims.properties.intrinsic_dimension import (
+    ESTIMATORS,
+    MLE,
+    IntrinsicDimensionResult,
+    TwoNN,
+    intrinsic_dimension,
+    register_estimator,
+)
+from lightning_dims.properties.knn import KnnResult, knn
+from lightning_dims.properties.label_sharpness import LabelSharpnessResult, label_sharpness
+
+__all__ = [
+    "ESTIMATORS",
+    "MLE",
+    "DuplicateSamplesWarning",
+    "IntrinsicDimensionResult",
+    "KnnResult",
+    "LabelSharpnessResult",
+    "TwoNN",
+    "intrinsic_dimension",
+    "knn",
+    "label_sharpness",
+    "register_estimator",
+]
