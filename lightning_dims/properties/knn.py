@@ -37,6 +37,15 @@ REFINE_BELOW = 1e-2
 EXACT_CHUNK_BYTES = 4 * 2**20
 """Size of one chunk of row differences in ``exact_distances`` (cache-sized: larger is slower)."""
 
+MIN_TILES = 8
+"""Tiles per side once tiles keep at least ``MIN_TILE_ROWS`` rows: 8 computes 56% of a full Gram."""
+
+MIN_TILE_ROWS = 256
+"""Smallest tile side chosen for symmetry's sake (smaller GEMMs lose efficiency)."""
+
+TILE_WORKSPACE = 4
+"""Tile-sized arrays alive at once (the tile, its merge buffers)."""
+
 CANDIDATE_MARGIN = 4
 """Extra Gram candidates per point, so that re-ranking after exact refinement stays exact."""
 
@@ -142,6 +151,50 @@ def refine_squared_distances(
     return refined
 
 
+def tile_size(n: int, element_size: int, memory_budget_bytes: int) -> int:
+    """Side of the square Gram tiles: within the budget, and small enough that the upper
+    triangle of tiles saves most of the lower half's flops (at least ``MIN_TILES`` per side
+    once tiles would still hold ``MIN_TILE_ROWS`` rows)."""
+    by_budget = max(1, int(math.isqrt(max(1, memory_budget_bytes // (element_size * TILE_WORKSPACE)))))
+    by_symmetry = max(MIN_TILE_ROWS, math.ceil(n / MIN_TILES))
+    return max(1, min(by_budget, by_symmetry, n))
+
+
+def gram_tiles(frame: torch.Tensor, sq_norms: torch.Tensor, tile: int, progress: bool = False, desc: str = "Gram"):
+    """Yield ``(rows, cols, sq_dist)`` for the upper triangle of square tiles (cols start >= rows start).
+
+    ``sq_dist[a, b] = ||frame[rows[a]] - frame[cols[b]]||^2`` from the Gram product, in the
+    frame's precision; on diagonal tiles the self-distances are set to +inf. Only the upper
+    triangle is computed: the lower one is its transpose, so callers use each tile both ways.
+    """
+    n = frame.shape[0]
+    starts = list(range(0, n, tile))
+    pairs = [(a, b) for i, a in enumerate(starts) for b in starts[i:]]
+    if progress:
+        from tqdm.auto import tqdm
+
+        pairs = tqdm(pairs, desc=desc, unit="tile")
+    for a, b in pairs:
+        rows = torch.arange(a, min(a + tile, n), device=frame.device)
+        cols = torch.arange(b, min(b + tile, n), device=frame.device)
+        sq_dist = frame[a : a + tile] @ frame[b : b + tile].T
+        sq_dist.mul_(-2.0).add_(sq_norms[b : b + tile][None, :]).add_(sq_norms[a : a + tile, None])
+        if a == b:
+            sq_dist.fill_diagonal_(math.inf)
+        yield rows, cols, sq_dist
+
+
+def merge_smallest(
+    best_sq: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor, sq_dist: torch.Tensor, cols: torch.Tensor
+) -> None:
+    """Fold a tile of distances into the running per-row candidates (the ``c`` smallest), in place."""
+    merged_sq = torch.cat([best_sq[rows], sq_dist], dim=1)
+    merged_idx = torch.cat([best_idx[rows], cols[None, :].expand(rows.shape[0], -1)], dim=1)
+    top_sq, pos = torch.topk(merged_sq, best_sq.shape[1], dim=1, largest=False, sorted=False)
+    best_sq[rows] = top_sq
+    best_idx[rows] = torch.gather(merged_idx, 1, pos)
+
+
 def knn(
     x: torch.Tensor | np.ndarray,
     k: int,
@@ -154,12 +207,14 @@ def knn(
     Args:
         x: (N, ...) samples, flattened to (N, D); computed on x's device (CPU or GPU).
         k: neighbours per point, ``1 <= k <= N - 1``.
-        memory_budget_bytes: working memory for one block of Gram rows (and refinement).
-        progress: show a progress bar over row blocks.
+        memory_budget_bytes: working memory for the Gram tiles (besides (N, k) candidate lists).
+        progress: show a progress bar over tiles.
 
     Returns:
         ``KnnResult`` with float64 distances (N, k), ascending, and int64 indices (N, k).
         Exact duplicates of a point appear as neighbours at distance exactly 0.
+
+    Cost: about ``N^2 D`` flops (the upper triangle of the Gram matrix, half a full GEMM).
     """
     points = as_points(x, min_points=2)
     n = points.shape[0]
@@ -167,25 +222,14 @@ def knn(
         raise ValueError(f"k={k} neighbours need at least k + 1 = {k + 1} points, got {n}: lower k or add points")
     n_candidates = min(n - 1, k + CANDIDATE_MARGIN)
     frame, sq_norms = gram_frame(points)
-    block = rows_per_block(n * frame.element_size() * 2, memory_budget_bytes)
-    distances = torch.empty((n, k), dtype=torch.float64, device=points.device)
-    indices = torch.empty((n, k), dtype=torch.int64, device=points.device)
-    starts = range(0, n, block)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, total=math.ceil(n / block), desc="kNN", unit="block")
-    for start in starts:
-        stop = min(start + block, n)
-        local = torch.arange(stop - start, device=points.device)
-        sq_dist = frame[start:stop] @ frame.T
-        sq_dist.mul_(-2.0).add_(sq_norms[None, :]).add_(sq_norms[start:stop, None])
-        sq_dist[local, local + start] = math.inf
-        cand_sq, cand = torch.topk(sq_dist, n_candidates, dim=1, largest=False, sorted=False)
-        del sq_dist
-        rows = (local + start)[:, None].expand_as(cand)
-        exact_sq = refine_squared_distances(cand_sq, rows, cand, points, sq_norms)
-        best_sq, order = torch.topk(exact_sq, k, dim=1, largest=False, sorted=True)
-        distances[start:stop] = best_sq.sqrt()
-        indices[start:stop] = torch.gather(cand, 1, order)
-    return KnnResult(distances=distances, indices=indices)
+    tile = tile_size(n, frame.element_size(), memory_budget_bytes)
+    best_sq = torch.full((n, n_candidates), math.inf, dtype=frame.dtype, device=points.device)
+    best_idx = torch.zeros((n, n_candidates), dtype=torch.int64, device=points.device)
+    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile, progress=progress, desc="kNN"):
+        merge_smallest(best_sq, best_idx, rows, sq_dist, cols)
+        if rows[0] != cols[0]:
+            merge_smallest(best_sq, best_idx, cols, sq_dist.T, rows)
+    all_rows = torch.arange(n, device=points.device)[:, None].expand_as(best_idx)
+    exact_sq = refine_squared_distances(best_sq, all_rows, best_idx, points, sq_norms)
+    top_sq, order = torch.topk(exact_sq, k, dim=1, largest=False, sorted=True)
+    return KnnResult(distances=top_sq.sqrt(), indices=torch.gather(best_idx, 1, order))

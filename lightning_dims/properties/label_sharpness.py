@@ -33,7 +33,8 @@ from lightning_dims.properties.knn import (
     as_points,
     exact_distances,
     gram_frame,
-    rows_per_block,
+    gram_tiles,
+    tile_size,
 )
 
 MODES = ("exhaustive", "paper")
@@ -108,31 +109,24 @@ def closest_cross_label_candidates(
     Returns (rows, cols), sorted by Gram distance; fewer when fewer cross-label pairs exist.
     """
     frame, sq_norms = gram_frame(points)
-    m = points.shape[0]
-    block = rows_per_block(m * frame.element_size() * 3, memory_budget_bytes)
+    tile = tile_size(points.shape[0], frame.element_size(), memory_budget_bytes)
     best_sq = torch.empty(0, dtype=frame.dtype, device=points.device)
-    best_flat = torch.empty(0, dtype=torch.int64, device=points.device)
-    columns = torch.arange(m, device=points.device)
-    for start in range(0, m, block):
-        stop = min(start + block, m)
-        rows = columns[start:stop]
-        sq_dist = frame[start:stop] @ frame.T
-        sq_dist.mul_(-2.0).add_(sq_norms[None, :]).add_(sq_norms[start:stop, None])
-        excluded = (labels[start:stop, None] == labels[None, :]) | (columns[None, :] <= rows[:, None])
-        sq_dist.masked_fill_(excluded, math.inf)
-        flat = sq_dist.reshape(-1)
+    best_rows = torch.empty(0, dtype=torch.int64, device=points.device)
+    best_cols = torch.empty(0, dtype=torch.int64, device=points.device)
+    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile):
+        excluded = (labels[rows, None] == labels[None, cols]) | (cols[None, :] <= rows[:, None])
         take = min(n_candidates, int((~excluded).sum()))
         if take == 0:
             continue
-        values, positions = torch.topk(flat, take, largest=False)
+        values, positions = torch.topk(sq_dist.masked_fill_(excluded, math.inf).reshape(-1), take, largest=False)
         best_sq = torch.cat([best_sq, values])
-        best_flat = torch.cat([best_flat, positions + start * m])
+        best_rows = torch.cat([best_rows, rows[positions // cols.shape[0]]])
+        best_cols = torch.cat([best_cols, cols[positions % cols.shape[0]]])
         if best_sq.shape[0] > n_candidates:
             best_sq, keep = torch.topk(best_sq, n_candidates, largest=False)
-            best_flat = best_flat[keep]
+            best_rows, best_cols = best_rows[keep], best_cols[keep]
     order = torch.argsort(best_sq, stable=True)
-    best_flat = best_flat[order]
-    return best_flat // m, best_flat % m
+    return best_rows[order], best_cols[order]
 
 
 def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_bytes: int):
