@@ -1,0 +1,123 @@
+"""K_F against a brute-force double loop, and the properties that catch the authors' bugs."""
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_dims import label_sharpness
+from lightning_dims.properties.label_sharpness import paper_pairs
+
+
+def brute_force_k_f(x: np.ndarray, y: np.ndarray) -> float:
+    """Eq. 1 literally: max over pairs with x_j != x_k of 1[y_j != y_k] / ||x_j - x_k||."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    best = 0.0
+    for j in range(len(flat)):
+        for k in range(j + 1, len(flat)):
+            distance = np.linalg.norm(flat[j] - flat[k])
+            if distance > 0:
+                best = max(best, float(y[j] != y[k]) / distance)
+    return best
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_exhaustive_equals_brute_force(rng, n_classes):
+    x = rng.normal(size=(150, 3, 4, 4))
+    y = rng.integers(0, n_classes, size=150)
+    result = label_sharpness(x, y, m=None)
+    assert float(result) == pytest.approx(brute_force_k_f(x, y), rel=1e-6)
+    j, k = result.pair
+    assert y[j] != y[k]
+    assert result.pair_distance == pytest.approx(np.linalg.norm(x[j] - x[k]), rel=1e-12)
+
+
+def test_small_memory_budget_gives_the_same_value(rng):
+    x = rng.normal(size=(120, 20)).astype(np.float32)
+    y = rng.integers(0, 3, size=120)
+    assert float(label_sharpness(x, y, m=None, memory_budget_bytes=1024)) == float(label_sharpness(x, y, m=None))
+
+
+def test_inverted_indicator_is_caught(rng):
+    # Two tight clusters far apart, labels mostly following the cluster: same-label pairs are
+    # ~0.01 apart, different-label pairs ~10 apart except the planted pair at distance 1.
+    centres = np.array([[0.0] * 8, [10.0] * 8])
+    cluster = np.repeat([0, 1], 40)
+    x = centres[cluster] + rng.normal(scale=0.01, size=(80, 8))
+    y = cluster.copy()
+    x[5] = x[45] + np.array([1.0] + [0.0] * 7)  # a label-0 image 1.0 away from a label-1 image
+    result = label_sharpness(x, y, m=None)
+    cross = [np.linalg.norm(x[j] - x[k]) for j in range(80) for k in range(j + 1, 80) if y[j] != y[k]]
+    same = [np.linalg.norm(x[j] - x[k]) for j in range(80) for k in range(j + 1, 80) if y[j] == y[k]]
+    assert float(result) == pytest.approx(1 / min(cross), rel=1e-9)
+    assert float(result) < 0.5 / min(same)  # an == indicator would report ~1/min(same), 100x more
+    assert 5 in result.pair and sorted(result.pair_labels) == [0, 1]  # the planted image, against cluster 1
+
+
+def test_scaling_by_c_gives_k_f_over_c(rng):
+    x = rng.normal(size=(100, 30))
+    y = rng.integers(0, 2, size=100)
+    base = float(label_sharpness(x, y, m=None))
+    assert float(label_sharpness(x * 4.0, y, m=None)) == base / 4.0  # power of two: bit-exact
+    assert float(label_sharpness(x * 3.0, y, m=None)) == pytest.approx(base / 3.0, rel=1e-12)
+
+
+def test_channel_replication_gives_k_f_over_sqrt_c(rng):
+    gray = rng.normal(size=(80, 1, 6, 6))
+    y = rng.integers(0, 2, size=80)
+    rgb = np.repeat(gray, 3, axis=1)
+    assert float(label_sharpness(rgb, y, m=None)) == pytest.approx(float(label_sharpness(gray, y, m=None)) / np.sqrt(3), rel=1e-12)
+
+
+def test_identical_images_with_different_labels_are_skipped(rng):
+    x = rng.normal(size=(60, 10))
+    y = rng.integers(0, 2, size=60)
+    x[30], y[30], y[31] = x[31], 0, 1  # the same image under two labels
+    result = label_sharpness(x, y, m=None)
+    assert np.isfinite(float(result)) and result.n_identical_pairs == 1
+    assert float(result) == pytest.approx(brute_force_k_f(x, y), rel=1e-6)
+
+
+def test_sampling_m_of_n_is_seeded_and_indices_refer_to_the_input(rng):
+    x = rng.normal(size=(500, 12)).astype(np.float32)
+    y = rng.integers(0, 2, size=500)
+    a = label_sharpness(torch.from_numpy(x), torch.from_numpy(y), m=200, seed=3)
+    b = label_sharpness(x, y, m=200, seed=3)
+    assert a == b and a.m == 200
+    j, k = a.pair
+    assert a.pair_labels == (y[j], y[k]) and y[j] != y[k]
+    assert 1 / float(a) == pytest.approx(np.linalg.norm(x[j].astype(np.float64) - x[k]), rel=1e-6)
+    assert float(label_sharpness(x, y, m=200, seed=4)) != float(a)
+
+
+def test_paper_mode_compares_2000_batch_aligned_pairs_and_is_at_most_exhaustive(rng):
+    x = rng.normal(size=(1500, 16)).astype(np.float32)
+    y = rng.integers(0, 2, size=1500)
+    rows, cols = paper_pairs(torch.from_numpy(y[:1000]), 500, torch.Generator().manual_seed(0))
+    assert len(rows) == 2000
+    paper = label_sharpness(x, y, m=1000, mode="paper", seed=0)
+    exhaustive = label_sharpness(x, y, m=1000, mode="exhaustive", seed=0)
+    assert 800 < paper.n_pairs < 1200  # the cross-label share of 2,000 pairs
+    assert exhaustive.n_pairs > 200 * paper.n_pairs
+    assert 0 < float(paper) <= float(exhaustive)
+    j, k = paper.pair
+    assert 1 / float(paper) == pytest.approx(np.linalg.norm(x[j].astype(np.float64) - x[k]), rel=1e-6)
+
+
+def test_labels_as_medmnist_column_are_accepted(rng):
+    x = rng.normal(size=(50, 4))
+    y = rng.integers(0, 2, size=(50, 1))
+    assert float(label_sharpness(x, y, m=None)) == pytest.approx(brute_force_k_f(x, y[:, 0]), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "y, kwargs, message",
+    [
+        (np.zeros(40, dtype=int), {}, "at least two classes"),
+        (np.zeros(39, dtype=int), {}, "one class label per sample"),
+        (np.arange(40) % 2, {"mode": "fast"}, "unknown mode"),
+        (np.arange(40) % 2, {"m": 1}, "at least 2"),
+    ],
+)
+def test_clear_errors(y, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        label_sharpness(np.random.default_rng(0).normal(size=(40, 5)), y, **kwargs)
