@@ -102,7 +102,7 @@ def as_labels(y: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
 
 
 def closest_cross_label_candidates(
-    points: torch.Tensor, labels: torch.Tensor, n_candidates: int, memory_budget_bytes: int
+    points: torch.Tensor, labels: torch.Tensor, n_candidates: int, memory_budget_bytes: int, progress: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n_candidates`` cross-label pairs (i < j) with the smallest Gram distance.
 
@@ -113,7 +113,7 @@ def closest_cross_label_candidates(
     best_sq = torch.empty(0, dtype=frame.dtype, device=points.device)
     best_rows = torch.empty(0, dtype=torch.int64, device=points.device)
     best_cols = torch.empty(0, dtype=torch.int64, device=points.device)
-    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile):
+    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile, progress=progress, desc="K_F"):
         excluded = (labels[rows, None] == labels[None, cols]) | (cols[None, :] <= rows[:, None])
         take = min(n_candidates, int((~excluded).sum()))
         if take == 0:
@@ -129,14 +129,14 @@ def closest_cross_label_candidates(
     return best_rows[order], best_cols[order]
 
 
-def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_bytes: int):
+def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_bytes: int, progress: bool = False):
     """Closest pair of different images with different labels over all pairs.
 
     Returns (row, col, distance, n_identical) with row/col None when no such pair exists.
     """
     n_candidates = INITIAL_CANDIDATES
     while True:
-        rows, cols = closest_cross_label_candidates(points, labels, n_candidates, memory_budget_bytes)
+        rows, cols = closest_cross_label_candidates(points, labels, n_candidates, memory_budget_bytes, progress)
         distances = exact_distances(points, rows, cols)
         different = distances > 0
         n_identical = int((~different).sum())
@@ -172,6 +172,7 @@ def label_sharpness(
     *,
     batch_size: int = 500,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+    progress: bool = False,
 ) -> LabelSharpnessResult:
     """Label sharpness K_F of images ``x`` (N, ...) with class labels ``y`` (N,).
 
@@ -183,6 +184,7 @@ def label_sharpness(
         seed: seed of the sampling (and of the paper mode's shuffles).
         batch_size: the paper mode's loader batch size (500 in the authors' code).
         memory_budget_bytes: working memory of the blockwise Gram step.
+        progress: show a progress bar over Gram tiles (exhaustive mode).
 
     Returns:
         ``LabelSharpnessResult``; ``float(result)`` is K_F in inverse input units.
@@ -213,7 +215,7 @@ def label_sharpness(
     if mode == "exhaustive":
         counts = torch.bincount(sampled_labels - sampled_labels.min())
         n_pairs = int((sample.numel() ** 2 - int((counts * counts).sum())) // 2)
-        row, col, distance, n_identical = exhaustive_pairs(points, sampled_labels, memory_budget_bytes)
+        row, col, distance, n_identical = exhaustive_pairs(points, sampled_labels, memory_budget_bytes, progress)
     else:
         rows, cols = paper_pairs(sampled_labels.cpu(), batch_size, generator)
         rows, cols = rows.to(points.device), cols.to(points.device)
