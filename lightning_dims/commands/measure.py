@@ -1,7 +1,12 @@
 """``lightning-dims measure``: K_F and intrinsic dimension of a dataset, in seconds.
 
 Prints a human summary, or with ``--json`` one JSON object on stdout with at least
-``dataset, n, label_sharpness, d_data, estimator, k, preprocessing, seconds``.
+``dataset, n, label_sharpness, d_data, estimator, k, preprocessing, seconds``, plus ``cached``
+(served from the on-disk property cache), ``domain``, ``classes``, ``fingerprint``.
+
+The measured images are the training set of the task a ``lightning-dims fit`` run with the same
+dataset, classes, sizes, spec and seed trains on (test and validation sets are drawn first), so
+the numbers and their cache entry are shared with training runs.
 """
 
 from __future__ import annotations
@@ -10,12 +15,9 @@ import argparse
 import json
 import sys
 import time
+import warnings
 
-import numpy as np
-import torch
-
-from lightning_dims.data.spec import PreprocessingSpec, preprocess
-from lightning_dims.properties import intrinsic_dimension, label_sharpness
+from lightning_dims.data import DatasetTask, MissingDatasetError, SplitError, UnknownDatasetError
 
 
 def parse_classes(text: str | None) -> list[int] | None:
@@ -32,73 +34,103 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lightning-dims measure", description="Label sharpness K_F and intrinsic dimension d_data of a dataset."
     )
     parser.add_argument("--dataset", required=True, help="registry name (lightning-dims datasets lists them)")
-    parser.add_argument("--classes", help="class pair (or set) to keep, e.g. 3,8; default: all classes")
-    parser.add_argument("--n", type=int, default=1000, help="images to measure (class-balanced sample)")
+    parser.add_argument(
+        "--classes", help="class pair (or set) to keep, e.g. 3,8; default: a seeded random pair (natural sets) or all"
+    )
+    parser.add_argument("--n", type=int, default=1000, help="training images to measure (class-balanced)")
+    parser.add_argument("--val-size", type=int, default=200, help="validation images set aside first (as in fit)")
+    parser.add_argument("--test-size", type=int, default=750, help="test images set aside first (as in fit)")
     parser.add_argument("--img-size", type=int, default=224, help="square side in pixels (paper: 224)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="default: the dataset's native")
     parser.add_argument("--intensity", choices=("max255", "max1", "raw"), default="max255")
     parser.add_argument("--estimator", choices=("mle", "twonn"), default="mle")
     parser.add_argument("--k", type=int, default=20, help="MLE neighbours (paper: 20)")
     parser.add_argument("--m", type=int, default=1000, help="images sampled for K_F (paper: 1000)")
     parser.add_argument("--kf-mode", choices=("exhaustive", "paper"), default="exhaustive")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", help="folder holding the dataset files (default: $LIGHTNING_DIMS_DATA)")
+    parser.add_argument(
+        "--data-root", help="folder holding the dataset files (default: $LIGHTNING_DIMS_DATA, else ./data)"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option, e.g. --option d=8 for synthetic (lightning-dims datasets lists them)",
+    )
+    parser.add_argument("--download", action="store_true", help="let torchvision download a missing natural dataset")
+    parser.add_argument("--no-cache", action="store_true", help="recompute even if this training set was measured")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
-def load_images(name: str, classes: list[int] | None, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw images and labels for a measurement (embedded ``digits`` until the registry lands)."""
-    if name != "digits":
-        raise SystemExit(f"lightning-dims measure: unknown dataset {name!r}")
-    from sklearn.datasets import load_digits
+def parse_options(items: list[str]) -> dict:
+    """``["d=8", "contrast=0.2"]`` -> ``{"d": 8, "contrast": 0.2}`` (values parsed as JSON when they can be)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"lightning-dims measure: --option takes KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
-    digits = load_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32))
-    labels = torch.from_numpy(digits.target.astype(np.int64))
-    if classes:
-        keep = torch.isin(labels, torch.tensor(classes))
-        images, labels = images[keep], labels[keep]
-    if n < len(labels):
-        pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
-        images, labels = images[pick], labels[pick]
-    return images, labels
+
+def measure(args: argparse.Namespace) -> dict:
+    """The property record of the task the arguments describe; bad input exits with one line."""
+    try:
+        task = DatasetTask(
+            name=args.dataset,
+            classes=parse_classes(args.classes),
+            train_size=args.n,
+            val_size=args.val_size,
+            test_size=args.test_size,
+            size=args.img_size,
+            channels=args.channels,
+            intensity=args.intensity,
+            seed=args.seed,
+            data_root=args.data_root,
+            download=args.download,
+            options=parse_options(args.option),
+        )
+        return task.properties(
+            m=args.m,
+            k=args.k,
+            estimator=args.estimator,
+            kf_mode=args.kf_mode,
+            use_cache=not args.no_cache,
+            progress=not args.quiet and not args.json,
+        )
+    except (MissingDatasetError, UnknownDatasetError, SplitError, ValueError) as error:
+        raise SystemExit(f"lightning-dims measure: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    spec = PreprocessingSpec(size=args.img_size, channels=args.channels, intensity=args.intensity)
-    images, labels = load_images(args.dataset, parse_classes(args.classes), args.n, args.seed)
-    x = preprocess(images, spec)
-    sharpness = label_sharpness(x, labels, m=args.m, mode=args.kf_mode, seed=args.seed)
-    dimension = intrinsic_dimension(x, estimator=args.estimator, k=args.k, progress=not args.quiet and not args.json)
-    record = {
-        "dataset": args.dataset,
-        "classes": sorted(int(c) for c in torch.unique(labels)),
-        "n": int(x.shape[0]),
-        "label_sharpness": sharpness.value,
-        "d_data": dimension.dimension,
-        "estimator": dimension.estimator,
-        "k": dimension.k,
-        "preprocessing": spec.model_dump() | {"key": spec.key()},
-        "label_sharpness_detail": sharpness.to_dict(),
-        "d_data_detail": dimension.to_dict(),
-        "seed": args.seed,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        record = measure(args)
+    for warning in caught:
+        print(f"lightning-dims measure: warning: {warning.message}", file=sys.stderr)
+    record["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
         print(json.dumps(record))
-    else:
-        print(
-            f"{args.dataset}: n={record['n']} classes={record['classes']} spec={spec.key()}\n"
-            f"  K_F    = {sharpness.value:.4g} (1/intensity units; {sharpness.mode}, m={sharpness.m}, "
-            f"closest cross-label pair {sharpness.pair} at distance {sharpness.pair_distance:.4g})\n"
-            f"  d_data = {dimension.dimension:.3f} ({dimension.estimator}, k={dimension.k}, "
-            f"{dimension.n_duplicates} duplicates dropped)\n"
-            f"  {record['seconds']:.2f} s"
-        )
+        return 0
+    kf, dim = record["label_sharpness_detail"], record["d_data_detail"]
+    source = "cache" if record["cached"] else f"computed in {record['compute_seconds']:.2f} s"
+    print(
+        f"{record['dataset']} ({record['domain']}): n={record['n']} classes={record['classes']} "
+        f"{record['class_names']} spec={record['preprocessing']['key']}\n"
+        f"  K_F    = {record['label_sharpness']:.4g} (1/intensity units; {kf['mode']}, m={kf['m']}, closest "
+        f"cross-label pair: pool images {record['kf_pair_pool_indices']} at distance {kf['pair_distance']:.4g})\n"
+        f"  d_data = {record['d_data']:.3f} ({record['estimator']}, k={record['k']}, "
+        f"{dim.get('n_duplicates', 0)} duplicates dropped)\n"
+        f"  {record['seconds']:.2f} s ({source}; fingerprint {record['fingerprint'][:12]})"
+    )
     return 0
 
 

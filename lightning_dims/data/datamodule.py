@@ -1,0 +1,185 @@
+"""``DimsDataModule``: one LightningDataModule for every registered dataset.
+
+Batches are ``(x, y)``: ``x`` float32 (B, C, S, S) preprocessed by :attr:`DimsDataModule.spec`
+(the paper's default: per-image max scaled to 255, 224 x 224, native channels), ``y`` int64
+(B,) task labels (``classes[i]`` -> ``i``). The splits and the K_F / d_data of the training set
+come from :class:`~lightning_dims.data.task.DatasetTask`, so ``lightning-dims measure`` with the
+same arguments measures exactly the images a run trains on.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_dims.data.spec import PreprocessingSpec, preprocess
+from lightning_dims.data.task import DatasetTask
+
+
+class PreprocessedSplit(Dataset):
+    """The images of one split, read from the pool and preprocessed one at a time (any native size)."""
+
+    def __init__(self, task: DatasetTask, split: str):
+        self.pool = task.pool()
+        self.indices = task.indices(split)
+        self.labels = task.labels(split)
+        self.spec = task.spec
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.pool.read([self.indices[item]])[0]
+        return preprocess(image[None], self.spec)[0], self.labels[item]
+
+
+class DimsDataModule(L.LightningDataModule):
+    """The paper's binary-task data for any registered dataset.
+
+    Args:
+        name: registry name (``lightning-dims datasets``).
+        classes: original class ids, ``classes[i]`` -> label ``i``; None: a seeded random pair
+            for natural sets, the dataset's own (binary) label for medical and embedded sets.
+        train_size: class-balanced training images (paper: 500 .. 1750).
+        val_size: class-balanced validation images.
+        test_size: class-balanced test images, disjoint from train/val (paper: 750); drawn
+            before the others, so for one seed it does not change with ``train_size``.
+        size: square side in pixels (paper: 224); None keeps the native size.
+        channels: 1 or 3; None: the dataset's native channels.
+        intensity: ``max255`` (paper), ``max1`` or ``raw``.
+        seed: class pair, splits and training-batch order.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes.
+        data_root: folder holding the datasets (default ``$LIGHTNING_DIMS_DATA``, else ``./data``);
+            for ``folder``/``csv`` the dataset itself.
+        download: let torchvision download a missing natural dataset.
+        dataset_options: dataset-specific options, e.g. ``{"d": 8, "contrast": 0.2}`` for ``synthetic``.
+    """
+
+    def __init__(
+        self,
+        name: str = "digits",
+        classes: list[int] | None = None,
+        train_size: int = 500,
+        val_size: int = 200,
+        test_size: int = 750,
+        size: int | None = 224,
+        channels: int | None = None,
+        intensity: str = "max255",
+        seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        data_root: str | None = None,
+        download: bool = False,
+        dataset_options: dict | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.task = DatasetTask(
+            name=name,
+            classes=classes,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+            size=size,
+            channels=channels,
+            intensity=intensity,
+            seed=seed,
+            data_root=data_root,
+            download=download,
+            options=dataset_options,
+        )
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self._splits: dict[str, PreprocessedSplit] = {}
+
+    # ---- available right after construction ------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    @property
+    def in_chans(self) -> int:
+        return self.task.in_chans
+
+    @property
+    def num_classes(self) -> int:
+        return self.task.num_classes
+
+    @property
+    def spec(self) -> PreprocessingSpec:
+        return self.task.spec
+
+    @property
+    def domain(self) -> str:
+        return self.task.domain
+
+    # ---- Lightning hooks ---------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Check the files are there (download them when ``download=True`` and the loader can)."""
+        self.task.pool()
+
+    def setup(self, stage: str | None = None) -> None:
+        self.task.setup()
+        if not self._splits:
+            self._splits = {split: PreprocessedSplit(self.task, split) for split in ("train", "val", "test")}
+
+    def loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self._splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test", shuffle=False)
+
+    # ---- after setup ----------------------------------------------------------------------------
+    @property
+    def train_indices(self) -> np.ndarray:
+        return self.task.indices("train")
+
+    @property
+    def val_indices(self) -> np.ndarray:
+        return self.task.indices("val")
+
+    @property
+    def test_indices(self) -> np.ndarray:
+        return self.task.indices("test")
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.task.class_names
+
+    @property
+    def classes(self) -> list[int]:
+        """Original class ids of the task, in label order."""
+        return self.task.classes
+
+    def describe(self) -> dict:
+        """Dataset, domain, classes, split sizes, spec and seed (for results records)."""
+        return self.task.describe()
+
+    def split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """All images (n, C, S, S) and labels (n,) of a split, preprocessed, in index order."""
+        return self.task.images(split), self.task.labels(split)
+
+    def dataset_properties(
+        self, m: int = 1000, k: int = 20, estimator: str = "mle", kf_mode: str = "exhaustive", use_cache: bool = True
+    ) -> dict:
+        """K_F and d_data of the exact training set (cached on disk); see :meth:`DatasetTask.properties`."""
+        return self.task.properties(m=m, k=k, estimator=estimator, kf_mode=kf_mode, use_cache=use_cache)

@@ -1,0 +1,118 @@
+"""Image pools: every image a dataset can offer, with labels, read by index.
+
+A pool is what a registered loader returns. Labels (and patient ids) are held in memory so a
+task can be built and split without touching pixels; pixels are read only for the images a
+split actually selects (:meth:`ImagePool.read`). Two kinds: :class:`ArrayPool` (images already
+in one array: torchvision, MedMNIST, embedded sets) and :class:`FilePool` (one file per image:
+folders, CSV manifests, the radiology sets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+"""File types a :class:`FilePool` reads: anything Pillow opens (8/16-bit gray, RGB), or a 2D/3D ``.npy`` array."""
+
+
+@dataclass
+class ImagePool:
+    """Labels, class names and optional patient ids / predefined partition of a dataset's images.
+
+    Attributes:
+        labels: (N,) int64 original class ids (index into ``class_names``).
+        class_names: name of every original class id.
+        groups: (N,) patient (or other) ids; images sharing an id never land in two splits.
+            None: every image is its own group.
+        partition: (N,) ``"train"``/``"val"``/``"test"`` for datasets whose splits are fixed by
+            construction (brain-tissue slabs); None: splits are drawn.
+        signature: identifies the source files/contents (part of every cache fingerprint).
+    """
+
+    labels: np.ndarray
+    class_names: list[str]
+    groups: np.ndarray | None = None
+    partition: np.ndarray | None = None
+    signature: str = ""
+
+    def __len__(self) -> int:
+        return int(len(self.labels))
+
+    def read(self, indices) -> list[torch.Tensor]:
+        """Pixels of the images at ``indices``: float32 tensors (H, W) or (C, H, W), native size."""
+        raise NotImplementedError
+
+
+@dataclass
+class ArrayPool(ImagePool):
+    """A pool whose images are one in-memory array (N, H, W), (N, H, W, C) or (N, C, H, W)."""
+
+    images: np.ndarray | torch.Tensor = field(default=None, repr=False)
+
+    def read(self, indices) -> list[torch.Tensor]:
+        picked = self.images[np.asarray(indices, dtype=np.int64)]
+        picked = torch.as_tensor(np.asarray(picked)).to(torch.float32)
+        return list(picked)
+
+
+def read_image_file(path: Path) -> torch.Tensor:
+    """One image file as float32 (H, W) or (C, H, W), keeping its bit depth (16-bit PNGs stay 0..65535)."""
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+    else:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            if image.mode in ("P", "PA", "LA", "CMYK", "YCbCr", "HSV", "RGBA"):
+                image = image.convert("RGB")
+            elif image.mode == "1":
+                image = image.convert("L")
+            array = np.asarray(image)
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[0] not in (1, 3):
+        array = np.moveaxis(array, -1, 0)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{path}: expected a 2D image (H, W) or (H, W, C), got an array of shape {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+@dataclass
+class FilePool(ImagePool):
+    """A pool with one image file per sample (see :data:`IMAGE_SUFFIXES`)."""
+
+    paths: list[Path] = field(default_factory=list, repr=False)
+
+    def read(self, indices) -> list[torch.Tensor]:
+        return [read_image_file(self.paths[int(i)]) for i in np.asarray(indices, dtype=np.int64)]
+
+
+def file_signature(*paths: Path) -> str:
+    """Cheap identity of source files: resolved path, size and modification time of each."""
+    parts = []
+    for path in paths:
+        stat = Path(path).stat()
+        parts.append(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def listing_signature(paths: list[Path], labels: np.ndarray, root: Path) -> str:
+    """Identity of a file-per-image dataset: its relative paths and labels."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode())
+    for path, label in zip(paths, labels):
+        digest.update(f"{Path(path).relative_to(root) if Path(path).is_relative_to(root) else path}\t{label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def content_signature(*arrays: np.ndarray) -> str:
+    """Identity of generated/embedded data from its bytes."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]

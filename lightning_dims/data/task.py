@@ -1,0 +1,275 @@
+"""A dataset task without Lightning: dataset + classes + splits + spec, and its cached properties.
+
+:class:`DatasetTask` is what both ``lightning-dims measure`` (which must start without importing
+Lightning) and :class:`~lightning_dims.data.datamodule.DimsDataModule` build on, so that a
+measurement and a training run with the same arguments see exactly the same training images.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightning_dims.data import property_cache
+from lightning_dims.data.pool import ImagePool
+from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
+from lightning_dims.data.spec import PreprocessingSpec, preprocess
+from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
+
+PREPROCESS_CHUNK = 256
+"""Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
+
+
+def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> torch.Tensor:
+    """Preprocess native-size images (possibly of different sizes) into one (N, C, S, S) tensor."""
+    if not images:
+        size = spec.size or 1
+        return torch.zeros((0, spec.channels, size, size), dtype=torch.float32)
+    out = []
+    for start in range(0, len(images), PREPROCESS_CHUNK):
+        chunk = images[start : start + PREPROCESS_CHUNK]
+        if all(image.shape == chunk[0].shape for image in chunk):
+            out.append(preprocess(torch.stack(chunk), spec))
+        else:
+            out.extend(preprocess(image[None], spec) for image in chunk)
+    shapes = {tuple(t.shape[1:]) for t in out}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
+        )
+    return torch.cat(out)
+
+
+def image_channels(image: torch.Tensor) -> int:
+    """1 for (H, W) or (1, H, W); 3 for (3, H, W)."""
+    return 1 if image.ndim == 2 else int(image.shape[0])
+
+
+class DatasetTask:
+    """One dataset turned into the paper's classification task and splits.
+
+    Args:
+        name: registry name (``lightning-dims datasets`` lists them).
+        classes: original class ids of the task, ``classes[i]`` -> label ``i``; None: the
+            dataset's default (a seeded random pair for natural sets, all classes otherwise).
+        train_size, val_size, test_size: images per split, class-balanced.
+        size, channels, intensity: the preprocessing spec (channels None: the dataset's native 1 or 3).
+        seed: class pair and split draws.
+        data_root: folder holding the dataset (default ``$LIGHTNING_DIMS_DATA``, else ``./data``);
+            for ``folder`` and ``csv`` the dataset itself.
+        download: let torchvision download a missing natural dataset into ``data_root``.
+        options: dataset-specific options (``lightning-dims datasets`` shows them), e.g. ``{"d": 8}``.
+    """
+
+    def __init__(
+        self,
+        name: str = "digits",
+        classes: list[int] | None = None,
+        train_size: int = 500,
+        val_size: int = 200,
+        test_size: int = 750,
+        size: int | None = 224,
+        channels: int | None = None,
+        intensity: str = "max255",
+        seed: int = 0,
+        data_root: str | Path | None = None,
+        download: bool = False,
+        options: dict | None = None,
+    ):
+        self.info: DatasetInfo = get_dataset(name)
+        unknown = sorted(set(options or {}) - set(self.info.options))
+        if unknown:
+            known = ", ".join(sorted(self.info.options)) or "none"
+            raise ValueError(f"dataset {name!r} has no option(s) {unknown}; its options: {known}")
+        for split, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+            if value < 0:
+                raise ValueError(f"{split} must be >= 0, got {value}")
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1, 3 or None (the dataset's native channels), got {channels}")
+        self.name = name
+        self.requested_classes = None if classes is None else [int(c) for c in classes]
+        self.sizes = {"train": int(train_size), "val": int(val_size), "test": int(test_size)}
+        self.requested_channels = channels
+        self.size = size
+        self.intensity = intensity
+        self.seed = int(seed)
+        self.root = resolve_data_root(data_root)
+        self.download = download
+        self.options = {**self.info.options, **(options or {})}
+        PreprocessingSpec(size=size, channels=channels or 1, intensity=intensity)  # validate early
+        self._pool: ImagePool | None = None
+        self._classes: list[int] | None = None
+        self._labels: np.ndarray | None = None
+        self._indices: dict[str, np.ndarray] | None = None
+        self._native_channels: int | None = self.info.channels
+
+    # ---- facts available without reading pixels -------------------------------------------------
+    @property
+    def domain(self) -> str:
+        return self.info.domain
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of the preprocessed images."""
+        if self.requested_channels is not None:
+            return self.requested_channels
+        if self._native_channels is None:
+            pool = self.pool()
+            self._native_channels = image_channels(pool.read([0])[0]) if len(pool) else 1
+        return self._native_channels
+
+    @property
+    def spec(self) -> PreprocessingSpec:
+        return PreprocessingSpec(size=self.size, channels=self.in_chans, intensity=self.intensity)
+
+    @property
+    def num_classes(self) -> int:
+        if self.requested_classes is not None:
+            return len(self.requested_classes)
+        if self.info.default_classes == "pair":
+            return 2
+        return len(self.classes)
+
+    @property
+    def classes(self) -> list[int]:
+        """Original class ids of the task, in label order."""
+        if self._classes is None:
+            total = self.info.num_classes
+            if total is None or self.info.default_classes == "all":
+                total = len(self.pool().class_names)
+            self._classes = resolve_classes(self.requested_classes, self.info.default_classes, total, self.seed, self.name)
+        return self._classes
+
+    # ---- loading and splitting ---------------------------------------------------------------------
+    def pool(self) -> ImagePool:
+        """The dataset's image pool (labels in memory, pixels on demand); loads once."""
+        if self._pool is None:
+            if not self.info.is_present(self.root) and not self.download:
+                raise self.info.missing_error(self.root)
+            wanted = None
+            if self.info.num_classes is not None and self.info.default_classes == "pair":
+                wanted = self.classes  # lets loaders skip unused classes (ImageNet folders)
+            self._pool = self.info.loader(self.root, classes=wanted, download=self.download, **self.options)
+        return self._pool
+
+    def setup(self) -> "DatasetTask":
+        """Resolve classes and draw the splits (idempotent)."""
+        if self._indices is None:
+            pool = self.pool()
+            self._labels = task_labels(pool.labels, self.classes)
+            self._indices = draw_splits(
+                self._labels,
+                self.sizes,
+                self.seed,
+                len(self.classes),
+                groups=pool.groups,
+                partition=pool.partition,
+                name=self.name,
+                class_names=self.class_names,
+            )
+        return self
+
+    def indices(self, split: str) -> np.ndarray:
+        """Indices into the pool of the ``train``/``val``/``test`` images (sorted)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return self.setup()._indices[split]
+
+    def labels(self, split: str) -> torch.Tensor:
+        """(n,) int64 task labels of a split."""
+        return torch.from_numpy(self.setup()._labels[self.indices(split)])
+
+    def images(self, split: str) -> torch.Tensor:
+        """(n, C, S, S) float32 preprocessed images of a split."""
+        return preprocess_images(self.pool().read(self.indices(split)), self.spec)
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.pool().class_names
+        return [names[c] for c in self.classes]
+
+    def describe(self) -> dict:
+        """What the task is: dataset, domain, classes, split sizes, spec, seed, source signature."""
+        self.setup()
+        spec = self.spec
+        return {
+            "dataset": self.name,
+            "domain": self.domain,
+            "options": dict(self.options),
+            "classes": list(self.classes),
+            "class_names": self.class_names,
+            "split_sizes": {split: int(len(self.indices(split))) for split in ("train", "val", "test")},
+            "seed": self.seed,
+            "preprocessing": spec.model_dump() | {"key": spec.key()},
+            "source": self.pool().signature,
+        }
+
+    # ---- properties ------------------------------------------------------------------------------
+    def property_fingerprint(self, m: int, k: int, estimator: str, kf_mode: str) -> str:
+        """Fingerprint of (dataset, options, source, classes, training indices, spec, estimator options)."""
+        self.setup()
+        return property_cache.fingerprint(
+            {
+                "dataset": self.name,
+                "options": self.options,
+                "source": self.pool().signature,
+                "classes": self.classes,
+                "train_indices": self.indices("train").tolist(),
+                "spec": self.spec.model_dump(),
+                "estimator": {"name": estimator, "k": k, "m": m, "kf_mode": kf_mode, "kf_seed": self.seed},
+            }
+        )
+
+    def properties(
+        self,
+        m: int = 1000,
+        k: int = 20,
+        estimator: str = "mle",
+        kf_mode: str = "exhaustive",
+        *,
+        use_cache: bool = True,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> dict:
+        """K_F and d_data of the training set, from the cache when this exact set was measured before.
+
+        Returns a dict with ``label_sharpness`` (K_F, inverse intensity units of the spec),
+        ``d_data``, ``estimator``, ``k``, ``m`` (images K_F compared: min(m, n)), ``kf_mode``, ``n``, ``preprocessing``,
+        ``fingerprint``, ``cached`` (served from the cache), the task description and the
+        estimators' details (the K_F arg-max pair as pool indices under ``kf_pair_pool_indices``).
+        """
+        from lightning_dims.properties import intrinsic_dimension, label_sharpness
+
+        key = self.property_fingerprint(m, k, estimator, kf_mode)
+        if use_cache:
+            cached = property_cache.load_entry(key)
+            if cached is not None:
+                return cached | {"cached": True}
+        started = time.perf_counter()
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        x = self.images("train").to(device)
+        y = self.labels("train").to(device)
+        sharpness = label_sharpness(x, y, m=m, mode=kf_mode, seed=self.seed)
+        dimension = intrinsic_dimension(x, estimator=estimator, k=k, progress=progress)
+        train = self.indices("train")
+        record = self.describe() | {
+            "n": int(x.shape[0]),
+            "label_sharpness": float(sharpness.value),
+            "d_data": float(dimension.dimension),
+            "estimator": dimension.estimator,
+            "k": int(k),
+            "m": int(sharpness.m),
+            "kf_mode": kf_mode,
+            "fingerprint": key,
+            "label_sharpness_detail": sharpness.to_dict(),
+            "d_data_detail": dimension.to_dict(),
+            "kf_pair_pool_indices": None if sharpness.pair is None else [int(train[i]) for i in sharpness.pair],
+            "compute_seconds": round(time.perf_counter() - started, 3),
+        }
+        if use_cache:
+            property_cache.store_entry(key, record)
+        return record | {"cached": False}
