@@ -173,7 +173,8 @@ def domain_gap(fits: Mapping[tuple, dict], medical: tuple = ("medical",), natura
     """Intercept gap of ``log L`` vs ``log N / d_data`` between two domains, beside ``log(K_F ratio)``.
 
     The law predicts the gap from ``log K_F``: ``gap ~ log(mean K_F_medical / mean K_F_natural)``.
-    The gap is read at the mean of the two slopes so that it does not depend on where x = 0 is.
+    The gap is the difference of the intercepts (at ``log N / d_data = 0``); it is only
+    meaningful when the two slopes are close, so both slopes are returned beside it.
     """
     if medical not in fits or natural not in fits:
         return None
