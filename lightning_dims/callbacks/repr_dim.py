@@ -1,0 +1,289 @@
+"""d_repr: the intrinsic dimension of a trained network's layer activations (paper §2.3).
+
+For each named layer, the activations of a fixed, seeded subset of at most ``max_samples``
+samples (validation set by default, training set as in the paper) are flattened to vectors and
+their intrinsic dimension is estimated with the project's exact-kNN estimators: TwoNN (paper's
+choice, default; ``mu_i = T_2/T_1``, slope of ``-log(1 - i/n)`` on ``log mu_(i)``) and/or the
+Levina-Bickel MLE with k neighbours. Estimates are unitless and logged as
+``d_repr/<layer>/<estimator>``.
+
+Memory bound: activations are kept as float32, ``max_samples * feature_dim * 4`` bytes per layer
+(every rank holds the gathered set under DDP), plus the kNN working memory (512 MiB budget).
+ResNet-18 ``layer4`` at 224 px has 25,088 features: 1,000 samples take 100 MB.
+
+Degenerate representations: exact duplicate embeddings (dead ReLUs, a collapsed layer) are
+dropped before estimating, with a warning naming the layer and the count; when fewer than 3
+distinct embeddings remain (or the estimate is not a positive finite number) the callback warns
+and records ``None`` (``on_degenerate="warn"``) or raises (``"raise"``). It never reports 0 or NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+
+from lightning_dims.callbacks.activations import ActivationRecorder, default_layers, resolve_module, LayerSpec
+from lightning_dims.callbacks.loggers import log_metrics, log_wandb_table, update_wandb_summary
+from lightning_dims.callbacks.sampling import (
+    batch_inputs,
+    evaluation_mode,
+    fixed_subset,
+    gather_rows,
+    rank_shard,
+    stage_loader,
+    subset_loader,
+)
+from lightning_dims.properties import ESTIMATORS, DuplicateSamplesWarning, intrinsic_dimension
+
+
+class ReprDimWarning(UserWarning):
+    """A layer's d_repr could not be estimated (degenerate activations); nothing was reported for it."""
+
+
+class DegenerateRepresentationError(ValueError):
+    """A layer's activations are too degenerate for an intrinsic dimension (raised with ``on_degenerate="raise"``)."""
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """One d_repr estimate: ``value`` is None exactly when ``error`` says why it is undefined."""
+
+    layer: str
+    estimator: str
+    value: float | None
+    n_samples: int
+    n_duplicates: int
+    feature_dim: int
+    error: str | None = None
+
+
+def estimate_layer_dimensions(
+    activations: Mapping[str, torch.Tensor],
+    estimators: Sequence[str] = ("twonn",),
+    k: int = 20,
+    on_degenerate: Literal["warn", "raise"] = "warn",
+) -> list[LayerEstimate]:
+    """Intrinsic dimension of each layer's ``(n, D)`` activations with each estimator.
+
+    Duplicate embeddings are dropped with a ``DuplicateSamplesWarning`` that names the layer. A
+    layer whose estimate is undefined (fewer distinct embeddings than the estimator needs) or not
+    a positive finite number is reported with ``value=None`` and a ``ReprDimWarning``, or raises
+    ``DegenerateRepresentationError`` when ``on_degenerate="raise"``.
+    """
+    if on_degenerate not in ("warn", "raise"):
+        raise ValueError(f"on_degenerate must be 'warn' or 'raise', got {on_degenerate!r}")
+    estimates = []
+    for layer, rows in activations.items():
+        for estimator in estimators:
+            estimates.append(_estimate_one(layer, rows, estimator, k, on_degenerate))
+    return estimates
+
+
+def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, k: int, on_degenerate: str) -> LayerEstimate:
+    n, feature_dim = rows.shape[0], int(rows[0].numel()) if rows.shape[0] else 0
+    error, value, n_duplicates = None, None, 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DuplicateSamplesWarning)
+        try:
+            result = intrinsic_dimension(rows, estimator=estimator, k=k)
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            value, n_duplicates = float(result), result.n_duplicates
+            if not (math.isfinite(value) and value > 0):
+                error = f"the estimate is {value}, not a positive finite number"
+    for warning in caught:
+        if issubclass(warning.category, DuplicateSamplesWarning):
+            warnings.warn(
+                f"d_repr/{layer}/{estimator}: {warning.message} (identical embeddings, e.g. dead ReLUs "
+                "or a collapsed layer)",
+                DuplicateSamplesWarning,
+                stacklevel=3,
+            )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if error is not None:
+        message = (
+            f"d_repr/{layer}/{estimator} is undefined on {n} embeddings of dimension {feature_dim}: {error}. "
+            "The layer's activations are (nearly) all identical (dead ReLUs, a collapsed representation): "
+            "measure another layer, more samples, or check the training"
+        )
+        if on_degenerate == "raise":
+            raise DegenerateRepresentationError(message)
+        warnings.warn(message, ReprDimWarning, stacklevel=3)
+        value = None
+    return LayerEstimate(layer, estimator, value, n, n_duplicates, feature_dim, error)
+
+
+def network_of(pl_module: pl.LightningModule, attribute: str) -> nn.Module:
+    """The network whose module names layer specs refer to: ``pl_module.<attribute>``, else ``pl_module``."""
+    network = getattr(pl_module, attribute, None) if attribute else None
+    return network if isinstance(network, nn.Module) else pl_module
+
+
+class ReprDimCallback(Callback):
+    """Logs d_repr of named layers every ``every_n_epochs`` epochs and at the end of training.
+
+    Args:
+        layers: layer specs (``"layer4"``, ``"avgpool"``, ``"classifier.3"``, ``"features:pool"``,
+            ``"head.fc:input"``; see :mod:`lightning_dims.callbacks.activations`), relative to the
+            network ``pl_module.<network>``. None: the architecture's defaults (ResNet ``layer4`` +
+            ``avgpool``, VGG ``classifier.3`` + ``features:pool``, timm pre-logits, else the
+            input of the last Linear).
+        estimators: any of ``"twonn"`` (paper) and ``"mle"``.
+        source: ``"val"`` (default) or ``"train"`` (the paper's choice): whose samples to embed.
+        max_samples: cap on the samples embedded (a seeded subset fixed for the whole run);
+            bounds memory at ``max_samples * feature_dim * 4`` bytes per layer.
+        every_n_epochs: measure after every n-th training epoch; 0 measures only at the end.
+        k: MLE neighbours.
+        batch_size: forward batch size (None: the source loader's).
+        seed: seed of the subset.
+        on_degenerate: ``"warn"`` (record None and warn) or ``"raise"`` when a layer has fewer
+            distinct embeddings than the estimator needs.
+        network: attribute of the LightningModule holding the network ("" for the module itself).
+
+    Under DDP each rank embeds its share of the subset, the activations are gathered, rank 0
+    estimates and broadcasts, so every rank logs and records the same numbers.
+    """
+
+    def __init__(
+        self,
+        layers: list[str] | None = None,
+        estimators: list[str] | None = None,
+        source: Literal["val", "train"] = "val",
+        max_samples: int = 1000,
+        every_n_epochs: int = 1,
+        k: int = 20,
+        batch_size: int | None = None,
+        seed: int = 0,
+        on_degenerate: Literal["warn", "raise"] = "warn",
+        network: str = "model",
+    ):
+        estimators = ["twonn"] if estimators is None else list(estimators)
+        unknown = [name for name in estimators if name not in ESTIMATORS]
+        if unknown or not estimators:
+            raise ValueError(f"estimators must be a non-empty list of {sorted(ESTIMATORS)}, got {estimators}")
+        if source not in ("val", "train"):
+            raise ValueError(f"source must be 'val' or 'train', got {source!r}")
+        if max_samples < 3:
+            raise ValueError(f"max_samples must be at least 3 (TwoNN needs 3 distinct samples), got {max_samples}")
+        if every_n_epochs < 0:
+            raise ValueError(f"every_n_epochs must be >= 0 (0: only at the end), got {every_n_epochs}")
+        if on_degenerate not in ("warn", "raise"):
+            raise ValueError(f"on_degenerate must be 'warn' or 'raise', got {on_degenerate!r}")
+        self.layers = None if layers is None else [str(LayerSpec.parse(layer)) for layer in layers]
+        self.estimators = estimators
+        self.source = source
+        self.max_samples = max_samples
+        self.every_n_epochs = every_n_epochs
+        self.k = k
+        self.batch_size = batch_size
+        self.seed = seed
+        self.on_degenerate = on_degenerate
+        self.network = network
+        self.history: list[dict] = []
+        self._layers: list[str] | None = None
+        self._indices: torch.Tensor | None = None
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Resolve the layers now, so a wrong name fails before training rather than after an epoch."""
+        network = network_of(pl_module, self.network)
+        self._layers = self.layers if self.layers is not None else default_layers(network)
+        for layer in self._layers:
+            resolve_module(network, LayerSpec.parse(layer).module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._measure_and_log(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Measure the final weights (unless the last epoch's measurement already did) and publish."""
+        if not self.history or self.history[-1]["global_step"] != trainer.global_step:
+            self._measure_and_log(trainer, pl_module)
+        final = self.history[-1]
+        update_wandb_summary(trainer, {f"d_repr/{e.layer}/{e.estimator}": e.value for e in final["estimates"]})
+        columns = ["epoch", "global_step", "layer", "estimator", "d_repr", "n_samples", "n_duplicates", "feature_dim"]
+        rows = [
+            [entry["epoch"], entry["global_step"], e.layer, e.estimator, e.value, e.n_samples, e.n_duplicates, e.feature_dim]
+            for entry in self.history
+            for e in entry["estimates"]
+        ]
+        log_wandb_table(trainer, "d_repr/table", columns, rows)
+
+    # -- measuring -------------------------------------------------------------------------------
+
+    def collect(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, torch.Tensor]:
+        """This run's activations of every layer over the subset, gathered from all ranks (subset order)."""
+        if self._layers is None:
+            self.setup(trainer, pl_module, "fit")
+        loader = stage_loader(trainer, self.source)
+        if self._indices is None:
+            self._indices = fixed_subset(len(loader.dataset), self.max_samples, self.seed)
+        shard = rank_shard(self._indices, trainer.global_rank, trainer.world_size)
+        network = network_of(pl_module, self.network)
+        recorder = ActivationRecorder(network, self._layers, max_rows=len(shard))
+        forward_context = trainer.precision_plugin.forward_context()
+        with evaluation_mode(pl_module), torch.no_grad(), forward_context, recorder:
+            for batch in subset_loader(loader, shard, self.batch_size):
+                pl_module(batch_inputs(batch).to(pl_module.device))
+        return {layer: gather_rows(trainer, rows) for layer, rows in recorder.activations().items()}
+
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[LayerEstimate]:
+        """d_repr of every layer and estimator on the current weights (same result on every rank)."""
+        activations = self.collect(trainer, pl_module)
+        estimates = None
+        if trainer.global_rank == 0:
+            estimates = estimate_layer_dimensions(activations, self.estimators, self.k, self.on_degenerate)
+        if trainer.world_size > 1:
+            estimates = trainer.strategy.broadcast(estimates, src=0)
+        return estimates
+
+    def _measure_and_log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        start = time.perf_counter()
+        estimates = self.measure(trainer, pl_module)
+        self.history.append(
+            {
+                "epoch": trainer.current_epoch,
+                "global_step": trainer.global_step,
+                "estimates": estimates,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        log_metrics(
+            trainer,
+            {f"d_repr/{e.layer}/{e.estimator}": e.value for e in estimates if e.value is not None},
+        )
+
+    # -- results record --------------------------------------------------------------------------
+
+    def results_record_fields(self) -> dict:
+        """``{"d_repr": {layer: {estimator: value}}, "d_repr_details": {...}}`` of the final measurement."""
+        if not self.history:
+            return {}
+        final = self.history[-1]
+        d_repr: dict[str, dict[str, float | None]] = {}
+        for e in final["estimates"]:
+            d_repr.setdefault(e.layer, {})[e.estimator] = e.value
+        return {
+            "d_repr": d_repr,
+            "d_repr_details": {
+                "source": self.source,
+                "max_samples": self.max_samples,
+                "seed": self.seed,
+                "epoch": final["epoch"],
+                "global_step": final["global_step"],
+                "seconds": final["seconds"],
+                "estimates": [asdict(e) for e in final["estimates"]],
+            },
+        }

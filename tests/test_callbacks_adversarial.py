@@ -1,0 +1,148 @@
+"""AdversarialEvalCallback: foolbox FGSM against a hand-written reference, metrics, Lightning glue."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lightning_dims.callbacks import AdversarialEvalCallback, robustness_metrics
+from lightning_dims.callbacks.adversarial import (
+    attack_batch,
+    check_bounds,
+    eps_key,
+    import_foolbox,
+    intensity_bounds,
+    make_attacks,
+    parse_eps,
+)
+from tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, digits_tensors, quiet_trainer
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def reference_fgsm(model, x, y, eps, lo, hi):
+    """The paper's formula, written out: x_adv = clip(x + eps * sign(grad_x CE(f(x), y)), lo, hi)."""
+    x = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    (gradient,) = torch.autograd.grad(loss, x)
+    return torch.clamp(x.detach() + eps * gradient.sign(), lo, hi)
+
+
+@pytest.mark.parametrize("scale, eps", [(255.0, 2.0), (255.0, 9.5), (1.0, 2 / 255)])
+def test_reference_fgsm_equals_foolbox_exactly(scale, eps):
+    torch.manual_seed(0)
+    x, y = digits_tensors()
+    x, y = x[:200] * (scale / 255.0), y[:200]
+    model = TinyResNetLike().eval()
+    model.stem[0].weight.data *= 255.0 / scale  # same function of the image in both scales
+    fb = import_foolbox()
+    fmodel = fb.PyTorchModel(model, bounds=(0.0, scale), device=torch.device("cpu"))
+    _, (foolbox_adv,), _ = fb.attacks.LinfFastGradientAttack()(fmodel, x, y, epsilons=[eps])
+    reference = reference_fgsm(model, x, y, eps, 0.0, scale)
+    assert torch.equal(foolbox_adv, reference)
+    moved = (reference - x).abs()
+    assert float(moved.max()) == pytest.approx(eps, rel=1e-6) and float((moved > 0).float().mean()) > 0.5  # the attack really moved pixels
+
+
+def test_attack_batch_metrics_equal_the_reference_attack():
+    torch.manual_seed(1)
+    x, y = digits_tensors()
+    x, y = x[:128], y[:128]
+    model = TinyResNetLike().eval()
+    eps_abs = [2.0, 16.0]
+    totals = attack_batch(model, x, y, (0.0, 255.0), eps_abs, make_attacks(None)["fgsm"], torch.device("cpu"))
+    for eps, total in zip(eps_abs, totals):
+        adv = reference_fgsm(model, x, y, eps, 0.0, 255.0)
+        with torch.no_grad():
+            clean, attacked = model(x), model(adv)
+        metrics = robustness_metrics(total)
+        assert metrics["n"] == 128
+        assert metrics["clean_loss"] == pytest.approx(float(F.cross_entropy(clean.double(), y)), rel=1e-12)
+        assert metrics["attacked_loss"] == pytest.approx(float(F.cross_entropy(attacked.double(), y)), rel=1e-12)
+        assert metrics["attacked_acc"] == float((attacked.argmax(1) == y).double().mean())
+        assert metrics["loss_penalty"] == pytest.approx(metrics["attacked_loss"] - metrics["clean_loss"], abs=1e-15)
+
+
+def test_robustness_metrics_by_hand():
+    totals = torch.tensor([4.0, 2.0, 6.0, 3.0, 1.0], dtype=torch.float64)  # n, loss sums, correct counts
+    metrics = robustness_metrics(totals)
+    assert metrics == {
+        "clean_loss": 0.5,
+        "attacked_loss": 1.5,
+        "clean_acc": 0.75,
+        "attacked_acc": 0.25,
+        "loss_penalty": 1.0,
+        "acc_penalty": 0.5,
+        "n": 4,
+    }
+    with pytest.raises(ValueError, match="empty"):
+        robustness_metrics(torch.zeros(5, dtype=torch.float64))
+
+
+def test_eps_parsing_keys_and_bounds():
+    assert parse_eps("2/255") == 2 / 255 and parse_eps(" 8 / 255 ") == 8 / 255 and parse_eps(0.5) == 0.5
+    assert eps_key(2 / 255) == "0.007843"
+    for bad in ("two", "2/0", 0, 2.0, "-1/255"):
+        with pytest.raises(ValueError, match="eps"):
+            parse_eps(bad)
+    with pytest.raises(ValueError, match="not distinct"):
+        AdversarialEvalCallback(eps=[2 / 255, "2/255"])
+    assert intensity_bounds(digits_datamodule(10, 10, 10)) == (0.0, 255.0)
+    with pytest.raises(ValueError, match="pass bounds"):
+        intensity_bounds(object())
+    x = torch.tensor([0.0, 255.00003])
+    assert float(check_bounds(x, (0.0, 255.0)).max()) == 255.0  # rounding excess is clamped
+    with pytest.raises(ValueError, match="bounds=\\[lo, hi\\]"):
+        check_bounds(torch.tensor([-0.5, 0.5]), (0.0, 255.0))  # e.g. mean/std normalised inputs
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The tiny CNN trained 10 epochs on 600 digits, with the attack callback run at fit end."""
+    torch.manual_seed(0)
+    callback = AdversarialEvalCallback(eps=["2/255", "8/255", "32/255"])
+    datamodule = digits_datamodule()
+    model = LitClassifier()
+    trainer = quiet_trainer(max_epochs=10, callbacks=[callback], limit_val_batches=0)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer, model, callback
+
+
+def test_trained_model_attack_lowers_accuracy_and_raises_loss(trained):
+    _, model, callback = trained
+    fgsm = callback.results["fgsm"]
+    assert set(fgsm) == {"0.007843", "0.03137", "0.1255"}
+    for key, metrics in fgsm.items():
+        assert metrics["n"] == 300
+        assert metrics["attacked_acc"] <= metrics["clean_acc"], key
+        assert metrics["loss_penalty"] >= 0.0, key
+        assert metrics["acc_penalty"] == pytest.approx(metrics["clean_acc"] - metrics["attacked_acc"])
+    assert fgsm["0.007843"]["clean_acc"] > 0.85  # the model did learn
+    penalties = [fgsm[key]["loss_penalty"] for key in ("0.007843", "0.03137", "0.1255")]
+    assert penalties[0] > 0 and penalties == sorted(penalties)  # stronger attacks hurt more
+    assert fgsm["0.1255"]["acc_penalty"] > 0.1
+    assert model.training  # the callback restored the mode it found
+    record = callback.results_record_fields()
+    assert record["adversarial"]["bounds"] == [0.0, 255.0] and record["fgsm"] == fgsm
+
+
+def test_evaluate_inside_inference_mode_gives_the_same_numbers(trained):
+    trainer, model, callback = trained
+    with torch.inference_mode():
+        again = callback.evaluate(trainer, model)
+    assert again == callback.results
+
+
+def test_pgd_is_at_least_as_strong_as_fgsm(trained):
+    trainer, model, _ = trained
+    callback = AdversarialEvalCallback(eps=["8/255"], pgd=True, pgd_steps=10, pgd_rel_stepsize=0.25, max_samples=100)
+    results = callback.evaluate(trainer, model)
+    assert set(results) == {"fgsm", "pgd"} and results["pgd"]["0.03137"]["n"] == 100
+    assert results["pgd"]["0.03137"]["attacked_loss"] >= results["fgsm"]["0.03137"]["attacked_loss"]
+    assert results["pgd"]["0.03137"]["clean_loss"] == results["fgsm"]["0.03137"]["clean_loss"]
+    assert callback.evaluate(trainer, model) == results  # seeded random start: reproducible
+    assert math.isfinite(results["pgd"]["0.03137"]["loss_penalty"])

@@ -1,0 +1,173 @@
+"""ReprDimCallback: known dimensions, degenerate embeddings, layer defaults, recording and sharding."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_dims.callbacks import (
+    ActivationRecorder,
+    DegenerateRepresentationError,
+    ReprDimCallback,
+    ReprDimWarning,
+    default_layers,
+    estimate_layer_dimensions,
+)
+from lightning_dims.callbacks.sampling import fixed_subset, rank_shard
+from lightning_dims.properties import DuplicateSamplesWarning
+from tiny_lightning import LitClassifier, TensorDataModule, TinyResNetLike, digits_datamodule, quiet_trainer
+
+
+class DeadHalf(nn.Module):
+    """ReLU units that are all dead for the samples with ``z_0 < 0``: those embed to exactly 0."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(z)) * (z[:, :1] > 0)
+
+
+def latent_network(k: int, embed: nn.Module, width: int = 64) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(embed=embed, act=nn.Tanh(), fc=nn.Linear(width, 2)))
+
+
+def latent_datamodule(k: int, n: int = 1200, seed: int = 0) -> TensorDataModule:
+    """Gaussian k-dimensional inputs (labels: the sign of the first coordinate)."""
+    z = torch.randn(n, k, generator=torch.Generator().manual_seed(seed))
+    return TensorDataModule(z, (z[:, 0] > 0).long(), train=100, val=n - 200, test=100, batch_size=128)
+
+
+def fit_and_measure(network: nn.Module, datamodule, **callback_options) -> ReprDimCallback:
+    callback = ReprDimCallback(**callback_options)
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[callback])
+    trainer.fit(LitClassifier(network), datamodule=datamodule)
+    return callback
+
+
+@pytest.mark.parametrize("k", [4, 8])
+def test_linear_map_of_k_dim_input_recovers_k(k):
+    torch.manual_seed(k)
+    network = latent_network(k, nn.Linear(k, 64))  # embed = W z + b: a k-dim affine subspace of R^64
+    callback = fit_and_measure(network, latent_datamodule(k), layers=["embed"], estimators=["twonn", "mle"])
+    d_repr = callback.results_record_fields()["d_repr"]["embed"]
+    assert d_repr["twonn"] == pytest.approx(k, rel=0.2)
+    assert d_repr["mle"] == pytest.approx(k, rel=0.2)
+    details = callback.results_record_fields()["d_repr_details"]
+    assert details["estimates"][0]["n_samples"] == 1000 and details["estimates"][0]["feature_dim"] == 64
+    assert details["source"] == "val"
+
+
+def test_dead_relu_duplicates_give_a_finite_value_with_a_warning():
+    torch.manual_seed(0)
+    network = latent_network(5, DeadHalf(nn.Linear(5, 64)))
+    with pytest.warns(DuplicateSamplesWarning, match=r"d_repr/embed/twonn: dropped \d+ exact duplicate"):
+        callback = fit_and_measure(network, latent_datamodule(5), layers=["embed"])
+    (estimate,) = callback.results_record_fields()["d_repr_details"]["estimates"]
+    assert 400 < estimate["n_duplicates"] < 600  # about half the 1000 samples embed to 0
+    assert math.isfinite(estimate["value"]) and estimate["value"] == pytest.approx(5, rel=0.25)
+
+
+def dead_network() -> nn.Sequential:
+    linear = nn.Linear(5, 64)
+    nn.init.constant_(linear.bias, -1e3)  # every unit dead for every input
+    return nn.Sequential(OrderedDict(embed=linear, relu=nn.ReLU(), fc=nn.Linear(64, 2)))
+
+
+def test_fully_dead_layer_is_a_clear_error_when_asked():
+    with pytest.raises(DegenerateRepresentationError, match="d_repr/relu/twonn is undefined.*dead ReLUs"):
+        fit_and_measure(dead_network(), latent_datamodule(5), layers=["relu"], on_degenerate="raise")
+
+
+def test_fully_dead_layer_warns_and_records_none_never_zero_or_nan():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        callback = fit_and_measure(dead_network(), latent_datamodule(5), layers=["relu", "embed"])
+    assert any(issubclass(w.category, ReprDimWarning) and "d_repr/relu/twonn" in str(w.message) for w in caught)
+    d_repr = callback.results_record_fields()["d_repr"]
+    assert d_repr["relu"]["twonn"] is None  # explicitly undefined, with the reason in the details
+    assert d_repr["embed"]["twonn"] == pytest.approx(5, rel=0.2)  # the other layer is still measured
+
+
+def test_estimate_layer_dimensions_rejects_bad_policy():
+    with pytest.raises(ValueError, match="on_degenerate"):
+        estimate_layer_dimensions({"x": torch.randn(50, 3)}, on_degenerate="ignore")
+
+
+def test_default_layers_per_architecture():
+    import timm
+    import torchvision
+
+    assert default_layers(torchvision.models.resnet18(num_classes=2)) == ["layer4", "avgpool"]
+    assert default_layers(TinyResNetLike()) == ["layer4", "avgpool"]
+    vgg = torchvision.models.vgg11(num_classes=2)
+    assert default_layers(vgg) == ["classifier.3", "features:pool"]
+    assert default_layers(timm.create_model("resnet10t", num_classes=2)) == ["fc:input"]
+    assert default_layers(nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))) == ["2:input"]
+    with pytest.raises(ValueError, match="pass layers="):
+        default_layers(nn.Sequential(nn.Conv2d(1, 2, 3)))
+    with ActivationRecorder(vgg, default_layers(vgg), max_rows=10) as recorder:
+        vgg.eval()(torch.rand(2, 3, 32, 32))
+    shapes = {layer: tuple(rows.shape) for layer, rows in recorder.activations().items()}
+    assert shapes == {"classifier.3": (2, 4096), "features:pool": (2, 512)}
+
+
+def test_recorder_caps_rows_and_removes_its_hooks():
+    network = TinyResNetLike()
+    recorder = ActivationRecorder(network, ["layer4", "avgpool", "fc:input"], max_rows=5)
+    with recorder:
+        network(torch.rand(3, 1, 8, 8) * 255)
+        network(torch.rand(4, 1, 8, 8) * 255)
+    network(torch.rand(4, 1, 8, 8) * 255)  # after exit: not recorded
+    rows = recorder.activations()
+    assert {layer: tuple(r.shape) for layer, r in rows.items()} == {
+        "layer4": (5, 32 * 4 * 4),
+        "avgpool": (5, 32 * 2 * 2),
+        "fc:input": (5, 32 * 4),
+    }
+    assert torch.equal(rows["avgpool"], rows["fc:input"])  # the flattened pool output is the fc input
+    assert not any(module._forward_hooks or module._forward_pre_hooks for module in network.modules())
+    with pytest.raises(ValueError, match="no module 'layer5'.*layer4"):
+        ActivationRecorder(network, ["layer5"], max_rows=5)
+    with pytest.raises(ValueError, match="bad layer spec"):
+        ActivationRecorder(network, ["layer4:max"], max_rows=5)
+
+
+def test_wrong_layer_name_fails_before_training():
+    callback = ReprDimCallback(layers=["layer9"])
+    trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
+    with pytest.raises(ValueError, match="no module 'layer9'"):
+        trainer.fit(LitClassifier(), datamodule=digits_datamodule(100, 50, 50))
+    assert trainer.global_step == 0
+
+
+def test_subset_is_fixed_and_shards_cover_it_once():
+    subset = fixed_subset(1000, 300, seed=3)
+    assert torch.equal(subset, fixed_subset(1000, 300, seed=3)) and len(subset) == 300
+    assert len(set(subset.tolist())) == 300 and torch.equal(subset, subset.sort().values)
+    assert torch.equal(fixed_subset(20, None, seed=0), torch.arange(20))
+    shards = [rank_shard(subset, rank, 3) for rank in range(3)]
+    assert sorted(torch.cat(shards).tolist()) == subset.tolist()
+    with pytest.raises(ValueError, match="fewer devices"):
+        rank_shard(torch.arange(2), 0, 3)
+
+
+def test_every_n_epochs_and_final_measurement_on_digits():
+    torch.manual_seed(0)
+    callback = ReprDimCallback(every_n_epochs=2, max_samples=200, estimators=["twonn", "mle"])
+    trainer = quiet_trainer(max_epochs=3, limit_val_batches=0, callbacks=[callback])
+    model = LitClassifier()
+    trainer.fit(model, datamodule=digits_datamodule(300, 200, 10))
+    assert [entry["epoch"] for entry in callback.history] == [1, 3]  # after epoch index 1, then at the end
+    record = callback.results_record_fields()
+    assert set(record["d_repr"]) == {"layer4", "avgpool"}
+    for layer, values in record["d_repr"].items():
+        for estimator, value in values.items():
+            assert 1.0 < value < 64.0, (layer, estimator, value)
+    assert model.training  # mode restored after measuring
