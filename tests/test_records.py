@@ -1,0 +1,169 @@
+"""Results records: schema, callback contributions, atomic never-overwrite writing, reading back."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_dims.records import (
+    RecordExistsError,
+    ResultsRecord,
+    build_record,
+    callback_fields,
+    read_records,
+    record_path,
+    to_builtin,
+    write_record,
+)
+
+
+def base(run_id: str = "r1", status: str = "finished", **fields) -> dict:
+    return {
+        "run_id": run_id,
+        "status": status,
+        "dataset": "digits",
+        "domain": "natural",
+        "classes": [3, 8],
+        "arch": "resnet18",
+        "n_train": 200,
+        "seed": 0,
+        "preprocessing": {"size": 32, "channels": 1, "intensity": "max255", "key": "32px-1ch-max255"},
+        "test": {"loss": 0.25, "acc": 0.9, "auroc": 0.95},
+        **fields,
+    }
+
+
+class FGSM:
+    def results_record_fields(self):
+        return {"fgsm": {0.007843: {"clean_loss": 0.2, "clean_acc": 0.9, "attacked_loss": 0.5, "attacked_acc": 0.6}}}
+
+
+class ReprA:
+    def results_record_fields(self):
+        return {"d_repr": {"layer4": {"twonn": torch.tensor(7.5)}}, "custom_thing": np.float32(2.0)}
+
+
+class ReprB:
+    def results_record_fields(self):
+        return {"d_repr": {"layer4": {"mle": 8.0}, "fc": {"twonn": np.float64(3.0)}}}
+
+
+class Broken:
+    def results_record_fields(self):
+        raise RuntimeError("estimator exploded")
+
+
+class Silent:  # no results_record_fields: ignored
+    pass
+
+
+def test_contributions_merge_into_fields_and_extra():
+    fields = callback_fields([FGSM(), ReprA(), Silent(), ReprB()])
+    record = build_record(base(), fields)
+    assert record.d_repr == {"layer4": {"twonn": 7.5, "mle": 8.0}, "fc": {"twonn": 3.0}}
+    (eps, attack), = record.fgsm.items()
+    assert eps == "0.007843"
+    assert attack.loss_penalty == pytest.approx(0.3) and attack.acc_penalty == pytest.approx(0.3)
+    assert record.extra["custom_thing"] == 2.0
+
+
+def test_protected_fields_cannot_be_overridden_by_callbacks():
+    record = build_record(base(), {"run_id": "hijack", "arch": "vgg16", "label_sharpness": 1.5e-4})
+    assert record.run_id == "r1" and record.arch == "resnet18"
+    assert record.extra["run_id"] == "hijack"
+    assert record.label_sharpness == 1.5e-4
+
+
+def test_a_failing_callback_is_recorded_not_fatal():
+    with pytest.warns(UserWarning, match="estimator exploded"):
+        fields = callback_fields([Broken(), FGSM()])
+    record = build_record(base(), fields)
+    assert "estimator exploded" in record.extra["callback_errors"]["Broken"]
+    assert record.fgsm
+
+
+def test_conflicting_scalars_warn_and_later_wins():
+    class K1:
+        def results_record_fields(self):
+            return {"d_data": 9.0}
+
+    class K2:
+        def results_record_fields(self):
+            return {"d_data": 10.0}
+
+    with pytest.warns(UserWarning, match="d_data"):
+        fields = callback_fields([K1(), K2()])
+    assert fields["d_data"] == 10.0
+
+
+def test_non_dict_contribution_is_a_clear_error():
+    class Bad:
+        def results_record_fields(self):
+            return [1, 2]
+
+    with pytest.raises(TypeError, match="Bad.results_record_fields"):
+        callback_fields([Bad()])
+
+
+def test_to_builtin_turns_nan_into_none():
+    assert to_builtin({"a": torch.tensor(float("nan")), 3: np.array([1.0, 2.0])}) == {"a": None, "3": [1.0, 2.0]}
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    record = build_record(base(), {"d_data": 9.25})
+    path = write_record(record_path(tmp_path, "r1"), record)
+    assert path == tmp_path / "r1.record.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["r1.record.json"]  # no temporary file left behind
+    assert json.loads(path.read_text())["schema_id"] == "lightning-dims/results-record"
+    (back,) = read_records(tmp_path)
+    assert back == record
+
+
+def test_finished_record_is_never_overwritten(tmp_path):
+    path = record_path(tmp_path, "r1")
+    write_record(path, build_record(base(test={"loss": 0.1, "acc": 0.97})))
+    with pytest.raises(RecordExistsError, match="--run_id"):
+        write_record(path, build_record(base(test={"loss": 9.0, "acc": 0.1})))
+    assert json.loads(path.read_text())["test"]["acc"] == 0.97
+    second = write_record(path, build_record(base(test={"loss": 9.0, "acc": 0.1})), exist="version")
+    third = write_record(path, build_record(base(test={"loss": 8.0, "acc": 0.2})), exist="version")
+    assert (second.name, third.name) == ("r1.v2.record.json", "r1.v3.record.json")
+    assert json.loads(path.read_text())["test"]["acc"] == 0.97
+    assert len(read_records(tmp_path)) == 3
+
+
+def test_failed_record_is_replaced_by_a_later_attempt(tmp_path):
+    path = record_path(tmp_path, "r1")
+    write_record(path, build_record(base(status="failed", test=None, error="RuntimeError: boom")))
+    written = write_record(path, build_record(base()))
+    assert written == path and read_records(tmp_path)[0].status == "finished"
+
+
+def test_nan_metric_serialises_as_null(tmp_path):
+    record = build_record(base(test={"loss": 0.3, "acc": 1.0, "auroc": float("nan")}))
+    assert record.test.auroc is None
+    path = write_record(tmp_path / "x.record.json", record)
+    assert json.loads(path.read_text())["test"]["auroc"] is None
+
+
+def test_schema_rejects_unknown_top_level_fields_and_bad_status():
+    with pytest.raises(ValueError):
+        ResultsRecord.model_validate(base() | {"tset_acc": 0.9})
+    with pytest.raises(ValueError):
+        ResultsRecord.model_validate(base(status="done"))
+
+
+def test_flat_view_for_tables():
+    flat = build_record(base(), callback_fields([FGSM()])).flat()
+    assert flat["test.acc"] == 0.9 and flat["fgsm.0.007843.attacked_acc"] == 0.6
+    assert not any(isinstance(value, float) and math.isnan(value) for value in flat.values())
+
+
+def test_read_records_names_a_broken_file(tmp_path):
+    (tmp_path / "bad.record.json").write_text('{"run_id": "x"}')
+    with pytest.raises(ValueError, match="bad.record.json"):
+        read_records(tmp_path)
