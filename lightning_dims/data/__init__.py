@@ -5,7 +5,7 @@ the on-disk property cache and the LightningDataModule.
 ``lightning-dims datasets`` start fast.
 """
 
-from lightning_dims.data import digits  # noqa: F401  (registers the loaders)
+from lightning_dims.data import brain_tissue, digits, manifest, medmnist_sets, natural, synthetic  # noqa: F401  (register the loaders)
 from lightning_dims.data.registry import (
     DATASETS,
     DatasetInfo,
