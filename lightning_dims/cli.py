@@ -11,6 +11,7 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
+    "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),
 }
 """name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
 
