@@ -15,12 +15,13 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 @pytest.fixture(autouse=True)
 def isolated_run_dirs(tmp_path_factory, monkeypatch):
-    """W&B and Lightning write under a per-test temp dir, never into the checkout."""
+    """W&B, Lightning and the property cache write under a per-test temp dir, never into the checkout or ~/.cache."""
     root = tmp_path_factory.mktemp("runs")
     monkeypatch.setenv("WANDB_DIR", str(root))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(root / "wandb-cache"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(root / "wandb-config"))
     monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("LIGHTNING_DIMS_CACHE", str(root / "property-cache"))
     return root
 
 
