@@ -85,7 +85,7 @@ def test_robustness_metrics_by_hand():
 
 def test_eps_parsing_keys_and_bounds():
     assert parse_eps("2/255") == 2 / 255 and parse_eps(" 8 / 255 ") == 8 / 255 and parse_eps(0.5) == 0.5
-    assert eps_key(2 / 255) == "0.007843"
+    assert eps_key(2 / 255 * 255) == "2.0" and eps_key(2 / 255) == "0.0078431372549"
     for bad in ("two", "2/0", 0, 2.0, "-1/255"):
         with pytest.raises(ValueError, match="eps"):
             parse_eps(bad)
@@ -115,16 +115,16 @@ def trained():
 def test_trained_model_attack_lowers_accuracy_and_raises_loss(trained):
     _, model, callback = trained
     fgsm = callback.results["fgsm"]
-    assert set(fgsm) == {"0.007843", "0.03137", "0.1255"}
+    assert set(fgsm) == {"2.0", "8.0", "32.0"}  # absolute eps, intensity units of max255
     for key, metrics in fgsm.items():
-        assert metrics["n"] == 300
+        assert metrics["n"] == 300 and metrics["eps"] == float(key) == metrics["eps_fraction"] * 255
         assert metrics["attacked_acc"] <= metrics["clean_acc"], key
         assert metrics["loss_penalty"] >= 0.0, key
         assert metrics["acc_penalty"] == pytest.approx(metrics["clean_acc"] - metrics["attacked_acc"])
-    assert fgsm["0.007843"]["clean_acc"] > 0.85  # the model did learn
-    penalties = [fgsm[key]["loss_penalty"] for key in ("0.007843", "0.03137", "0.1255")]
+    assert fgsm["2.0"]["clean_acc"] > 0.85  # the model did learn
+    penalties = [fgsm[key]["loss_penalty"] for key in ("2.0", "8.0", "32.0")]
     assert penalties[0] > 0 and penalties == sorted(penalties)  # stronger attacks hurt more
-    assert fgsm["0.1255"]["acc_penalty"] > 0.1
+    assert fgsm["32.0"]["acc_penalty"] > 0.1
     assert model.training  # the callback restored the mode it found
     record = callback.results_record_fields()
     assert record["adversarial"]["bounds"] == [0.0, 255.0] and record["fgsm"] == fgsm
@@ -141,8 +141,8 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     trainer, model, _ = trained
     callback = AdversarialEvalCallback(eps=["8/255"], pgd=True, pgd_steps=10, pgd_rel_stepsize=0.25, max_samples=100)
     results = callback.evaluate(trainer, model)
-    assert set(results) == {"fgsm", "pgd"} and results["pgd"]["0.03137"]["n"] == 100
-    assert results["pgd"]["0.03137"]["attacked_loss"] >= results["fgsm"]["0.03137"]["attacked_loss"]
-    assert results["pgd"]["0.03137"]["clean_loss"] == results["fgsm"]["0.03137"]["clean_loss"]
+    assert set(results) == {"fgsm", "pgd"} and results["pgd"]["8.0"]["n"] == 100
+    assert results["pgd"]["8.0"]["attacked_loss"] >= results["fgsm"]["8.0"]["attacked_loss"]
+    assert results["pgd"]["8.0"]["clean_loss"] == results["fgsm"]["8.0"]["clean_loss"]
     assert callback.evaluate(trainer, model) == results  # seeded random start: reproducible
-    assert math.isfinite(results["pgd"]["0.03137"]["loss_penalty"])
+    assert math.isfinite(results["pgd"]["8.0"]["loss_penalty"])

@@ -3,8 +3,9 @@
 FGSM: ``x_adv = clip(x + eps * sign(grad_x CE(f(x), y)), lo, hi)`` with foolbox's
 ``LinfFastGradientAttack``; PGD: foolbox's ``LinfProjectedGradientDescentAttack``. ``eps`` is given
 in units of the intensity range ``hi - lo`` (the paper's 2/255: 2 grey levels on a [0, 255]
-scale), so the same config means the same attack under ``max255`` and ``max1`` preprocessing.
-Per eps, over the held-out test set with the model in eval mode:
+scale), so the same config means the same attack under ``max255`` and ``max1`` preprocessing;
+results are keyed by the absolute eps in intensity units (``"2.0"`` under ``max255``), as the
+results record defines. Per eps, over the held-out test set with the model in eval mode:
 
 * ``clean_loss``, ``attacked_loss``: mean cross-entropy (nats per sample) on clean and attacked inputs;
 * ``clean_acc``, ``attacked_acc``: fraction correctly classified;
@@ -58,9 +59,13 @@ def parse_eps(value: float | str) -> float:
     return eps
 
 
-def eps_key(eps: float) -> str:
-    """The name of an eps in metric names and records, 4 significant digits (2/255 -> ``"0.007843"``)."""
-    return format(eps, ".4g")
+def eps_key(eps_abs: float) -> str:
+    """The name of an absolute eps (intensity units) in metric names and records: ``repr`` at 12 digits.
+
+    2/255 of a [0, 255] range is ``"2.0"``, of a [0, 1] range ``"0.0078431372549"``; the key is
+    what :mod:`lightning_dims.records` and the analysis parse back with ``float``.
+    """
+    return repr(float(f"{eps_abs:.12g}"))
 
 
 def intensity_bounds(datamodule: object) -> tuple[float, float]:
@@ -215,7 +220,7 @@ class AdversarialEvalCallback(Callback):
             raise ValueError("eps must list at least one attack strength, e.g. ['2/255']")
         keys = [eps_key(value) for value in self.eps]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"eps values {self.eps} are not distinct at 4 significant digits: {keys}")
+            raise ValueError(f"eps values {self.eps} are not distinct: {keys}")
         if bounds is not None and not (len(bounds) == 2 and bounds[0] < bounds[1]):
             raise ValueError(f"bounds must be [lo, hi] with lo < hi, got {bounds}")
         if source not in ("test", "val"):
@@ -236,13 +241,13 @@ class AdversarialEvalCallback(Callback):
             for attack, per_eps in self.results.items()
             for key, values in per_eps.items()
             for name, value in values.items()
-            if name != "n"
+            if name not in ("n", "eps", "eps_fraction")
         }
         log_metrics(trainer, metrics)
         update_wandb_summary(trainer, metrics)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, dict[str, float]]]:
-        """``{attack: {eps_key: metrics}}`` of ``pl_module`` on this rank's share, summed over ranks."""
+        """``{attack: {eps_key: metrics}}`` of ``pl_module`` over the test subset (every rank's share, summed)."""
         bounds = self.bounds or intensity_bounds(trainer.datamodule)
         self.resolved_bounds = bounds
         eps_abs = [eps * (bounds[1] - bounds[0]) for eps in self.eps]
@@ -264,18 +269,24 @@ class AdversarialEvalCallback(Callback):
                         )
                         totals += torch.stack(batch_totals)
                     totals = sum_across_ranks(trainer, totals)
-                    results[name] = {eps_key(eps): robustness_metrics(row) for eps, row in zip(self.eps, totals)}
+                    results[name] = {
+                        eps_key(absolute): robustness_metrics(row) | {"eps": absolute, "eps_fraction": eps}
+                        for eps, absolute, row in zip(self.eps, eps_abs, totals)
+                    }
         finally:
             pl_module.to(home)
         return results
 
     def results_record_fields(self) -> dict:
-        """``{"fgsm": {eps_key: metrics}, ["pgd": ...], "adversarial": settings}`` (empty before fit end)."""
+        """``{"fgsm": {eps_key: metrics}, ["pgd": ...], "adversarial": settings}`` (empty before fit end).
+
+        Keys are absolute eps in intensity units (see :func:`eps_key`); each entry also carries
+        ``eps`` (absolute) and ``eps_fraction`` (of the intensity range) and ``n`` (samples attacked).
+        """
         if not self.results:
             return {}
         settings = {
-            "eps": {eps_key(eps): eps for eps in self.eps},
-            "eps_units": "fraction of the intensity range",
+            "eps_fraction": list(self.eps),
             "bounds": list(self.resolved_bounds),
             "source": self.source,
             "pgd": None if self.pgd is None else asdict(self.pgd),

@@ -1,0 +1,110 @@
+"""The three callbacks together on the real digits DimsDataModule: W&B, record fields, 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from lightning_dims.callbacks import AdversarialEvalCallback, DataPropertiesCallback, ReprDimCallback
+from lightning_dims.data import DimsDataModule
+from tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, quiet_trainer
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def property_cache(tmp_path, monkeypatch):
+    """K_F/d_data cache entries go to a temp folder, never to ~/.cache."""
+    monkeypatch.setenv("LIGHTNING_DIMS_CACHE", str(tmp_path / "property-cache"))
+
+
+def small_digits(**options) -> DimsDataModule:
+    return DimsDataModule(name="digits", train_size=300, val_size=150, test_size=150, size=16, batch_size=50, **options)
+
+
+def test_callbacks_fill_wandb_summary_config_and_table(tmp_path):
+    torch.manual_seed(0)
+    datamodule = small_digits()
+    callbacks = [
+        DataPropertiesCallback(m=300),
+        ReprDimCallback(max_samples=150),
+        AdversarialEvalCallback(eps=["2/255"]),
+    ]
+    logger = WandbLogger(project="lightning-dims-tests", save_dir=str(tmp_path), offline=True)
+    trainer = quiet_trainer(max_epochs=2, logger=logger, callbacks=callbacks)
+    trainer.fit(LitClassifier(TinyResNetLike(num_classes=datamodule.num_classes)), datamodule=datamodule)
+    run = logger.experiment
+    summary = {key: run.summary[key] for key in run.summary.keys()}
+    config = dict(run.config)
+    run.finish()
+    for key in ("d_repr/layer4/twonn", "d_repr/avgpool/twonn", "fgsm/2.0/loss_penalty", "fgsm/2.0/attacked_acc"):
+        assert math.isfinite(summary[key]), key
+    assert summary["label_sharpness"] == pytest.approx(callbacks[0].properties["label_sharpness"])
+    assert summary["d_data"] == pytest.approx(callbacks[0].properties["d_data"])
+    assert summary["d_repr/table"]["_type"] == "table-file" and summary["d_repr/table"]["nrows"] == 4  # 2 layers x 2 epochs
+    assert config["data_properties"]["fingerprint"] == callbacks[0].properties["fingerprint"]
+
+    fields = {}
+    for callback in callbacks:
+        fields |= callback.results_record_fields()
+    assert set(fields["d_repr"]) == {"layer4", "avgpool"}
+    assert fields["fgsm"]["2.0"]["n"] == 150 and fields["fgsm"]["2.0"]["loss_penalty"] == summary["fgsm/2.0/loss_penalty"]
+    assert fields["label_sharpness"] > 0 and fields["d_data"] > 1
+    assert fields["data_properties"]["n"] == 300 and fields["data_properties"]["preprocessing"]["size"] == 16
+
+
+def test_data_properties_needs_a_datamodule_that_measures():
+    trainer = quiet_trainer(max_epochs=1, callbacks=[DataPropertiesCallback()])
+    datamodule = digits_datamodule(100, 50, 50)
+    datamodule.dataset_properties = None  # a datamodule without the method
+    with pytest.raises(TypeError, match="dataset_properties.*DimsDataModule"):
+        trainer.fit(LitClassifier(), datamodule=datamodule)
+
+
+def test_adversarial_bounds_follow_the_intensity_scaling():
+    datamodule = small_digits(intensity="max1")
+    callback = AdversarialEvalCallback(eps=["2/255"], max_samples=40)
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[callback])
+    network = TinyResNetLike(num_classes=datamodule.num_classes)
+    network.stem[0].weight.data *= 255.0  # the network divides by 255; max1 inputs are already in [0, 1]
+    trainer.fit(LitClassifier(network), datamodule=datamodule)
+    record = callback.results_record_fields()
+    assert record["adversarial"]["bounds"] == [0.0, 1.0]
+    assert set(record["fgsm"]) == {"0.0078431372549"} and record["fgsm"]["0.0078431372549"]["n"] == 40
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_matches_single_process_references(tmp_path):
+    env = dict(os.environ, LIGHTNING_DIMS_CACHE=str(tmp_path / "cache"), PYTHONWARNINGS="ignore")
+    script = TESTS / "ddp_callbacks_run.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert [report["world_size"] for report in reports] == [2, 2]
+    for report in reports:
+        del report["fields"]["ReprDimCallback"]["d_repr_details"]["seconds"]  # wall time is per rank
+    assert reports[0]["fields"] == reports[1]["fields"]  # every rank records the same numbers
+    fields, reference = reports[0]["fields"], reports[0]["reference"]
+    d_repr = fields["ReprDimCallback"]["d_repr"]
+    for key, value in reference["d_repr"].items():  # gathered activations = one unsharded pass
+        layer, estimator = key.split("/")
+        assert d_repr[layer][estimator] == pytest.approx(value, rel=1e-6), key
+    fgsm = fields["AdversarialEvalCallback"]["fgsm"]
+    assert set(fgsm) == set(reference["fgsm"]) == {"2.0", "8.0"}
+    for key, expected in reference["fgsm"].items():
+        assert fgsm[key]["n"] == reports[0]["n_test"] == 151  # every test image once, none padded
+        for name in ("clean_loss", "attacked_loss", "clean_acc", "attacked_acc", "loss_penalty", "acc_penalty"):
+            assert fgsm[key][name] == pytest.approx(expected[name], rel=1e-6, abs=1e-9), (key, name)
+    properties = fields["DataPropertiesCallback"]
+    assert properties["label_sharpness"] > 0 and properties["d_data"] > 1
+    assert properties["data_properties"]["n"] == 300
