@@ -14,7 +14,6 @@ from pathlib import Path
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
 
 from lightning_dims.callbacks import (  # noqa: E402
@@ -28,7 +27,7 @@ from lightning_dims.callbacks import (  # noqa: E402
 from lightning_dims.callbacks.adversarial import attack_batch, eps_key, make_attacks  # noqa: E402
 from lightning_dims.callbacks.sampling import fixed_subset, subset_loader  # noqa: E402
 from lightning_dims.data import DimsDataModule  # noqa: E402
-from tiny_lightning import LitClassifier, TinyResNetLike  # noqa: E402
+from tiny_lightning import LitClassifier, TinyResNetLike, quiet_trainer  # noqa: E402
 
 REPR_SAMPLES = 149  # odd: the two ranks' shares differ in size
 EPS = [2 / 255, 8 / 255]
@@ -61,18 +60,7 @@ def main(out: Path) -> None:
         ReprDimCallback(max_samples=REPR_SAMPLES, estimators=["twonn", "mle"]),
         AdversarialEvalCallback(eps=EPS),
     ]
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=2,
-        strategy="ddp",
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-    )
+    trainer = quiet_trainer(devices=2, strategy="ddp", max_epochs=2, callbacks=callbacks)
     model = LitClassifier(TinyResNetLike(num_classes=10))
     trainer.fit(model, datamodule=datamodule)
     report = {
