@@ -171,3 +171,17 @@ def test_every_n_epochs_and_final_measurement_on_digits():
         for estimator, value in values.items():
             assert 1.0 < value < 64.0, (layer, estimator, value)
     assert model.training  # mode restored after measuring
+
+
+def test_module_feature_layer_joins_the_defaults():
+    model = LitClassifier()
+    model.feature_layer = "stem"  # as ImageClassifier names the paper's layer (timm: last stage)
+    callback = ReprDimCallback()
+    callback.setup(quiet_trainer(), model, "fit")
+    assert callback._layers == ["stem", "layer4", "avgpool"]
+    model.feature_layer = "layer4"
+    callback.setup(quiet_trainer(), model, "fit")
+    assert callback._layers == ["layer4", "avgpool"]
+    explicit = ReprDimCallback(layers=["fc:input"])
+    explicit.setup(quiet_trainer(), model, "fit")
+    assert explicit._layers == ["fc:input"]

@@ -108,3 +108,24 @@ def test_two_process_cpu_ddp_matches_single_process_references(tmp_path):
     properties = fields["DataPropertiesCallback"]
     assert properties["label_sharpness"] > 0 and properties["d_data"] > 1
     assert properties["data_properties"]["n"] == 300
+
+
+@pytest.mark.parametrize("name", ["fast", "paper"])
+def test_config_snippets_instantiate_all_three_callbacks(name):
+    import importlib
+
+    import yaml
+
+    config = yaml.safe_load((TESTS.parent / "callbacks" / f"{name}.yaml").read_text())
+    callbacks = []
+    for entry in config["trainer"]["callbacks"]:
+        module, _, cls = entry["class_path"].rpartition(".")
+        callbacks.append(getattr(importlib.import_module(module), cls)(**entry.get("init_args", {})))
+    kinds = {type(callback) for callback in callbacks}
+    assert kinds == {DataPropertiesCallback, ReprDimCallback, AdversarialEvalCallback}
+    adversarial = next(c for c in callbacks if isinstance(c, AdversarialEvalCallback))
+    assert adversarial.eps == [2 / 255]  # the paper's eps in both
+    repr_dim = next(c for c in callbacks if isinstance(c, ReprDimCallback))
+    assert repr_dim.estimators == ["twonn"] and repr_dim.layers is None
+    if name == "paper":
+        assert repr_dim.source == "train" and repr_dim.max_samples >= 1750 and adversarial.max_samples is None

@@ -138,7 +138,8 @@ class ReprDimCallback(Callback):
             ``"head.fc:input"``; see :mod:`lightning_dims.callbacks.activations`), relative to the
             network ``pl_module.<network>``. None: the architecture's defaults (ResNet ``layer4`` +
             ``avgpool``, VGG ``classifier.3`` + ``features:pool``, timm pre-logits, else the
-            input of the last Linear).
+            input of the last Linear), plus ``pl_module.feature_layer`` when the module names
+            one (ImageClassifier does: the paper's penultimate layer, for timm the last stage).
         estimators: any of ``"twonn"`` (paper) and ``"mle"``.
         source: ``"val"`` (default) or ``"train"`` (the paper's choice): whose samples to embed.
         max_samples: cap on the samples embedded (a seeded subset fixed for the whole run);
@@ -200,6 +201,9 @@ class ReprDimCallback(Callback):
         """Resolve the layers now, so a wrong name fails before training rather than after an epoch."""
         network = network_of(pl_module, self.network)
         self._layers = self.layers if self.layers is not None else default_layers(network)
+        feature_layer = getattr(pl_module, "feature_layer", None)  # ImageClassifier: the paper's layer
+        if self.layers is None and isinstance(feature_layer, str) and feature_layer not in self._layers:
+            self._layers = [feature_layer, *self._layers]
         for layer in self._layers:
             resolve_module(network, LayerSpec.parse(layer).module)
 
