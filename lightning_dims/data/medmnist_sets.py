@@ -91,6 +91,7 @@ def load_medmnist(
         if download:
             import medmnist
 
+            path.parent.mkdir(parents=True, exist_ok=True)
             getattr(medmnist, medmnist.INFO[info.name]["python_class"])(
                 split="train", root=str(path.parent), download=True, size=int(resolution)
             )
