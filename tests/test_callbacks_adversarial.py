@@ -146,3 +146,17 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     assert results["pgd"]["8.0"]["clean_loss"] == results["fgsm"]["8.0"]["clean_loss"]
     assert callback.evaluate(trainer, model) == results  # seeded random start: reproducible
     assert math.isfinite(results["pgd"]["8.0"]["loss_penalty"])
+
+
+def test_a_config_that_cannot_attack_fails_before_training():
+    datamodule = digits_datamodule(100, 50, 50)
+    datamodule.spec = None  # no intensity scaling to read the bounds from
+    trainer = quiet_trainer(max_epochs=1, callbacks=[AdversarialEvalCallback()])
+    with pytest.raises(ValueError, match="pass bounds"):
+        trainer.fit(LitClassifier(), datamodule=datamodule)
+    assert trainer.global_step == 0
+    empty_test = digits_datamodule(100, 50, 0)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[AdversarialEvalCallback()])
+    with pytest.raises(ValueError, match="test set has 0 samples"):
+        trainer.fit(LitClassifier(), datamodule=empty_test)
+    assert trainer.global_step == 0

@@ -234,6 +234,18 @@ class AdversarialEvalCallback(Callback):
         self.results: dict[str, dict[str, dict[str, float]]] = {}
         self.resolved_bounds: tuple[float, float] | None = None
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check the bounds and the samples now, so a config that cannot attack fails before training."""
+        if stage != "fit":
+            return
+        self.resolved_bounds = self.bounds or intensity_bounds(trainer.datamodule)
+        n = len(stage_loader(trainer, self.source).dataset)
+        if n < trainer.world_size:
+            raise ValueError(
+                f"the {self.source} set has {n} samples, fewer than the {trainer.world_size} rank(s) sharing the "
+                f"attack: give the datamodule a {self.source} split or drop AdversarialEvalCallback"
+            )
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.results = self.evaluate(trainer, pl_module)
         metrics = {
