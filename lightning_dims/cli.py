@@ -12,6 +12,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
     "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),
+    "fit": ("lightning_dims.commands.fit", "train one architecture on one dataset task (LightningCLI)"),
 }
 """name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
 
