@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lightning_dims.data.spec import as_nchw
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 """File types a :class:`FilePool` reads: anything Pillow opens (8/16-bit gray, RGB), or a 2D/3D ``.npy`` array."""
 
@@ -44,7 +46,7 @@ class ImagePool:
         return int(len(self.labels))
 
     def read(self, indices) -> list[torch.Tensor]:
-        """Pixels of the images at ``indices``: float32 tensors (H, W) or (C, H, W), native size."""
+        """Pixels of the images at ``indices``: float32 (C, H, W) or (H, W) tensors, native size and values."""
         raise NotImplementedError
 
 
@@ -55,9 +57,8 @@ class ArrayPool(ImagePool):
     images: np.ndarray | torch.Tensor = field(default=None, repr=False)
 
     def read(self, indices) -> list[torch.Tensor]:
-        picked = self.images[np.asarray(indices, dtype=np.int64)]
-        picked = torch.as_tensor(np.asarray(picked)).to(torch.float32)
-        return list(picked)
+        picked = torch.as_tensor(np.asarray(self.images[np.asarray(indices, dtype=np.int64)]))
+        return list(as_nchw(picked))  # channels-last arrays (CIFAR, RGB MedMNIST) become (C, H, W)
 
 
 def read_image_file(path: Path) -> torch.Tensor:

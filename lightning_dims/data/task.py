@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from lightning_dims.data import property_cache
 from lightning_dims.data.pool import ImagePool
@@ -99,7 +100,11 @@ class DatasetTask:
         self.root = resolve_data_root(data_root)
         self.download = download
         self.options = {**self.info.options, **(options or {})}
-        PreprocessingSpec(size=size, channels=channels or 1, intensity=intensity)  # validate early
+        try:  # validate early, in one line
+            PreprocessingSpec(size=size, channels=channels or 1, intensity=intensity)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"invalid preprocessing spec: {problems}") from None
         self._pool: ImagePool | None = None
         self._classes: list[int] | None = None
         self._labels: np.ndarray | None = None
