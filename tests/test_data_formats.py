@@ -201,6 +201,20 @@ def test_mura_label_comes_from_the_study_folder(tmp_path, rng):
     assert pool.labels.tolist() == [0, 1] * 4 and pool.class_names == ["normal", "abnormal"]
 
 
+def test_isic_2020_ground_truth_csv_as_is(tmp_path, rng):
+    folder = tmp_path / "isic"
+    rows = ["image_name,patient_id,sex,target"]
+    for index in range(12):
+        write_png(folder / "train" / f"ISIC_{index:07d}.jpg", rng.integers(0, 256, (10, 12, 3), dtype=np.uint8))
+        rows.append(f"ISIC_{index:07d},IP_{index // 3},male,{index % 2}")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    task = DatasetTask("isic", data_root=tmp_path, train_size=4, val_size=0, test_size=4, size=None)
+    assert task.pool().labels.tolist() == [0, 1] * 6 and task.in_chans == 3
+    assert task.images("train").shape == (4, 3, 10, 12)
+    patients = task.pool().groups
+    assert not set(patients[task.indices("train")]) & set(patients[task.indices("test")])
+
+
 def test_radiology_class_folder_layout(tmp_path, rng):
     make_class_folders(tmp_path / "brats", rng, {"0": 6, "1": 6})
     task = DatasetTask("brats", data_root=tmp_path, train_size=6, val_size=0, test_size=4, size=None)

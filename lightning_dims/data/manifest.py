@@ -99,14 +99,28 @@ def mura_rule(paths: np.ndarray) -> np.ndarray:
     return np.where(positive, 1.0, np.where(negative, 0.0, np.nan))
 
 
-def read_manifest(csv_path: Path, name: str, rule: LabelRule | None = None, patient_pattern: str | None = None) -> FilePool:
-    """A :class:`FilePool` from a CSV manifest (see the module docstring for the columns)."""
+def read_manifest(
+    csv_path: Path,
+    name: str,
+    rule: LabelRule | None = None,
+    patient_pattern: str | None = None,
+    path_template: tuple[str, str] | None = None,
+) -> FilePool:
+    """A :class:`FilePool` from a CSV manifest (see the module docstring for the columns).
+
+    ``path_template = (column, template)`` builds the path from another column when there is no
+    path column (ISIC 2020's ``image_name`` -> ``train/<image_name>.jpg``).
+    """
     import pandas as pd
 
     frame = pd.read_csv(csv_path)
     path_column = next((column for column in PATH_COLUMNS if column in frame.columns), None)
+    if path_column is None and path_template is not None and path_template[0] in frame.columns:
+        path_column = "path"
+        frame[path_column] = [path_template[1].format(value) for value in frame[path_template[0]]]
     if path_column is None:
-        raise ManifestError(f"{name}: {csv_path} has no path column (one of {PATH_COLUMNS}); columns: {list(frame.columns)}")
+        accepted = PATH_COLUMNS + ((path_template[0],) if path_template else ())
+        raise ManifestError(f"{name}: {csv_path} has no path column (one of {accepted}); columns: {list(frame.columns)}")
     if "label" in frame.columns:
         raw_labels = frame["label"].to_numpy()
         class_names, labels = label_codes(raw_labels, name, csv_path, binary=rule is not None)
@@ -158,10 +172,11 @@ def label_codes(values: np.ndarray, name: str, csv_path: Path, binary: bool) -> 
     return [str(value) for value in unique], np.searchsorted(unique, values).astype(np.int64)
 
 
-def manifest_or_folders(folder: Path, name: str, rule: LabelRule | None, patient_pattern: str | None) -> FilePool:
+def manifest_or_folders(folder: Path, spec: "RadiologySet") -> FilePool:
     """``folder/manifest.csv`` if present, else class sub-folders."""
+    name = spec.name
     if (folder / MANIFEST_NAME).is_file():
-        return read_manifest(folder / MANIFEST_NAME, name, rule, patient_pattern)
+        return read_manifest(folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template)
     if class_folders_present(folder):
         return load_class_folders(folder, name)
     raise get_dataset(name).missing_error(folder.parent)
@@ -215,6 +230,7 @@ class RadiologySet:
     rule: LabelRule
     channels: int = 1
     patient_pattern: str | None = None
+    path_template: tuple[str, str] | None = None
 
 
 RADIOLOGY_SETS = (
@@ -268,13 +284,14 @@ RADIOLOGY_SETS = (
         "https://challenge2020.isic-archive.com/ (ISIC 2020 training JPEGs and ground-truth CSV)",
         LabelRule("target", at_least(1), ("benign", "melanoma"), "melanoma (target = 1) vs benign"),
         channels=3,
+        path_template=("image_name", "train/{}.jpg"),
     ),
 )
 
 
 def register_radiology(spec: RadiologySet) -> None:
     def loader(root: Path, classes=None, download: bool = False) -> FilePool:
-        return manifest_or_folders(Path(root) / spec.name, spec.name, spec.rule, spec.patient_pattern)
+        return manifest_or_folders(Path(root) / spec.name, spec)
 
     loader.__name__ = f"load_{spec.name}"
     patients = " (patient ids: patient_id column" + (", or parsed from the path" if spec.patient_pattern else "") + ")"
