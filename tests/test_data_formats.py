@@ -1,5 +1,6 @@
 """Loaders for datasets too large to carry, on tiny files the tests write in the real formats."""
 
+import json
 import pickle
 
 import numpy as np
@@ -136,7 +137,7 @@ def test_folder_with_sixteen_bit_pngs_keeps_their_depth(tmp_path):
     assert max(float(image.max()) for image in raw) > 255
 
 
-def test_csv_manifest_with_patients_never_shares_a_patient(tmp_path, rng):
+def test_csv_manifest_with_patients_end_to_end(tmp_path, rng, capsys):
     rows = ["path,label,patient_id"]
     for patient in range(40):
         for image in range(4):
@@ -153,6 +154,11 @@ def test_csv_manifest_with_patients_never_shares_a_patient(tmp_path, rng):
     assert np.bincount(task.labels("test").numpy()).tolist() == [15, 15]
     x = task.images("train")
     assert x.shape == (40, 1, 16, 16)
+    arguments = ["--dataset", "csv", "--data-root", str(tmp_path / "manifest.csv"), "--n", "40", "--val-size", "10"]
+    assert main(["measure", *arguments, "--test-size", "30", "--img-size", "16", "--k", "5", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["n"] == 40 and record["class_names"] == ["clear", "effusion"] and record["label_sharpness"] > 0
+    assert record["fingerprint"] == task.property_fingerprint(1000, 5, "mle", "exhaustive")
 
 
 def test_csv_manifest_with_missing_files_names_them(tmp_path):

@@ -143,7 +143,7 @@ class DatasetTask:
         """Original class ids of the task, in label order."""
         if self._classes is None:
             total = self.info.num_classes
-            if total is None or self.info.default_classes == "all":
+            if total is None:  # folder / csv: counted from the files
                 total = len(self.pool().class_names)
             self._classes = resolve_classes(self.requested_classes, self.info.default_classes, total, self.seed, self.name)
         return self._classes
