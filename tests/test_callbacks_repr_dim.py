@@ -185,3 +185,16 @@ def test_module_feature_layer_joins_the_defaults():
     explicit = ReprDimCallback(layers=["fc:input"])
     explicit.setup(quiet_trainer(), model, "fit")
     assert explicit._layers == ["fc:input"]
+
+
+def test_empty_validation_split_fails_before_training():
+    trainer = quiet_trainer(max_epochs=1, callbacks=[ReprDimCallback()])
+    with pytest.raises(ValueError, match="the val set has 0.*source='train'"):
+        trainer.fit(LitClassifier(), datamodule=digits_datamodule(100, 0, 50))
+    assert trainer.global_step == 0
+    on_train = ReprDimCallback(source="train", max_samples=50)
+    quiet_trainer(max_epochs=1, limit_train_batches=1, callbacks=[on_train]).fit(
+        LitClassifier(), datamodule=digits_datamodule(100, 0, 50)
+    )
+    assert on_train.results_record_fields()["d_repr_details"]["source"] == "train"
+    assert on_train.results_record_fields()["d_repr_details"]["estimates"][0]["n_samples"] == 50

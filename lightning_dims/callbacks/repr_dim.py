@@ -198,7 +198,7 @@ class ReprDimCallback(Callback):
     # -- Lightning hooks -------------------------------------------------------------------------
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Resolve the layers now, so a wrong name fails before training rather than after an epoch."""
+        """Resolve the layers and check the samples now, so a wrong config fails before training, not after an epoch."""
         network = network_of(pl_module, self.network)
         self._layers = self.layers if self.layers is not None else default_layers(network)
         feature_layer = getattr(pl_module, "feature_layer", None)  # ImageClassifier: the paper's layer
@@ -206,6 +206,13 @@ class ReprDimCallback(Callback):
             self._layers = [feature_layer, *self._layers]
         for layer in self._layers:
             resolve_module(network, LayerSpec.parse(layer).module)
+        if stage == "fit" and trainer.datamodule is not None:
+            n = len(stage_loader(trainer, self.source).dataset)
+            if n < max(3, trainer.world_size):
+                raise ValueError(
+                    f"d_repr needs at least 3 {self.source} samples (and one per rank), the {self.source} set has {n}: "
+                    f"give the datamodule a {self.source} split or measure on source='train'"
+                )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
