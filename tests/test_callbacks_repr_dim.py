@@ -198,3 +198,19 @@ def test_empty_validation_split_fails_before_training():
     )
     assert on_train.results_record_fields()["d_repr_details"]["source"] == "train"
     assert on_train.results_record_fields()["d_repr_details"]["estimates"][0]["n_samples"] == 50
+
+
+@pytest.mark.parametrize(
+    "arch, layers",
+    [("resnet18", ["layer4", "avgpool"]), ("convnext_atto", ["stages.3", "head.fc:input"])],
+)
+def test_image_classifier_defaults_record_the_paper_layer_and_the_pooled_vector(arch, layers):
+    from lightning_dims.models import ImageClassifier
+
+    model = ImageClassifier(arch=arch, in_chans=1, num_classes=2).eval()
+    callback = ReprDimCallback()
+    callback.setup(quiet_trainer(), model, "test")
+    assert callback._layers == layers
+    with ActivationRecorder(model.model, layers, max_rows=4) as recorder, torch.no_grad():
+        model(torch.rand(3, 1, 64, 64) * 255)
+    assert [rows.shape[0] for rows in recorder.activations().values()] == [3, 3]
