@@ -78,7 +78,7 @@ class DatasetInfo:
 
     def missing_error(self, root: Path, detail: str = "") -> MissingDatasetError:
         """The one error for absent data: what, where looked, which layout, where to get it."""
-        looked = self.folder(root)
+        looked = self.folder(root).absolute()
         hint = "" if self.subdir == "" else f"; pass --data-root DIR (or set ${DATA_ROOT_ENV}) to look elsewhere"
         detail = f" ({detail})" if detail else ""
         return MissingDatasetError(
