@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset option, e.g. --option d=8 for synthetic (lightning-dims datasets lists them)",
     )
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing natural dataset")
-    parser.add_argument("--no-cache", action="store_true", help="recompute even if this training set was measured")
+    parser.add_argument("--no-cache", action="store_true", help="compute afresh; neither read nor write the property cache")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
