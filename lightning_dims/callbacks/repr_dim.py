@@ -112,11 +112,15 @@ def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, k: int, on_deg
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if error is not None:
-        message = (
-            f"d_repr/{layer}/{estimator} is undefined on {n} embeddings of dimension {feature_dim}: {error}. "
-            "The layer's activations are (nearly) all identical (dead ReLUs, a collapsed representation): "
-            "measure another layer, more samples, or check the training"
-        )
+        n_duplicates = n - int(torch.unique(rows, dim=0).shape[0]) if n else 0
+        if n_duplicates:
+            hint = (
+                f"{n - n_duplicates} distinct of {n}: the layer's activations are (nearly) all identical (dead ReLUs, "
+                "a collapsed representation); measure another layer or check the training"
+            )
+        else:
+            hint = "too few samples for the estimator: raise max_samples (MLE needs k + 1) or lower k"
+        message = f"d_repr/{layer}/{estimator} is undefined on {n} embeddings of dimension {feature_dim}: {error}. {hint}"
         if on_degenerate == "raise":
             raise DegenerateRepresentationError(message)
         warnings.warn(message, ReprDimWarning, stacklevel=3)
