@@ -224,3 +224,17 @@ def test_too_few_samples_is_told_apart_from_collapsed_embeddings():
     collapsed[0, 0] = 1.0
     with pytest.raises(DegenerateRepresentationError, match="2 distinct of 30.*all identical"):
         estimate_layer_dimensions({"x": collapsed}, ["twonn"], on_degenerate="raise")
+
+
+def test_history_survives_a_checkpoint_resume(tmp_path):
+    torch.manual_seed(0)
+    datamodule = digits_datamodule(200, 100, 10)
+    first = ReprDimCallback(max_samples=100)
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0, callbacks=[first], default_root_dir=tmp_path)
+    trainer.fit(LitClassifier(), datamodule=datamodule)
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = ReprDimCallback(max_samples=100)
+    trainer = quiet_trainer(max_epochs=2, limit_val_batches=0, callbacks=[resumed], default_root_dir=tmp_path)
+    trainer.fit(LitClassifier(), datamodule=datamodule, ckpt_path=tmp_path / "last.ckpt", weights_only=True)
+    assert [entry["epoch"] for entry in resumed.history] == [0, 1]
+    assert resumed.history[0]["estimates"] == first.history[0]["estimates"]

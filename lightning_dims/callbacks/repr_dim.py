@@ -280,6 +280,17 @@ class ReprDimCallback(Callback):
             {f"d_repr/{e.layer}/{e.estimator}": e.value for e in estimates if e.value is not None},
         )
 
+    # -- checkpointing: a resumed run keeps its d_repr history -------------------------------------
+
+    def state_dict(self) -> dict:
+        """The measurement history as plain types (loadable with ``torch.load(weights_only=True)``)."""
+        return {"history": [entry | {"estimates": [asdict(e) for e in entry["estimates"]]} for entry in self.history]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = [
+            entry | {"estimates": [LayerEstimate(**e) for e in entry["estimates"]]} for entry in state_dict["history"]
+        ]
+
     # -- results record --------------------------------------------------------------------------
 
     def results_record_fields(self) -> dict:
