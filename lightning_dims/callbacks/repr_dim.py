@@ -282,6 +282,11 @@ class ReprDimCallback(Callback):
 
     # -- checkpointing: a resumed run keeps its d_repr history -------------------------------------
 
+    @property
+    def state_key(self) -> str:
+        """Distinct per configuration, so two ReprDim callbacks (e.g. val and train) keep separate histories."""
+        return self._generate_state_key(layers=self.layers, estimators=self.estimators, source=self.source)
+
     def state_dict(self) -> dict:
         """The measurement history as plain types (loadable with ``torch.load(weights_only=True)``)."""
         return {"history": [entry | {"estimates": [asdict(e) for e in entry["estimates"]]} for entry in self.history]}
