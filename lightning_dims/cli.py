@@ -13,6 +13,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
     "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),
     "fit": ("lightning_dims.commands.fit", "train one architecture on one dataset task (LightningCLI)"),
+    "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
+    "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
+    "demo": ("lightning_dims.commands.demo", "the whole pipeline on embedded data, on a CPU, in minutes"),
 }
 """name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
 

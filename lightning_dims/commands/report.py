@@ -1,0 +1,33 @@
+"""``lightning-dims report --results DIR --out DIR``: report.md, PNG figures and fits.json from results records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lightning_dims.analysis.report import write_report
+from lightning_dims.data.spec import SpecMismatchError
+from lightning_dims.records import read_records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightning-dims report", description=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("--results", required=True, help="folder searched recursively for *.record.json")
+    parser.add_argument("--out", required=True, help="folder to write report.md, fits.json and the figures into")
+    parser.add_argument("--spec", help="preprocessing spec key to report when the records mix several (e.g. 224px-1ch-max255)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        fits = write_report(read_records(args.results), args.out, spec=args.spec)
+    except (FileNotFoundError, SpecMismatchError, ValueError) as error:
+        print(f"lightning-dims report: {error}", file=sys.stderr)
+        return 2
+    print(f"report of {fits['n_runs']} runs ({fits['spec']}) written to {args.out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
