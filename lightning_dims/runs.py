@@ -9,8 +9,9 @@ config as ``config.v2.yaml`` instead of overwriting the first.
 
 W&B mode (``--wandb.mode auto``): the ``WANDB_MODE`` environment variable when set; else online
 when an API key is configured (``WANDB_API_KEY`` or a netrc entry for the W&B host); else offline.
-An online run whose server cannot be reached within ``init_timeout`` seconds falls back to offline
-with a warning: a run never fails because W&B is unreachable.
+An online run whose server cannot be reached within ``init_timeout`` seconds falls back to offline,
+and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning: a run
+never fails because of W&B. ``--wandb.mode disabled`` logs to ``metrics.csv`` only.
 """
 
 from __future__ import annotations
@@ -116,17 +117,42 @@ def resolve_wandb_mode(requested: str, environ: dict[str, str] | None = None) ->
     return "online" if wandb_key_configured(environ) else "offline"
 
 
-def make_wandb_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: bool = True):
-    """A ``WandbLogger`` writing under ``save_dir/wandb``; online falls back to offline if unreachable.
+def service_owner_pid(environ: dict[str, str] | None = None) -> int | None:
+    """The pid that started the W&B service this process talks to (``WANDB_SERVICE``), None if none.
 
-    With ``eager`` the W&B run is started here (only call it so on global rank 0), so that an
-    unreachable server is detected before training rather than failing it.
+    W&B writes ``WANDB_SERVICE`` as ``<protocol version>-<pid>-<transport>-<address>``; an unreadable
+    value counts as another process's service (which we must not tear down).
+    """
+    value = (os.environ if environ is None else environ).get("WANDB_SERVICE")
+    if not value:
+        return None
+    try:
+        return int(value.split("-")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def csv_logger(save_dir: Path):
+    """Metrics as ``metrics.csv`` directly in the run folder (no W&B)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(save_dir), name="", version="")
+
+
+def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: bool = True):
+    """The run's logger: a ``WandbLogger`` writing under ``save_dir/wandb``, never a failed run.
+
+    ``disabled`` mode gives a CSV logger. With ``eager`` the W&B run is started here (call it so on
+    global rank 0 only), so problems show before training: an online run whose server cannot be
+    reached falls back to offline, and if W&B cannot start at all, to a CSV logger, with a warning.
     """
     import wandb
     from lightning.pytorch.loggers import WandbLogger
 
     mode = resolve_wandb_mode(options.mode)
     save_dir.mkdir(parents=True, exist_ok=True)
+    if mode == "disabled":
+        return csv_logger(save_dir)
 
     def build(run_mode: str) -> WandbLogger:
         logger = WandbLogger(
@@ -143,21 +169,30 @@ def make_wandb_logger(options: WandbOptions, run_id: str, save_dir: Path, eager:
         logger._wandb_init.pop("anonymous", None)  # Lightning passes None; W&B warns the setting is obsolete
         return logger
 
+    def started(logger: WandbLogger) -> str | None:
+        """None when the W&B run started, else why not."""
+        try:
+            _ = logger.experiment
+        except Exception as error:  # unreachable server, bad key, id held by a dead process, ...
+            return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+        return None
+
+    inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service
     logger = build(mode)
-    if not eager:
+    if not eager or (problem := started(logger)) is None:
         return logger
-    try:
-        _ = logger.experiment
-    except Exception as error:  # unreachable server, bad key, ...: train offline instead
-        if mode != "online":
-            raise
+    if mode == "online":
         rank_zero_warn(
-            f"W&B online run could not start ({type(error).__name__}: {str(error).splitlines()[0]}); "
-            f"logging offline to {save_dir / 'wandb'} instead (upload later with `wandb sync`)"
+            f"W&B online run could not start ({problem}); logging offline to {save_dir / 'wandb'} instead "
+            "(upload later with `wandb sync`)"
         )
+        if not inherited_service:
+            wandb.teardown()  # our own W&B service still holds the failed run's id: start a fresh one
         logger = build("offline")
-        _ = logger.experiment
-    return logger
+        if (problem := started(logger)) is None:
+            return logger
+    rank_zero_warn(f"W&B could not start ({problem}); logging metrics to {save_dir / 'metrics.csv'} instead")
+    return csv_logger(save_dir)
 
 
 def finish_wandb(loggers) -> None:

@@ -47,10 +47,9 @@ from lightning_dims.runs import (
     RunConfigSaver,
     WandbOptions,
     finish_wandb,
-    make_wandb_logger,
+    make_run_logger,
     new_run_id,
     resolve_run_id,
-    resolve_wandb_mode,
     wandb_summary,
 )
 
@@ -166,7 +165,7 @@ class FitCLI(LightningCLI):
         if trainer_config.get("enable_checkpointing") is not False and not any(
             isinstance(callback, ModelCheckpoint) for callback in callbacks
         ):
-            callbacks.append(self.default_checkpoint())
+            callbacks.extend(self.default_checkpoints())
         if self.config.data_properties:
             from lightning_dims.callbacks import DataPropertiesCallback
 
@@ -178,29 +177,33 @@ class FitCLI(LightningCLI):
             kwargs["logger"] = self.default_logger()
         return super().instantiate_trainer(**kwargs)
 
-    def default_checkpoint(self) -> ModelCheckpoint:
-        """``last.ckpt`` every epoch (resume; the paper keeps the last epoch) plus the best val loss."""
-        monitor = "val/loss" if self.datamodule.hparams.val_size > 0 else None
-        return ModelCheckpoint(
-            dirpath=self.run_folder / "checkpoints",
-            filename="best-epoch{epoch:03d}-val_loss{val/loss:.4f}" if monitor else "epoch{epoch:03d}",
-            monitor=monitor,
+    def default_checkpoints(self) -> list[ModelCheckpoint]:
+        """The best-val-loss checkpoint (when there is a validation set) and ``last.ckpt`` every epoch.
+
+        ``last.ckpt`` is its own callback because Lightning writes ``save_last`` only when a top-k
+        checkpoint is saved, i.e. when val loss improves; resuming and the paper (which keeps the
+        last epoch) need the weights of every final epoch.
+        """
+        folder = self.run_folder / "checkpoints"
+        last = ModelCheckpoint(dirpath=folder, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+        if self.datamodule.hparams.val_size <= 0:
+            return [last]
+        best = ModelCheckpoint(
+            dirpath=folder,
+            filename="best-epoch{epoch:03d}-val_loss{val/loss:.4f}",
+            monitor="val/loss",
             mode="min",
             save_top_k=1,
-            save_last=True,
             auto_insert_metric_name=False,
         )
+        return [best, last]  # trainer.checkpoint_callback (the first) is the one ckpt_path="best" uses
 
     def default_logger(self):
-        """W&B (online when configured, offline otherwise); a CSV logger when W&B is disabled."""
-        options: WandbOptions = self.config_init.wandb
+        """W&B (online when configured, offline otherwise; CSV when disabled or W&B cannot start)."""
+        options = self.config_init.wandb
         if not isinstance(options, WandbOptions):
             options = WandbOptions(**dict(options))
-        if resolve_wandb_mode(options.mode) == "disabled":
-            from lightning.pytorch.loggers import CSVLogger
-
-            return CSVLogger(save_dir=str(self.run_folder), name="", version="")
-        return make_wandb_logger(options, self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
+        return make_run_logger(options, self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
 
 
 def run(cli: FitCLI) -> Path | None:
@@ -219,7 +222,8 @@ def run(cli: FitCLI) -> Path | None:
             trainer.test(model, datamodule=datamodule, verbose=trainer.is_global_zero)
             test = eval_metrics(dict(trainer.callback_metrics), "test")
             contributions = callback_fields(trainer.callbacks)  # before a best-weights test replaces state
-            if config.test_best and getattr(trainer.checkpoint_callback, "best_model_path", ""):
+            best = trainer.checkpoint_callback
+            if config.test_best and getattr(best, "monitor", None) and getattr(best, "best_model_path", ""):
                 trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)
                 test_best = eval_metrics(dict(trainer.callback_metrics), "test")
     except BaseException as caught:
@@ -235,6 +239,14 @@ def run(cli: FitCLI) -> Path | None:
             print(f"{PROG}: {status}; results record: {path}", file=sys.stderr)
         finish_wandb(trainer.loggers)
     return path
+
+
+def last_checkpoint(callbacks: list) -> str | None:
+    """Path of the final weights: our ``last`` checkpoint, else any callback's ``last_model_path``."""
+    for callback in callbacks:
+        if getattr(callback, "filename", None) == "last" and callback.best_model_path:
+            return callback.best_model_path
+    return next((cb.last_model_path for cb in callbacks if getattr(cb, "last_model_path", "")), None)
 
 
 def base_record(cli: FitCLI, status: str, error: str | None, started_at: str, seconds: float) -> dict[str, Any]:
@@ -256,7 +268,7 @@ def base_record(cli: FitCLI, status: str, error: str | None, started_at: str, se
             "describe_error": first_line(describe_error),
         }
     sizes = described.get("split_sizes", {})
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
+    checkpoint = last_checkpoint(trainer.checkpoint_callbacks)
     return {
         "run_id": config.run_id,
         "status": status,
