@@ -77,7 +77,8 @@ def preprocess(images: torch.Tensor, spec: PreprocessingSpec) -> torch.Tensor:
     """Apply ``spec`` to a batch of images; returns float32 (N, channels, size, size).
 
     Order: channels, resize, then intensity scaling, so that a ``max255`` image's maximum is
-    exactly 255 in the output. An all-zero image stays zero.
+    exactly 255 in the output (never a rounding off). An image whose maximum is not positive
+    (blank) is left unscaled.
     """
     x = as_nchw(images)
     if spec.channels == 1 and x.shape[1] == 3:
@@ -88,6 +89,10 @@ def preprocess(images: torch.Tensor, spec: PreprocessingSpec) -> torch.Tensor:
     if spec.size is not None and tuple(x.shape[-2:]) != (spec.size, spec.size):
         x = F.interpolate(x, size=(spec.size, spec.size), mode="bilinear", antialias=True, align_corners=False)
     if spec.intensity in INTENSITY_SCALINGS:
-        peak = x.flatten(1).amax(dim=1).clamp_min(torch.finfo(x.dtype).tiny)[:, None, None, None]
-        x = x * (INTENSITY_SCALINGS[spec.intensity] / peak)
+        scale = INTENSITY_SCALINGS[spec.intensity]
+        peak = x.flatten(1).amax(dim=1)[:, None, None, None]
+        # x * (scale / peak) can land one rounding off scale at the peak (255.00003, 254.99998);
+        # attacks and bounds checks need the maximum to be exactly the scale.
+        factor = torch.where(peak > 0, scale / peak, torch.ones_like(peak))  # blank images stay as they are
+        x = torch.where((x >= peak) & (peak > 0), scale, x * factor)
     return x.contiguous()
