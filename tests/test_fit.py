@@ -16,11 +16,12 @@ import torch.nn.functional as F
 import yaml
 
 from lightning_dims.commands.fit import main
+from lightning_dims.models import mixed_precision
 from lightning_dims.records import read_records
 from wandb_files import offline_run
 
 TESTS = Path(__file__).parent
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 
 
 def digits_args(run_dir: Path, run_id: str, *, train: int, val: int, test: int, epochs: int, batch: int) -> list[str]:
@@ -64,7 +65,7 @@ def run_cli(args: list[str], cwd: Path, extra_path: Path | None = None) -> subpr
 
 def test_fit_on_digits_learns_and_leaves_record_checkpoint_and_wandb_run(tmp_path):
     args = digits_args(tmp_path, "digits-run", train=200, val=40, test=90, epochs=4, batch=20)
-    assert main(args) == 0
+    assert main([*args, "--test_best", "true"]) == 0
 
     (record,) = read_records(tmp_path)
     assert record.status == "finished" and record.run_id == "digits-run"
@@ -82,10 +83,12 @@ def test_fit_on_digits_learns_and_leaves_record_checkpoint_and_wandb_run(tmp_pat
     assert Path(record.checkpoint) == folder / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(record.checkpoint, map_location="cpu", weights_only=True)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (3, 40)  # last.ckpt = the final epoch
-    assert list((folder / "checkpoints").glob("best-epoch*.ckpt"))
     data = {"name": "digits", "classes": [3, 8], "train_size": 200, "val_size": 40, "test_size": 90, "size": 32}
     loss, acc = evaluate_checkpoint(folder / "checkpoints" / "last.ckpt", data)
     assert record.test.loss == pytest.approx(loss, rel=1e-4) and record.test.acc == pytest.approx(acc)  # final weights
+    (best,) = (folder / "checkpoints").glob("best-epoch*.ckpt")
+    loss, acc = evaluate_checkpoint(best, data)
+    assert record.test_best.loss == pytest.approx(loss, rel=1e-4) and record.test_best.acc == pytest.approx(acc)
 
     config = yaml.safe_load((folder / "config.yaml").read_text())
     assert config["run_id"] == "digits-run" and config["model"]["arch"] == "resnet18"
@@ -150,11 +153,15 @@ def test_paper_preset_defaults_and_explicit_values_win(capsys):
     config = printed_config(["--model.arch", "vgg16", "--data.name", "svhn"], capsys)
     assert config["model"]["lr"] == 1e-6 and config["data"]["batch_size"] == 6  # VGG-on-SVHN exception
     assert config["trainer"]["max_epochs"] == 100 and config["data"]["size"] == 224
-    assert config["seed_everything"] == 0 and config["trainer"]["precision"] is None  # no CUDA here: 32-bit
+    cuda = torch.cuda.is_available()
+    expected_precision = mixed_precision("auto", cuda, cuda and torch.cuda.is_bf16_supported())  # None on CPU
+    assert config["seed_everything"] == 0 and config["trainer"]["precision"] == expected_precision
     config = printed_config(["--model.arch", "resnet34", "--data.batch_size", "40", "--data.seed", "3"], capsys)
     assert config["model"]["lr"] == 1e-3 and config["data"]["batch_size"] == 40 and config["seed_everything"] == 3
     config = printed_config(["--model.arch", "resnet50", "--preset", "none"], capsys)
     assert config["model"]["lr"] is None and config["data"]["batch_size"] == 32 and config["trainer"]["max_epochs"] is None
+    config = printed_config(["--model.arch", "resnet18", "--trainer.accelerator", "cpu"], capsys)
+    assert config["trainer"]["precision"] is None  # mixed precision only where CUDA can be used
 
 
 def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
