@@ -237,10 +237,10 @@ def _versioned(path: Path, version: int) -> Path:
     return path.with_name(f"{stem}.v{version}{suffix}")
 
 
-def _is_finished(path: Path) -> bool:
+def is_finished(path: str | os.PathLike[str]) -> bool:
     """True unless the file is a readable record whose status is not ``finished``."""
     try:
-        return json.loads(path.read_text()).get("status") == "finished"
+        return json.loads(Path(path).read_text()).get("status") == "finished"
     except (OSError, ValueError, AttributeError):
         return True  # unreadable: treat as precious, never overwrite
 
@@ -266,7 +266,7 @@ def write_record(
         version = 1
         while True:
             if target.exists():
-                if not _is_finished(target):
+                if not is_finished(target):
                     os.replace(tmp, target)
                     return target
                 if exist == "error":

@@ -18,3 +18,14 @@ class KillAtEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch >= self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RaiseAtEpoch(Callback):
+    """Raise ``RuntimeError`` at the start of epoch ``epoch`` (0-based): a run that fails."""
+
+    def __init__(self, epoch: int = 1):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch >= self.epoch:
+            raise RuntimeError(f"injected failure at epoch {trainer.current_epoch}")

@@ -182,6 +182,21 @@ def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
     assert offline_run(tmp_path)["history"][0]["x"] == 1.0
 
 
+def test_failed_run_leaves_a_failed_record_that_a_retry_replaces(tmp_path):
+    args = digits_args(tmp_path, "flaky", train=80, val=20, test=20, epochs=2, batch=40)
+    failing = '[{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1}}]'
+    with pytest.raises(RuntimeError, match="injected failure"):
+        main([*args, "--trainer.callbacks", failing])
+    (record,) = read_records(tmp_path)
+    assert record.status == "failed" and "injected failure at epoch 1" in record.error
+    assert record.epochs == 1 and record.test is None
+    assert record.label_sharpness > 0  # what the callbacks measured before the failure is kept
+
+    assert main([*args, "--ckpt_path", "last"]) == 0  # retry: resumes after epoch 0, replaces the record
+    (record,) = read_records(tmp_path)
+    assert record.status == "finished" and record.epochs == 2 and record.error is None
+
+
 @pytest.mark.slow
 def test_two_process_cpu_ddp_writes_exactly_one_record_with_synced_metrics(tmp_path):
     args = digits_args(tmp_path / "runs", "ddp", train=80, val=20, test=20, epochs=2, batch=20)

@@ -41,7 +41,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning_dims.data import DimsDataModule
 from lightning_dims.models import ImageClassifier
 from lightning_dims.models.presets import mixed_precision, paper_defaults
-from lightning_dims.records import EvalMetrics, build_record, callback_fields, record_path, write_record
+from lightning_dims.records import EvalMetrics, build_record, callback_fields, is_finished, record_path, write_record
 from lightning_dims.runs import (
     RUN_ID_ENV,
     RunConfigSaver,
@@ -151,9 +151,9 @@ class FitCLI(LightningCLI):
         os.environ[RUN_ID_ENV] = config.run_id  # DDP workers re-run this command: same id, same folder
         self.run_folder = Path(config.run_dir) / config.run_id
         self.record_file = record_path(config.results_dir or self.run_folder, config.run_id)
-        if self.record_file.exists() and not config.ckpt_path:
+        if self.record_file.exists() and is_finished(self.record_file) and not config.ckpt_path:
             raise ConfigError(
-                f"run_id {config.run_id!r} already has a results record at {self.record_file}: "
+                f"run_id {config.run_id!r} already has a finished results record at {self.record_file}: "
                 "choose another --run_id, or resume it with --ckpt_path last"
             )
 
@@ -233,6 +233,8 @@ def run(cli: FitCLI) -> Path | None:
     finally:
         path = None
         if trainer.is_global_zero:
+            if status != "finished":  # keep what the callbacks measured before the run stopped
+                contributions = callback_fields(trainer.callbacks)
             base = base_record(cli, status, error, started_at, time.perf_counter() - started)
             base.update(val=val, test=test, test_best=test_best)
             path = write_record(cli.record_file, build_record(base, contributions), exist="version")
