@@ -25,3 +25,14 @@ def test_unknown_subcommand_exits_2(capsys):
 def test_help_lists_subcommands(capsys):
     assert main(["--help"]) == 0
     assert "measure" in capsys.readouterr().out
+
+
+def test_measure_reports_the_k_f_spread_over_draws(capsys):
+    args = ["measure", "--dataset", "digits", "--n", "800", "--val-size", "0", "--test-size", "0",
+            "--img-size", "16", "--m", "400", "--kf-spread", "4", "--json"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out)
+    spreads = record["label_sharpness_spread"]
+    assert [s["m"] for s in spreads] == [50, 100, 200, 400]
+    assert all(len(s["values"]) == 4 and s["min"] <= s["mean"] <= s["max"] for s in spreads)
+    assert spreads[0]["mean"] < spreads[-1]["mean"] and spreads[-1]["std"] > 0  # m < N: draws differ

@@ -18,6 +18,7 @@ import time
 import warnings
 
 from lightning_dims.data import DatasetTask, MissingDatasetError, SplitError, UnknownDatasetError
+from lightning_dims.properties.sharpness_stability import label_sharpness_stability
 
 
 def parse_classes(text: str | None) -> list[int] | None:
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing natural dataset")
     parser.add_argument("--no-cache", action="store_true", help="compute afresh; neither read nor write the property cache")
+    parser.add_argument(
+        "--kf-spread", type=int, default=0, metavar="R",
+        help="also report K_F's spread over R draws at m/8, m/4, m/2 and m images (label_sharpness_spread)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -96,7 +101,7 @@ def measure(args: argparse.Namespace) -> dict:
             download=args.download,
             options=parse_options(args.option),
         )
-        return task.properties(
+        record = task.properties(
             m=args.m,
             k=args.k,
             estimator=args.estimator,
@@ -104,6 +109,13 @@ def measure(args: argparse.Namespace) -> dict:
             use_cache=not args.no_cache,
             progress=not args.quiet and not args.json,
         )
+        if args.kf_spread:
+            sizes = sorted({max(2, args.m // 8), max(2, args.m // 4), max(2, args.m // 2), args.m})
+            spreads = label_sharpness_stability(
+                task.images("train"), task.labels("train"), ms=sizes, repeats=args.kf_spread, seed=args.seed, mode=args.kf_mode
+            )
+            record["label_sharpness_spread"] = [spread.to_dict() for spread in spreads]
+        return record
     except (MissingDatasetError, UnknownDatasetError, SplitError, ValueError) as error:
         raise SystemExit(f"lightning-dims measure: {error}") from None
 
@@ -131,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{dim.get('n_duplicates', 0)} duplicates dropped)\n"
         f"  {record['seconds']:.2f} s ({source}; fingerprint {record['fingerprint'][:12]})"
     )
+    for spread in record.get("label_sharpness_spread", []):
+        print(
+            f"  K_F over {len(spread['values'])} draws of m={spread['m']:<5} {spread['mean']:.4g} +- {spread['std']:.2g} "
+            f"(range {spread['min']:.4g} .. {spread['max']:.4g})"
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ from lightning_dims.properties.intrinsic_dimension import (
 )
 from lightning_dims.properties.knn import KnnResult, knn
 from lightning_dims.properties.label_sharpness import LabelSharpnessResult, label_sharpness
+from lightning_dims.properties.sharpness_stability import SharpnessSpread, label_sharpness_stability
 
 __all__ = [
     "ESTIMATORS",
@@ -19,9 +20,11 @@ __all__ = [
     "IntrinsicDimensionResult",
     "KnnResult",
     "LabelSharpnessResult",
+    "SharpnessSpread",
     "TwoNN",
     "intrinsic_dimension",
     "knn",
     "label_sharpness",
+    "label_sharpness_stability",
     "register_estimator",
 ]
