@@ -12,6 +12,7 @@ Re-running continues where it stopped: finished runs are kept, interrupted ones 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,22 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def measure_tasks(runs) -> list[dict]:
     """K_F and d_data of each distinct dataset task of the sweep, at its smallest training size."""
-    import json
-
     from lightning_dims.data import DimsDataModule
 
-    seen, rows = set(), []
+    tasks: dict[str, tuple[dict, list[int]]] = {}  # task as canonical JSON -> (data args, its training sizes)
     for run in runs:
         data = dict(run.parameters.get("data", {}))
-        key = json.dumps(data, sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
-        sizes = [r.parameters.get("data.train_size") for r in runs if json.dumps(r.parameters.get("data", {}), sort_keys=True) == key]
-        datamodule = DimsDataModule(**data, train_size=min(s for s in sizes if s is not None))
+        _, sizes = tasks.setdefault(json.dumps(data, sort_keys=True), (data, []))
+        if run.parameters.get("data.train_size") is not None:
+            sizes.append(run.parameters["data.train_size"])
+    rows = []
+    for data, sizes in tasks.values():
+        datamodule = DimsDataModule(**data, **({"train_size": min(sizes)} if sizes else {}))
         datamodule.setup("fit")
-        properties = datamodule.dataset_properties()
-        rows.append({"dataset": data["name"], "domain": datamodule.domain, **properties})
+        rows.append({"dataset": data["name"], "domain": datamodule.domain, **datamodule.dataset_properties()})
     return rows
 
 

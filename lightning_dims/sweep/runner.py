@@ -54,13 +54,12 @@ def run_one(run: SweepRun, results: Path, quiet: bool = False, cwd: Path | None 
         return RunOutcome(run.run_id, "skipped", 0.0, None)
     log = results / "logs" / f"{run.run_id}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    argv = fit_command(run, results)
     started = time.perf_counter()
     with log.open("a") as handle:
-        handle.write(f"$ {' '.join(fit_command(run, results))}\n")
+        handle.write(f"$ {' '.join(argv)}\n")
         handle.flush()
-        code = subprocess.call(
-            fit_command(run, results), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd
-        )
+        code = subprocess.call(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
     status = "finished" if code == 0 and finished_record(results, run.run_id) else "failed"
     outcome = RunOutcome(run.run_id, status, time.perf_counter() - started, log)
     if not quiet:
