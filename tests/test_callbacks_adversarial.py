@@ -8,6 +8,13 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_lightning import (
+    LitClassifier,
+    TinyResNetLike,
+    digits_datamodule,
+    digits_tensors,
+    quiet_trainer,
+)
 
 from lightning_dims.callbacks import AdversarialEvalCallback, robustness_metrics
 from lightning_dims.callbacks.adversarial import (
@@ -19,7 +26,6 @@ from lightning_dims.callbacks.adversarial import (
     make_attacks,
     parse_eps,
 )
-from tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, digits_tensors, quiet_trainer
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
@@ -117,17 +123,18 @@ def test_trained_model_attack_lowers_accuracy_and_raises_loss(trained):
     fgsm = callback.results["fgsm"]
     assert set(fgsm) == {"2.0", "8.0", "32.0"}  # absolute eps, intensity units of max255
     for key, metrics in fgsm.items():
-        assert metrics["n"] == 300 and metrics["eps"] == float(key) == metrics["eps_fraction"] * 255
-        assert metrics["attacked_acc"] <= metrics["clean_acc"], key
-        assert metrics["loss_penalty"] >= 0.0, key
-        assert metrics["acc_penalty"] == pytest.approx(metrics["clean_acc"] - metrics["attacked_acc"])
-    assert fgsm["2.0"]["clean_acc"] > 0.85  # the model did learn
-    penalties = [fgsm[key]["loss_penalty"] for key in ("2.0", "8.0", "32.0")]
+        assert metrics.n == 300 and metrics.eps == float(key) == metrics.eps_fraction * 255
+        assert metrics.attacked_acc <= metrics.clean_acc, key
+        assert metrics.loss_penalty >= 0.0, key
+        assert metrics.acc_penalty == pytest.approx(metrics.clean_acc - metrics.attacked_acc)
+    assert fgsm["2.0"].clean_acc > 0.85  # the model did learn
+    penalties = [fgsm[key].loss_penalty for key in ("2.0", "8.0", "32.0")]
     assert penalties[0] > 0 and penalties == sorted(penalties)  # stronger attacks hurt more
-    assert fgsm["32.0"]["acc_penalty"] > 0.1
+    assert fgsm["32.0"].acc_penalty > 0.1
     assert model.training  # the callback restored the mode it found
     record = callback.results_record_fields()
-    assert record["adversarial"]["bounds"] == [0.0, 255.0] and record["fgsm"] == fgsm
+    assert record["adversarial"]["bounds"] == [0.0, 255.0]
+    assert record["fgsm"] == {key: metrics.model_dump() for key, metrics in fgsm.items()}
 
 
 def test_evaluate_inside_inference_mode_gives_the_same_numbers(trained):
@@ -141,11 +148,11 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     trainer, model, _ = trained
     callback = AdversarialEvalCallback(eps=["8/255"], pgd=True, pgd_steps=10, pgd_rel_stepsize=0.25, max_samples=100)
     results = callback.evaluate(trainer, model)
-    assert set(results) == {"fgsm", "pgd"} and results["pgd"]["8.0"]["n"] == 100
-    assert results["pgd"]["8.0"]["attacked_loss"] >= results["fgsm"]["8.0"]["attacked_loss"]
-    assert results["pgd"]["8.0"]["clean_loss"] == results["fgsm"]["8.0"]["clean_loss"]
+    assert set(results) == {"fgsm", "pgd"} and results["pgd"]["8.0"].n == 100
+    assert results["pgd"]["8.0"].attacked_loss >= results["fgsm"]["8.0"].attacked_loss
+    assert results["pgd"]["8.0"].clean_loss == results["fgsm"]["8.0"].clean_loss
     assert callback.evaluate(trainer, model) == results  # seeded random start: reproducible
-    assert math.isfinite(results["pgd"]["8.0"]["loss_penalty"])
+    assert math.isfinite(results["pgd"]["8.0"].loss_penalty)
 
 
 def test_a_config_that_cannot_attack_fails_before_training():

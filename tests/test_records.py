@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from lightning_dims.records import (
+    CorruptRecordWarning,
+    RecordContributor,
     RecordExistsError,
     ResultsRecord,
     build_record,
@@ -37,28 +39,29 @@ def base(run_id: str = "r1", status: str = "finished", **fields) -> dict:
     }
 
 
-class FGSM:
+class FGSM(RecordContributor):
     def results_record_fields(self):
         return {"fgsm": {0.007843: {"clean_loss": 0.2, "clean_acc": 0.9, "attacked_loss": 0.5, "attacked_acc": 0.6}}}
 
 
-class ReprA:
+class ReprA(RecordContributor):
     def results_record_fields(self):
         return {"d_repr": {"layer4": {"twonn": torch.tensor(7.5)}}, "custom_thing": np.float32(2.0)}
 
 
-class ReprB:
+class ReprB(RecordContributor):
     def results_record_fields(self):
         return {"d_repr": {"layer4": {"mle": 8.0}, "fc": {"twonn": np.float64(3.0)}}}
 
 
-class Broken:
+class Broken(RecordContributor):
     def results_record_fields(self):
         raise RuntimeError("estimator exploded")
 
 
-class Silent:  # no results_record_fields: ignored
-    pass
+class Silent:  # not a RecordContributor: ignored even though it has the method
+    def results_record_fields(self):
+        return {"d_data": 1.0}
 
 
 def test_contributions_merge_into_fields_and_extra():
@@ -87,11 +90,11 @@ def test_a_failing_callback_is_recorded_not_fatal():
 
 
 def test_conflicting_scalars_warn_and_later_wins():
-    class K1:
+    class K1(RecordContributor):
         def results_record_fields(self):
             return {"d_data": 9.0}
 
-    class K2:
+    class K2(RecordContributor):
         def results_record_fields(self):
             return {"d_data": 10.0}
 
@@ -101,7 +104,7 @@ def test_conflicting_scalars_warn_and_later_wins():
 
 
 def test_non_dict_contribution_is_a_clear_error():
-    class Bad:
+    class Bad(RecordContributor):
         def results_record_fields(self):
             return [1, 2]
 
@@ -123,17 +126,34 @@ def test_write_is_atomic_and_round_trips(tmp_path):
     assert back == record
 
 
-def test_finished_record_is_never_overwritten(tmp_path):
+def test_finished_record_is_never_overwritten_nor_versioned(tmp_path):
     path = record_path(tmp_path, "r1")
     write_record(path, build_record(base(test={"loss": 0.1, "acc": 0.97})))
     with pytest.raises(RecordExistsError, match="--run_id"):
         write_record(path, build_record(base(test={"loss": 9.0, "acc": 0.1})))
     assert json.loads(path.read_text())["test"]["acc"] == 0.97
-    second = write_record(path, build_record(base(test={"loss": 9.0, "acc": 0.1})), exist="version")
-    third = write_record(path, build_record(base(test={"loss": 8.0, "acc": 0.2})), exist="version")
-    assert (second.name, third.name) == ("r1.v2.record.json", "r1.v3.record.json")
-    assert json.loads(path.read_text())["test"]["acc"] == 0.97
-    assert len(read_records(tmp_path)) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["r1.record.json"]  # no .v2 copies, ever
+
+
+def test_unreadable_record_is_moved_aside_and_replaced(tmp_path):
+    path = record_path(tmp_path, "r1")
+    write_record(path, build_record(base()))
+    path.write_text(path.read_text()[:100])  # truncated, e.g. by a full disk
+    with pytest.warns(CorruptRecordWarning, match="r1.record.json.corrupt"):
+        written = write_record(path, build_record(base(test={"loss": 0.2, "acc": 0.95})))
+    assert written == path and read_records(tmp_path)[0].test.acc == 0.95
+    assert (tmp_path / "r1.record.json.corrupt").read_text().startswith("{")
+
+
+def test_old_versioned_copies_count_once_newest_finished_first(tmp_path):
+    older = build_record(base(test={"loss": 0.5, "acc": 0.8}, finished_at="2026-01-01T00:00:00Z"))
+    newer = build_record(base(test={"loss": 0.4, "acc": 0.9}, finished_at="2026-02-01T00:00:00Z"))
+    failed = build_record(base(status="failed", test=None, finished_at="2026-03-01T00:00:00Z"))
+    write_record(tmp_path / "r1.record.json", older)
+    write_record(tmp_path / "r1.v2.record.json", newer)
+    write_record(tmp_path / "r1.v3.record.json", failed)
+    (record,) = read_records(tmp_path)
+    assert record.test.acc == 0.9
 
 
 def test_failed_record_is_replaced_by_a_later_attempt(tmp_path):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from typing import Literal
 
 import lightning.pytorch as pl
@@ -33,40 +32,25 @@ from lightning_dims.callbacks.sampling import (
     batch_targets,
     evaluation_mode,
     fixed_subset,
+    on_strategy_device,
     rank_shard,
     stage_loader,
     subset_loader,
     sum_across_ranks,
 )
+from lightning_dims.properties.robustness import (
+    TOTALS,
+    AttackMetrics,
+    eps_key,
+    parse_eps,
+)
+from lightning_dims.records.contributions import RecordContributor
 
 INTENSITY_RANGES = {"max255": (0.0, 255.0), "max1": (0.0, 1.0)}
 """Input bounds ``(lo, hi)`` of each preprocessing intensity scaling (``raw`` has none: pass bounds)."""
 
 BOUNDS_TOLERANCE = 1e-4
 """Inputs may exceed the bounds by this fraction of the range (float rounding) and are clamped; more is an error."""
-
-TOTALS = ("n", "clean_loss_sum", "attacked_loss_sum", "clean_correct", "attacked_correct")
-
-
-def parse_eps(value: float | str) -> float:
-    """An eps in units of the intensity range: a number, or a fraction string such as ``"2/255"``; in (0, 1]."""
-    try:
-        eps = float(Fraction(value.replace(" ", ""))) if isinstance(value, str) else float(value)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"eps {value!r} is not a number or a fraction like '2/255'") from None
-    if not (0.0 < eps <= 1.0):
-        raise ValueError(f"eps {value!r} must be in (0, 1]: it is a fraction of the intensity range (paper: 2/255)")
-    return eps
-
-
-def eps_key(eps_abs: float) -> str:
-    """The name of an absolute eps (intensity units) in metric names and records: ``repr`` at 12 digits.
-
-    2/255 of a [0, 255] range is ``"2.0"``, of a [0, 1] range ``"0.0078431372549"``; the key is
-    what :mod:`lightning_dims.records` and the analysis parse back with ``float``.
-    """
-    return repr(float(f"{eps_abs:.12g}"))
-
 
 def intensity_bounds(datamodule: object) -> tuple[float, float]:
     """``(lo, hi)`` from a datamodule's preprocessing spec (``datamodule.spec.intensity``)."""
@@ -92,6 +76,11 @@ def check_bounds(x: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
     return x.clamp(lo, hi)
 
 
+def robustness_metrics(totals: torch.Tensor) -> dict[str, float]:
+    """Means and penalties from summed totals (see :func:`attack_totals`), as a plain dict."""
+    return AttackMetrics.from_totals(totals).model_dump(exclude_none=True)
+
+
 def attack_totals(logits: torch.Tensor, attacked_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """float64 sums ``[n, clean_loss_sum, attacked_loss_sum, clean_correct, attacked_correct]`` of a batch."""
     return torch.stack(
@@ -103,25 +92,6 @@ def attack_totals(logits: torch.Tensor, attacked_logits: torch.Tensor, y: torch.
             (attacked_logits.argmax(dim=1) == y).sum().double(),
         ]
     )
-
-
-def robustness_metrics(totals: torch.Tensor) -> dict[str, float]:
-    """Means and penalties from summed totals (see :func:`attack_totals`); float64 numbers."""
-    values = dict(zip(TOTALS, (float(v) for v in totals)))
-    n = values["n"]
-    if n <= 0:
-        raise ValueError("no samples were attacked: the test set is empty")
-    clean_loss, attacked_loss = values["clean_loss_sum"] / n, values["attacked_loss_sum"] / n
-    clean_acc, attacked_acc = values["clean_correct"] / n, values["attacked_correct"] / n
-    return {
-        "clean_loss": clean_loss,
-        "attacked_loss": attacked_loss,
-        "clean_acc": clean_acc,
-        "attacked_acc": attacked_acc,
-        "loss_penalty": attacked_loss - clean_loss,
-        "acc_penalty": clean_acc - attacked_acc,
-        "n": int(n),
-    }
 
 
 @dataclass(frozen=True)
@@ -179,7 +149,7 @@ def attack_batch(
             return [attack_totals(logits, model(x_adv), y) for x_adv in attacked]
 
 
-class AdversarialEvalCallback(Callback):
+class AdversarialEvalCallback(Callback, RecordContributor):
     """FGSM (and optional PGD) robustness of the trained model on the held-out test set, at ``on_fit_end``.
 
     Why ``on_fit_end``: it runs exactly once, after the last epoch (or early stop), whether or not
@@ -231,7 +201,7 @@ class AdversarialEvalCallback(Callback):
         self.max_samples = max_samples
         self.batch_size = batch_size
         self.seed = seed
-        self.results: dict[str, dict[str, dict[str, float]]] = {}
+        self.results: dict[str, dict[str, AttackMetrics]] = {}
         self.resolved_bounds: tuple[float, float] | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -252,13 +222,13 @@ class AdversarialEvalCallback(Callback):
             f"{attack}/{key}/{name}": value
             for attack, per_eps in self.results.items()
             for key, values in per_eps.items()
-            for name, value in values.items()
+            for name, value in values.model_dump().items()
             if name not in ("n", "eps", "eps_fraction")
         }
         log_metrics(trainer, metrics)
         update_wandb_summary(trainer, metrics)
 
-    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, dict[str, float]]]:
+    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, AttackMetrics]]:
         """``{attack: {eps_key: metrics}}`` of ``pl_module`` over the test subset (every rank's share, summed)."""
         bounds = self.bounds or intensity_bounds(trainer.datamodule)
         self.resolved_bounds = bounds
@@ -266,12 +236,9 @@ class AdversarialEvalCallback(Callback):
         loader = stage_loader(trainer, self.source)
         indices = fixed_subset(len(loader.dataset), self.max_samples, self.seed)
         shard = rank_shard(indices, trainer.global_rank, trainer.world_size)
-        device = trainer.strategy.root_device
-        home = next(pl_module.parameters()).device
         results = {}
-        pl_module.to(device)
-        try:
-            with evaluation_mode(pl_module), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with on_strategy_device(trainer, pl_module) as device, evaluation_mode(pl_module):
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 for name, attack in make_attacks(self.pgd).items():
                     torch.manual_seed(self.seed)
                     totals = torch.zeros(len(eps_abs), len(TOTALS), dtype=torch.float64, device=device)
@@ -282,11 +249,9 @@ class AdversarialEvalCallback(Callback):
                         totals += torch.stack(batch_totals)
                     totals = sum_across_ranks(trainer, totals)
                     results[name] = {
-                        eps_key(absolute): robustness_metrics(row) | {"eps": absolute, "eps_fraction": eps}
+                        eps_key(absolute): AttackMetrics.from_totals(row, eps=absolute, eps_fraction=eps)
                         for eps, absolute, row in zip(self.eps, eps_abs, totals)
                     }
-        finally:
-            pl_module.to(home)
         return results
 
     def results_record_fields(self) -> dict:
@@ -303,5 +268,6 @@ class AdversarialEvalCallback(Callback):
             "source": self.source,
             "pgd": None if self.pgd is None else asdict(self.pgd),
         }
-        return {**self.results, "adversarial": settings}
+        payload = {attack: {key: metrics.model_dump() for key, metrics in per_eps.items()} for attack, per_eps in self.results.items()}
+        return {**payload, "adversarial": settings}
 

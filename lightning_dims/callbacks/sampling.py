@@ -151,3 +151,18 @@ def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for sub, training in modes.items():
             sub.train(training)
+
+
+@contextmanager
+def on_strategy_device(trainer: pl.Trainer, module: nn.Module) -> Iterator[torch.device]:
+    """Move ``module`` to the strategy's device for the block, and back to where it was after.
+
+    Needed in ``on_fit_end``: Lightning's teardown has moved the module to the CPU by then.
+    """
+    device = trainer.strategy.root_device
+    home = next(module.parameters()).device
+    module.to(device)
+    try:
+        yield device
+    finally:
+        module.to(home)
