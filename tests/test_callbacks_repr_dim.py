@@ -8,6 +8,13 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from tiny_lightning import (
+    LitClassifier,
+    TensorDataModule,
+    TinyResNetLike,
+    digits_datamodule,
+    quiet_trainer,
+)
 from torch import nn
 
 from lightning_dims.callbacks import (
@@ -20,7 +27,6 @@ from lightning_dims.callbacks import (
 )
 from lightning_dims.callbacks.sampling import fixed_subset, rank_shard
 from lightning_dims.properties import DuplicateSamplesWarning
-from tiny_lightning import LitClassifier, TensorDataModule, TinyResNetLike, digits_datamodule, quiet_trainer
 
 
 class DeadHalf(nn.Module):
@@ -218,7 +224,7 @@ def test_image_classifier_defaults_record_the_paper_layer_and_the_pooled_vector(
 
 def test_too_few_samples_is_told_apart_from_collapsed_embeddings():
     with pytest.warns(ReprDimWarning, match="too few samples.*raise max_samples"):
-        (estimate,) = estimate_layer_dimensions({"x": torch.randn(15, 4)}, ["mle"], k=20)
+        (estimate,) = estimate_layer_dimensions({"x": torch.randn(15, 4)}, ["mle"], {"mle": {"k": 20}})
     assert estimate.value is None and estimate.n_duplicates == 0 and "21 distinct" in estimate.error
     collapsed = torch.zeros(30, 4)
     collapsed[0, 0] = 1.0

@@ -123,7 +123,8 @@ def test_estimator_api_is_scikit_dimension_like(rng):
     "x, kwargs, message",
     [
         (np.random.default_rng(0).normal(size=(10, 3)), {"k": 20}, "at least 21 distinct samples"),
-        (np.ones((2, 3)), {"k": 1, "estimator": "twonn"}, "at least 3"),
+        (np.ones((2, 3)), {"estimator": "twonn"}, "at least 3"),
+        (np.random.default_rng(0).normal(size=(50, 3)), {"estimator": "twonn", "k": 20}, "has no option"),
         (np.array([[0.0, np.inf]] * 30), {}, "NaN or inf"),
         (np.random.default_rng(0).normal(size=(50, 3)), {"estimator": "pca"}, "unknown estimator"),
     ],

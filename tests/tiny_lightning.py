@@ -98,7 +98,7 @@ class TensorDataModule(pl.LightningDataModule):
         x, y = self.datasets["train"].tensors
         return {
             "label_sharpness": float(label_sharpness(x, y, m=m, mode=kf_mode)),
-            "d_data": float(intrinsic_dimension(x, estimator=estimator, k=k)),
+            "d_data": float(intrinsic_dimension(x, estimator=estimator, **({"k": k} if estimator == "mle" else {}))),
             "preprocessing": {"size": 8, "channels": 1, "intensity": "max255"},
             "fingerprint": "tiny-digits",
             "cached": False,

@@ -22,7 +22,13 @@ from typing import Literal
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics, update_wandb_summary
+from lightning_dims.callbacks.loggers import (
+    log_hyperparams,
+    log_metrics,
+    update_wandb_summary,
+)
+from lightning_dims.data.task import d_data_options
+from lightning_dims.records.contributions import RecordContributor
 
 REPORTED = ("label_sharpness", "d_data")
 
@@ -42,7 +48,7 @@ def reported_number(properties: Mapping[str, object], name: str) -> float:
     return float(value)
 
 
-class DataPropertiesCallback(Callback):
+class DataPropertiesCallback(Callback, RecordContributor):
     """Records K_F and d_data of the training set at the start of fit.
 
     Args:
@@ -51,6 +57,7 @@ class DataPropertiesCallback(Callback):
         estimator: ``"mle"`` (paper's d_data) or ``"twonn"``.
         kf_mode: ``"exhaustive"`` (all cross-label pairs among the m images) or ``"paper"``
             (the authors' 2,000 sampled pairs).
+        estimator_options: further options of the d_data estimator (e.g. ``{"unbiased": false}``).
     """
 
     def __init__(
@@ -59,6 +66,7 @@ class DataPropertiesCallback(Callback):
         k: int = 20,
         estimator: Literal["mle", "twonn"] = "mle",
         kf_mode: Literal["exhaustive", "paper"] = "exhaustive",
+        estimator_options: dict | None = None,
     ):
         if m < 2:
             raise ValueError(f"m must be at least 2 images, got {m}")
@@ -66,6 +74,8 @@ class DataPropertiesCallback(Callback):
         self.k = k
         self.estimator = estimator
         self.kf_mode = kf_mode
+        self.estimator_options = dict(estimator_options or {})
+        d_data_options(estimator, k, self.estimator_options)  # unknown options fail now, not at fit start
         self.properties: dict | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -77,9 +87,10 @@ class DataPropertiesCallback(Callback):
             )
         properties = None
         if trainer.global_rank == 0:
-            properties = dict(
-                datamodule.dataset_properties(m=self.m, k=self.k, estimator=self.estimator, kf_mode=self.kf_mode)
-            )
+            asked = {"m": self.m, "k": self.k, "estimator": self.estimator, "kf_mode": self.kf_mode}
+            if self.estimator_options:
+                asked["estimator_options"] = self.estimator_options
+            properties = dict(datamodule.dataset_properties(**asked))
         if trainer.world_size > 1:
             properties = trainer.strategy.broadcast(properties, src=0)
         self.properties = properties
@@ -92,9 +103,15 @@ class DataPropertiesCallback(Callback):
         update_wandb_summary(trainer, numbers)
 
     def results_record_fields(self) -> dict:
-        """``{"label_sharpness": K_F, "d_data": d, "data_properties": {...}}`` (empty before fit start)."""
+        """``{"label_sharpness": K_F, "d_data": d, "data_properties": {...}, "data_warnings": {...}}``.
+
+        ``data_warnings`` counts identical training images filed under two labels
+        (``label_conflicts``); empty before fit start.
+        """
         if self.properties is None:
             return {}
+        conflicts = self.properties.get("label_conflicts") or {"count": 0, "examples": []}
         return {name: reported_number(self.properties, name) for name in REPORTED} | {
-            "data_properties": self.properties
+            "data_properties": self.properties,
+            "data_warnings": {"label_conflicts": conflicts},
         }

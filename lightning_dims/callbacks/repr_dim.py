@@ -31,18 +31,34 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from lightning_dims.callbacks.activations import ActivationRecorder, default_layers, resolve_module, LayerSpec
-from lightning_dims.callbacks.loggers import log_metrics, log_wandb_table, update_wandb_summary
+from lightning_dims.callbacks.activations import (
+    ActivationRecorder,
+    LayerSpec,
+    default_layers,
+    resolve_module,
+)
+from lightning_dims.callbacks.loggers import (
+    log_metrics,
+    log_wandb_table,
+    update_wandb_summary,
+)
 from lightning_dims.callbacks.sampling import (
     batch_inputs,
     evaluation_mode,
     fixed_subset,
     gather_rows,
+    on_strategy_device,
     rank_shard,
     stage_loader,
     subset_loader,
 )
-from lightning_dims.properties import ESTIMATORS, DuplicateSamplesWarning, intrinsic_dimension
+from lightning_dims.properties import (
+    ESTIMATORS,
+    DuplicateSamplesWarning,
+    intrinsic_dimension,
+    make_estimator,
+)
+from lightning_dims.records.contributions import RecordContributor
 
 
 class ReprDimWarning(UserWarning):
@@ -69,10 +85,12 @@ class LayerEstimate:
 def estimate_layer_dimensions(
     activations: Mapping[str, torch.Tensor],
     estimators: Sequence[str] = ("twonn",),
-    k: int = 20,
+    estimator_options: Mapping[str, Mapping] | None = None,
     on_degenerate: Literal["warn", "raise"] = "warn",
 ) -> list[LayerEstimate]:
     """Intrinsic dimension of each layer's ``(n, D)`` activations with each estimator.
+
+    ``estimator_options``: each estimator's own options by name, e.g. ``{"mle": {"k": 20}}``.
 
     Duplicate embeddings are dropped with a ``DuplicateSamplesWarning`` that names the layer. A
     layer whose estimate is undefined (fewer distinct embeddings than the estimator needs) or not
@@ -84,17 +102,18 @@ def estimate_layer_dimensions(
     estimates = []
     for layer, rows in activations.items():
         for estimator in estimators:
-            estimates.append(_estimate_one(layer, rows, estimator, k, on_degenerate))
+            options = dict((estimator_options or {}).get(estimator, {}))
+            estimates.append(_estimate_one(layer, rows, estimator, options, on_degenerate))
     return estimates
 
 
-def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, k: int, on_degenerate: str) -> LayerEstimate:
+def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, options: dict, on_degenerate: str) -> LayerEstimate:
     n, feature_dim = rows.shape[0], int(rows[0].numel()) if rows.shape[0] else 0
     error, value, n_duplicates = None, None, 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DuplicateSamplesWarning)
         try:
-            result = intrinsic_dimension(rows, estimator=estimator, k=k)
+            result = intrinsic_dimension(rows, estimator=estimator, **options)
         except ValueError as exc:
             error = str(exc)
         else:
@@ -119,7 +138,7 @@ def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, k: int, on_deg
                 "a collapsed representation); measure another layer or check the training"
             )
         else:
-            hint = "too few samples for the estimator: raise max_samples (MLE needs k + 1) or lower k"
+            hint = "too few samples for the estimator: raise max_samples (MLE needs k + 1) or lower its k (estimator_options)"
         message = f"d_repr/{layer}/{estimator} is undefined on {n} embeddings of dimension {feature_dim}: {error}. {hint}"
         if on_degenerate == "raise":
             raise DegenerateRepresentationError(message)
@@ -134,7 +153,7 @@ def network_of(pl_module: pl.LightningModule, attribute: str) -> nn.Module:
     return network if isinstance(network, nn.Module) else pl_module
 
 
-class ReprDimCallback(Callback):
+class ReprDimCallback(Callback, RecordContributor):
     """Logs d_repr of named layers every ``every_n_epochs`` epochs and at the end of training.
 
     Args:
@@ -149,7 +168,8 @@ class ReprDimCallback(Callback):
         max_samples: cap on the samples embedded (a seeded subset fixed for the whole run);
             bounds memory at ``max_samples * feature_dim * 4`` bytes per layer.
         every_n_epochs: measure after every n-th training epoch; 0 measures only at the end.
-        k: MLE neighbours.
+        estimator_options: each estimator's own options by name, e.g. ``{"mle": {"k": 20}}``
+            (``{"twonn": {"discard_fraction": 0.1}}``); unknown options fail at construction.
         batch_size: forward batch size (None: the source loader's).
         seed: seed of the subset.
         on_degenerate: ``"warn"`` (record None and warn) or ``"raise"`` when a layer has fewer
@@ -167,7 +187,7 @@ class ReprDimCallback(Callback):
         source: Literal["val", "train"] = "val",
         max_samples: int = 1000,
         every_n_epochs: int = 1,
-        k: int = 20,
+        estimator_options: dict[str, dict] | None = None,
         batch_size: int | None = None,
         seed: int = 0,
         on_degenerate: Literal["warn", "raise"] = "warn",
@@ -185,12 +205,15 @@ class ReprDimCallback(Callback):
             raise ValueError(f"every_n_epochs must be >= 0 (0: only at the end), got {every_n_epochs}")
         if on_degenerate not in ("warn", "raise"):
             raise ValueError(f"on_degenerate must be 'warn' or 'raise', got {on_degenerate!r}")
+        estimator_options = {name: dict(options) for name, options in (estimator_options or {}).items()}
+        for name, options in estimator_options.items():
+            make_estimator(name, **options)  # unknown estimators or options fail now, not after an epoch
         self.layers = None if layers is None else [str(LayerSpec.parse(layer)) for layer in layers]
         self.estimators = estimators
         self.source = source
         self.max_samples = max_samples
         self.every_n_epochs = every_n_epochs
-        self.k = k
+        self.estimator_options = estimator_options
         self.batch_size = batch_size
         self.seed = seed
         self.on_degenerate = on_degenerate
@@ -223,9 +246,19 @@ class ReprDimCallback(Callback):
             self._measure_and_log(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Measure the final weights (unless the last epoch's measurement already did) and publish."""
+        """Measure the final weights, unless the last epoch's measurement already did."""
         if not self.history or self.history[-1]["global_step"] != trainer.global_step:
             self._measure_and_log(trainer, pl_module)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Publish the final measurement (W&B summary and table).
+
+        Also measures here when training did not run in this process (a run resumed after its last
+        epoch, killed while testing): its history then comes from the checkpoint.
+        """
+        if not self.history or self.history[-1]["global_step"] != trainer.global_step:
+            with on_strategy_device(trainer, pl_module):
+                self._measure_and_log(trainer, pl_module)
         final = self.history[-1]
         update_wandb_summary(trainer, {f"d_repr/{e.layer}/{e.estimator}": e.value for e in final["estimates"]})
         columns = ["epoch", "global_step", "layer", "estimator", "d_repr", "n_samples", "n_duplicates", "feature_dim"]
@@ -259,7 +292,7 @@ class ReprDimCallback(Callback):
         activations = self.collect(trainer, pl_module)
         estimates = None
         if trainer.global_rank == 0:
-            estimates = estimate_layer_dimensions(activations, self.estimators, self.k, self.on_degenerate)
+            estimates = estimate_layer_dimensions(activations, self.estimators, self.estimator_options, self.on_degenerate)
         if trainer.world_size > 1:
             estimates = trainer.strategy.broadcast(estimates, src=0)
         return estimates

@@ -1,17 +1,27 @@
 """Dataset and representation properties: K_F, intrinsic dimension, exact kNN."""
 
-from lightning_dims.properties.duplicates import DuplicateSamplesWarning
+from lightning_dims.properties.duplicates import (
+    DuplicateSamplesWarning,
+    label_conflicts,
+)
 from lightning_dims.properties.intrinsic_dimension import (
     ESTIMATORS,
     MLE,
     IntrinsicDimensionResult,
     TwoNN,
     intrinsic_dimension,
+    make_estimator,
     register_estimator,
 )
 from lightning_dims.properties.knn import KnnResult, knn
-from lightning_dims.properties.label_sharpness import LabelSharpnessResult, label_sharpness
-from lightning_dims.properties.sharpness_stability import SharpnessSpread, label_sharpness_stability
+from lightning_dims.properties.label_sharpness import (
+    LabelSharpnessResult,
+    label_sharpness,
+)
+from lightning_dims.properties.sharpness_stability import (
+    SharpnessSpread,
+    label_sharpness_stability,
+)
 
 __all__ = [
     "ESTIMATORS",
@@ -24,7 +34,9 @@ __all__ = [
     "TwoNN",
     "intrinsic_dimension",
     "knn",
+    "label_conflicts",
     "label_sharpness",
     "label_sharpness_stability",
+    "make_estimator",
     "register_estimator",
 ]

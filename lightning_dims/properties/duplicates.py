@@ -80,3 +80,24 @@ def deduplicated_knn(
             stacklevel=3,
         )
     return result, kept
+
+
+def label_conflicts(x: torch.Tensor, y: torch.Tensor) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of exactly identical samples with different labels.
+
+    Such a pair makes K_F undefined (the distance is 0), so :func:`label_sharpness` skips it; it is
+    almost always a data error (one image filed under two classes). Each conflicting sample is
+    paired with the first sample of its group that carries another label.
+    """
+    rows = x.reshape(x.shape[0], -1).detach().to("cpu").contiguous()
+    labels = y.detach().to("cpu").reshape(-1).tolist()
+    groups: dict[bytes, list[int]] = {}
+    for index in range(rows.shape[0]):
+        groups.setdefault(rows[index].numpy().tobytes(), []).append(index)
+    pairs = []
+    for members in groups.values():
+        for j in members[1:]:
+            i = next((i for i in members if i < j and labels[i] != labels[j]), None)
+            if i is not None:
+                pairs.append((i, j))
+    return sorted(pairs)

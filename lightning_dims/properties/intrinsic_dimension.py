@@ -17,6 +17,8 @@ resolution or channel count.
 
 from __future__ import annotations
 
+import abc
+import inspect
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -91,32 +93,46 @@ def twonn_dimension(distances: torch.Tensor, discard_fraction: float = 0.0) -> f
     return math.inf if denominator == 0 else float((log_mu * target).sum()) / denominator
 
 
-class IntrinsicDimensionEstimator:
-    """Base of the kNN estimators: ``Estimator(**options).fit(X)`` sets ``dimension_`` and ``result_``."""
+class IntrinsicDimensionEstimator(abc.ABC):
+    """Base of the kNN estimators, scikit-dimension style: ``Estimator(**options).fit(X)`` sets ``dimension_``.
+
+    A subclass owns its options: its ``__init__`` takes them as keyword arguments (plus the
+    common ``memory_budget_bytes`` and ``progress``) and stores each under its own name, so
+    :meth:`get_params` and :meth:`options` can read them back (as scikit-learn's ``get_params``).
+    It implements :attr:`neighbours` (how many nearest neighbours it needs) and
+    :meth:`dimension_from_knn`, and is registered with :func:`register_estimator`.
+    """
 
     name: ClassVar[str]
     min_samples: ClassVar[int] = 3
+    COMMON = ("memory_budget_bytes", "progress")
 
     def __init__(self, *, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES, progress: bool = False):
         self.memory_budget_bytes = memory_budget_bytes
         self.progress = progress
 
     @property
+    @abc.abstractmethod
     def neighbours(self) -> int:
-        raise NotImplementedError
+        """Nearest neighbours per sample the estimate needs (``T_1 .. T_neighbours``)."""
+
+    @abc.abstractmethod
+    def dimension_from_knn(self, distances: torch.Tensor) -> float:
+        """The estimate from (N, neighbours) ascending distances to distinct neighbours."""
 
     @classmethod
-    def from_options(
-        cls, *, k: int, unbiased: bool, discard_fraction: float, **common
-    ) -> "IntrinsicDimensionEstimator":
-        """Build from the union of all estimators' options, taking the ones this estimator uses."""
-        raise NotImplementedError
+    def option_names(cls) -> list[str]:
+        """The keyword options of this estimator (its ``__init__`` parameters, the common ones excluded)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD and p.name not in cls.COMMON]
+
+    def get_params(self) -> dict:
+        """Every parameter, common ones included (scikit-learn's convention)."""
+        return {name: getattr(self, name) for name in [*self.option_names(), *self.COMMON]}
 
     def options(self) -> dict:
-        return {}
-
-    def dimension_from_knn(self, distances: torch.Tensor) -> float:
-        raise NotImplementedError
+        """The estimator's own options (recorded with every result)."""
+        return {name: getattr(self, name) for name in self.option_names()}
 
     def fit(self, X: torch.Tensor | np.ndarray, y=None) -> "IntrinsicDimensionEstimator":
         points = as_points(X, name="X", min_points=self.min_samples)
@@ -147,27 +163,25 @@ def register_estimator(cls: type[IntrinsicDimensionEstimator]) -> type[Intrinsic
 
 @register_estimator
 class MLE(IntrinsicDimensionEstimator):
-    """Levina-Bickel MLE, MacKay-Ghahramani averaging; ``unbiased`` selects the (k-2) normaliser."""
+    """Levina-Bickel MLE, MacKay-Ghahramani averaging.
+
+    Args:
+        k: neighbours per sample (paper: 20).
+        unbiased: the ``(k-2)`` normaliser (paper, scikit-dimension ``unbiased=True``); False: ``(k-1)``.
+    """
 
     name = "mle"
 
-    def __init__(self, k: int = 20, unbiased: bool = True, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, k: int = 20, unbiased: bool = True, **common):
+        super().__init__(**common)
         if k < 3:
             raise ValueError(f"MLE needs k >= 3 neighbours (the unbiased form divides by k - 2), got k={k}")
         self.k = k
         self.unbiased = unbiased
 
-    @classmethod
-    def from_options(cls, *, k: int, unbiased: bool, discard_fraction: float, **common) -> "MLE":
-        return cls(k=k, unbiased=unbiased, **common)
-
     @property
     def neighbours(self) -> int:
         return self.k
-
-    def options(self) -> dict:
-        return {"unbiased": self.unbiased}
 
     def dimension_from_knn(self, distances: torch.Tensor) -> float:
         return mle_dimension(distances, unbiased=self.unbiased)
@@ -175,62 +189,62 @@ class MLE(IntrinsicDimensionEstimator):
 
 @register_estimator
 class TwoNN(IntrinsicDimensionEstimator):
-    """TwoNN (Facco et al. 2017); ``discard_fraction`` of the largest ratios dropped (0: only the largest)."""
+    """TwoNN (Facco et al. 2017).
+
+    Args:
+        discard_fraction: fraction of the largest ``T_2/T_1`` ratios dropped (0: only the largest,
+            as the paper's code; scikit-dimension's default is 0.1).
+    """
 
     name = "twonn"
 
-    def __init__(self, discard_fraction: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, discard_fraction: float = 0.0, **common):
+        super().__init__(**common)
         if not 0.0 <= discard_fraction < 1.0:
             raise ValueError(f"discard_fraction must be in [0, 1), got {discard_fraction}")
         self.discard_fraction = discard_fraction
-
-    @classmethod
-    def from_options(cls, *, k: int, unbiased: bool, discard_fraction: float, **common) -> "TwoNN":
-        return cls(discard_fraction=discard_fraction, **common)
 
     @property
     def neighbours(self) -> int:
         return 2
 
-    def options(self) -> dict:
-        return {"discard_fraction": self.discard_fraction}
-
     def dimension_from_knn(self, distances: torch.Tensor) -> float:
         return twonn_dimension(distances, discard_fraction=self.discard_fraction)
+
+
+def make_estimator(estimator: str, **options) -> IntrinsicDimensionEstimator:
+    """The registered estimator ``estimator`` built with its own ``options``; unknown names or options are a ``ValueError``."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
+    cls = ESTIMATORS[estimator]
+    unknown = sorted(set(options) - set(cls.option_names()) - set(cls.COMMON))
+    if unknown:
+        raise ValueError(
+            f"estimator {estimator!r} has no option(s) {unknown}; its options: {', '.join(cls.option_names()) or 'none'}"
+        )
+    return cls(**options)
 
 
 def intrinsic_dimension(
     x: torch.Tensor | np.ndarray,
     estimator: str = "mle",
-    k: int = 20,
-    unbiased: bool = True,
     *,
-    discard_fraction: float = 0.0,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
     progress: bool = False,
+    **options,
 ) -> IntrinsicDimensionResult:
     """Intrinsic dimension of the (N, ...) samples ``x`` (flattened), on x's device.
 
     Args:
         x: samples; images are flattened, so the result depends on resolution and channels.
-        estimator: ``"mle"`` (paper's d_data, k = 20) or ``"twonn"`` (paper's d_repr).
-        k: MLE neighbours (ignored by TwoNN, which always uses 2).
-        unbiased: MLE normaliser ``k - 2`` (True, the paper's) or ``k - 1``.
-        discard_fraction: TwoNN fraction of the largest ``T_2/T_1`` ratios to drop (0: only the largest).
+        estimator: a registered estimator: ``"mle"`` (paper's d_data) or ``"twonn"`` (paper's d_repr).
         memory_budget_bytes: working memory of the blockwise kNN.
         progress: show a progress bar.
+        **options: the estimator's own options (``k``, ``unbiased`` for MLE; ``discard_fraction``
+            for TwoNN); an option the estimator does not have is a ``ValueError``.
 
     Returns:
         ``IntrinsicDimensionResult``; ``float(result)`` is the estimate.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-    model = ESTIMATORS[estimator].from_options(
-        k=k,
-        unbiased=unbiased,
-        discard_fraction=discard_fraction,
-        memory_budget_bytes=memory_budget_bytes,
-        progress=progress,
-    )
+    model = make_estimator(estimator, memory_budget_bytes=memory_budget_bytes, progress=progress, **options)
     return model.fit(x).result_
