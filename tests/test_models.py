@@ -21,6 +21,7 @@ from lightning_dims.models import (
 )
 
 PAPER_ARCHS = ["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"]
+"""What the paper trained; the registry must hold them (model tests run over the registry itself)."""
 TIMM_ARCH = "resnet10t"  # small timm model, not in the paper registry
 
 
@@ -39,7 +40,7 @@ def test_registry_lists_the_paper_architectures():
     assert arch_spec("timm/resnet18").family == "timm"  # the prefix forces timm over torchvision
 
 
-@pytest.mark.parametrize("arch", PAPER_ARCHS + [TIMM_ARCH])
+@pytest.mark.parametrize("arch", list_models() + [TIMM_ARCH])
 def test_forward_backward_on_1_and_3_channels_with_2_and_1000_logits(arch):
     torch.manual_seed(0)
     for in_chans in (1, 3):
@@ -112,6 +113,7 @@ def test_paper_presets():
     assert paper_learning_rate("vgg16", "svhn") == 1e-6  # the paper's VGG-on-SVHN exception
     assert paper_learning_rate("resnet18", "svhn") == 1e-3
     assert [paper_batch_size(a) for a in PAPER_ARCHS] == [40, 25, 12, 6, 6, 6]
+    assert all(paper_batch_size(a) is not None for a in list_models())  # every registered arch has a protocol file
     assert paper_batch_size(TIMM_ARCH) is None and "data.batch_size" not in paper_defaults(TIMM_ARCH, "mnist")
     defaults = paper_defaults("vgg13", "svhn")
     assert defaults["model.lr"] == 1e-6 and defaults["data.batch_size"] == 6 and defaults["trainer.max_epochs"] == 100
