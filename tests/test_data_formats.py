@@ -228,13 +228,13 @@ def test_radiology_class_folder_layout(tmp_path, rng):
 
 
 def test_missing_chexpert_exits_nonzero_naming_the_expected_path(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["measure", "--dataset", "chexpert", "--data-root", str(tmp_path), "--json"])
-    message = str(exit_info.value.code)
-    assert exit_info.value.code != 0
+    assert main(["measure", "--dataset", "chexpert", "--data-root", str(tmp_path), "--json"]) == 2
+    captured = capsys.readouterr()
+    message = captured.err
+    assert len(message.strip().splitlines()) == 1 and message.startswith("lightning-dims measure: error:")
     assert "'chexpert' not found in " + str(tmp_path / "chexpert") in message
     assert "manifest.csv" in message and "stanfordmlgroup" in message
-    assert capsys.readouterr().out == ""
+    assert captured.out == ""
 
 
 def test_missing_natural_dataset_is_never_replaced_by_other_data(tmp_path):

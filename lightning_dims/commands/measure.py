@@ -17,7 +17,14 @@ import sys
 import time
 import warnings
 
-from lightning_dims.data import DatasetTask, MissingDatasetError, SplitError, UnknownDatasetError
+from lightning_dims.cli import user_errors
+from lightning_dims.data import (
+    DatasetTask,
+    MissingDatasetError,
+    SplitError,
+    UnknownDatasetError,
+)
+from lightning_dims.errors import UsageError
 from lightning_dims.properties.sharpness_stability import label_sharpness_stability
 
 
@@ -27,7 +34,7 @@ def parse_classes(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise SystemExit(f"lightning-dims measure: --classes takes comma-separated integers like 3,8, got {text!r}")
+        raise UsageError(f"--classes takes comma-separated integers like 3,8, got {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset option, e.g. --option d=8 for synthetic (lightning-dims datasets lists them)",
     )
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing natural dataset")
-    parser.add_argument("--no-cache", action="store_true", help="compute afresh; neither read nor write the property cache")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="compute afresh, and replace the cached entry with the new numbers"
+    )
     parser.add_argument(
         "--kf-spread", type=int, default=0, metavar="R",
         help="also report K_F's spread over R draws at m/8, m/4, m/2 and m images (label_sharpness_spread)",
@@ -76,7 +85,7 @@ def parse_options(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"lightning-dims measure: --option takes KEY=VALUE, got {item!r}")
+            raise UsageError(f"--option takes KEY=VALUE, got {item!r}")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -106,7 +115,7 @@ def measure(args: argparse.Namespace) -> dict:
             k=args.k,
             estimator=args.estimator,
             kf_mode=args.kf_mode,
-            use_cache=not args.no_cache,
+            cache="refresh" if args.no_cache else "use",
             progress=not args.quiet and not args.json,
         )
         if args.kf_spread:
@@ -117,11 +126,14 @@ def measure(args: argparse.Namespace) -> dict:
             record["label_sharpness_spread"] = [spread.to_dict() for spread in spreads]
         return record
     except (MissingDatasetError, UnknownDatasetError, SplitError, ValueError) as error:
-        raise SystemExit(f"lightning-dims measure: {error}") from None
+        raise UsageError(str(error)) from None
 
 
+@user_errors("lightning-dims measure")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.n < 2:
+        raise UsageError(f"--n {args.n}: K_F and d_data need training images (MLE with --k {args.k} needs at least {args.k + 1})")
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

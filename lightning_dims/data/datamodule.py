@@ -12,10 +12,11 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lightning_dims.data.spec import PreprocessingSpec
-from lightning_dims.data.task import DatasetTask, preprocess_images
+from lightning_dims.data.task import CacheMode, DatasetTask, preprocess_images
+from lightning_dims.seeds import epoch_seed
 
 
 class SplitImages(Dataset):
@@ -43,6 +44,27 @@ class PreprocessBatch:
     def __call__(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = zip(*items)
         return preprocess_images(list(images), self.spec), torch.stack(labels)
+
+
+class EpochShuffleSampler(RandomSampler):
+    """The training order of epoch ``e`` is a permutation drawn from ``(seed, e)`` alone.
+
+    Lightning calls :meth:`set_epoch` before every training epoch, so a run resumed at epoch ``e``
+    sees the batches an uninterrupted run sees. Being a ``RandomSampler``, it is replaced under
+    DDP by Lightning's ``DistributedSampler`` (which shuffles by seed and epoch as well).
+    """
+
+    def __init__(self, data_source, seed: int):
+        super().__init__(data_source)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
 class DimsDataModule(L.LightningDataModule):
@@ -139,12 +161,11 @@ class DimsDataModule(L.LightningDataModule):
 
     def loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        dataset = self._splits[split]
         return DataLoader(
-            self._splits[split],
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             collate_fn=PreprocessBatch(self.spec),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -190,7 +211,19 @@ class DimsDataModule(L.LightningDataModule):
         return self.task.images(split), self.task.labels(split)
 
     def dataset_properties(
-        self, m: int = 1000, k: int = 20, estimator: str = "mle", kf_mode: str = "exhaustive", use_cache: bool = True
+        self,
+        m: int = 1000,
+        k: int = 20,
+        estimator: str = "mle",
+        kf_mode: str = "exhaustive",
+        cache: CacheMode = "use",
+        estimator_options: dict | None = None,
     ) -> dict:
         """K_F and d_data of the exact training set (cached on disk); see :meth:`DatasetTask.properties`."""
-        return self.task.properties(m=m, k=k, estimator=estimator, kf_mode=kf_mode, use_cache=use_cache)
+        return self.task.properties(
+            m=m, k=k, estimator=estimator, kf_mode=kf_mode, cache=cache, estimator_options=estimator_options
+        )
+
+    def data_fingerprint(self) -> str:
+        """Identity of the images and labels of every split (see :meth:`DatasetTask.data_fingerprint`)."""
+        return self.task.data_fingerprint()

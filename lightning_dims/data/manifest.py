@@ -24,21 +24,42 @@ import numpy as np
 
 from lightning_dims.data.pool import IMAGE_SUFFIXES, FilePool, listing_signature
 from lightning_dims.data.registry import get_dataset, register_dataset
+from lightning_dims.errors import LightningDimsError
 
 MANIFEST_NAME = "manifest.csv"
 PATH_COLUMNS = ("path", "Path", "file", "filename")
 PATIENT_COLUMN = "patient_id"
 
 
-class ManifestError(ValueError):
+class ManifestError(LightningDimsError, ValueError):
     """A manifest or folder that exists but cannot be read as a dataset."""
+
+
+OUTSIDE_OPTION = "allow_outside"
+"""Dataset option: accept image files that resolve (symlinks followed) outside the dataset folder."""
+
+
+def check_inside(paths: list[Path], root: Path, name: str, source: Path, allow_outside: bool) -> None:
+    """Refuse files that resolve outside ``root`` (``../`` rows, absolute paths, escaping symlinks)."""
+    if allow_outside:
+        return
+    base = Path(root).resolve()
+    for path in paths:
+        target = Path(path).resolve()
+        if not target.is_relative_to(base):
+            outside = sum(not Path(p).resolve().is_relative_to(base) for p in paths)
+            raise ManifestError(
+                f"{name}: {outside} of {len(paths)} files listed in {source} resolve outside the dataset folder {base} "
+                f"(first: {path} -> {target}); keep the images inside it, or allow it with the dataset option "
+                f"--data.dataset_options '{{\"{OUTSIDE_OPTION}\": true}}' (measure: --option {OUTSIDE_OPTION}=true)"
+            )
 
 
 def class_folders_present(folder: Path) -> bool:
     return folder.is_dir() and sum(1 for child in folder.iterdir() if child.is_dir()) >= 2
 
 
-def load_class_folders(folder: Path, name: str) -> FilePool:
+def load_class_folders(folder: Path, name: str, allow_outside: bool = False) -> FilePool:
     """Images under ``folder/<class>/`` (any depth), labelled by sorted class-folder name."""
     from torchvision.datasets.folder import find_classes, make_dataset
 
@@ -54,6 +75,7 @@ def load_class_folders(folder: Path, name: str) -> FilePool:
         empty = [class_names[c] for c in np.flatnonzero(counts == 0)]
         raise ManifestError(f"{name}: class folder(s) {empty} in {folder} hold no images ({', '.join(IMAGE_SUFFIXES)})")
     paths = [Path(path) for path, _ in samples]
+    check_inside(paths, folder, name, folder, allow_outside)
     labels = np.asarray([label for _, label in samples], dtype=np.int64)
     return FilePool(labels=labels, class_names=list(class_names), paths=paths, signature=listing_signature(paths, labels, folder))
 
@@ -105,15 +127,24 @@ def read_manifest(
     rule: LabelRule | None = None,
     patient_pattern: str | None = None,
     path_template: tuple[str, str] | None = None,
+    allow_outside: bool = False,
 ) -> FilePool:
     """A :class:`FilePool` from a CSV manifest (see the module docstring for the columns).
 
     ``path_template = (column, template)`` builds the path from another column when there is no
-    path column (ISIC 2020's ``image_name`` -> ``train/<image_name>.jpg``).
+    path column (ISIC 2020's ``image_name`` -> ``train/<image_name>.jpg``). Files must resolve
+    inside the CSV's folder unless ``allow_outside``.
     """
     import pandas as pd
 
-    frame = pd.read_csv(csv_path)
+    try:
+        frame = pd.read_csv(csv_path)
+    except pd.errors.EmptyDataError:
+        raise ManifestError(f"{name}: {csv_path} is empty; it needs a header (path,label[,patient_id]) and one row per image") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{name}: {csv_path} is not a readable CSV ({str(error).strip().splitlines()[0]})") from None
+    if frame.empty:
+        raise ManifestError(f"{name}: {csv_path} lists no images (only a header); add one row per image")
     path_column = next((column for column in PATH_COLUMNS if column in frame.columns), None)
     if path_column is None and path_template is not None and path_template[0] in frame.columns:
         path_column = "path"
@@ -134,6 +165,7 @@ def read_manifest(
         wanted = "a 'label' column" + (f" or the raw column {rule.column!r} ({rule.description})" if rule else "")
         raise ManifestError(f"{name}: {csv_path} needs {wanted}; columns: {list(frame.columns)}")
     paths = [csv_path.parent / str(path) for path in frame[path_column]]
+    check_inside(paths, csv_path.parent, name, csv_path, allow_outside)
     missing = [path for path in paths if not path.is_file()]
     if missing:
         raise ManifestError(
@@ -172,13 +204,15 @@ def label_codes(values: np.ndarray, name: str, csv_path: Path, binary: bool) -> 
     return [str(value) for value in unique], np.searchsorted(unique, values).astype(np.int64)
 
 
-def manifest_or_folders(folder: Path, spec: "RadiologySet") -> FilePool:
+def manifest_or_folders(folder: Path, spec: "RadiologySet", allow_outside: bool = False) -> FilePool:
     """``folder/manifest.csv`` if present, else class sub-folders."""
     name = spec.name
     if (folder / MANIFEST_NAME).is_file():
-        return read_manifest(folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template)
+        return read_manifest(
+            folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template, allow_outside=allow_outside
+        )
     if class_folders_present(folder):
-        return load_class_folders(folder, name)
+        return load_class_folders(folder, name, allow_outside)
     raise get_dataset(name).missing_error(folder.parent)
 
 
@@ -193,9 +227,10 @@ def manifest_or_folders(folder: Path, spec: "RadiologySet") -> FilePool:
     layout="<data root>/<class name>/**/<image> (at least two class folders)",
     present=class_folders_present,
     subdir="",
+    options={OUTSIDE_OPTION: False},
 )
-def load_folder(root: Path, classes=None, download: bool = False) -> FilePool:
-    return load_class_folders(Path(root), "folder")
+def load_folder(root: Path, classes=None, download: bool = False, allow_outside: bool = False) -> FilePool:
+    return load_class_folders(Path(root), "folder", allow_outside)
 
 
 def csv_location(root: Path) -> Path:
@@ -215,9 +250,10 @@ def csv_location(root: Path) -> Path:
     layout="a CSV with columns path (relative to the CSV's folder), label, optional patient_id",
     present=lambda root: csv_location(root).is_file(),
     subdir="",
+    options={OUTSIDE_OPTION: False},
 )
-def load_csv(root: Path, classes=None, download: bool = False) -> FilePool:
-    return read_manifest(csv_location(root), "csv")
+def load_csv(root: Path, classes=None, download: bool = False, allow_outside: bool = False) -> FilePool:
+    return read_manifest(csv_location(root), "csv", allow_outside=allow_outside)
 
 
 @dataclass(frozen=True)
@@ -290,8 +326,8 @@ RADIOLOGY_SETS = (
 
 
 def register_radiology(spec: RadiologySet) -> None:
-    def loader(root: Path, classes=None, download: bool = False) -> FilePool:
-        return manifest_or_folders(Path(root) / spec.name, spec)
+    def loader(root: Path, classes=None, download: bool = False, allow_outside: bool = False) -> FilePool:
+        return manifest_or_folders(Path(root) / spec.name, spec, allow_outside)
 
     loader.__name__ = f"load_{spec.name}"
     patients = " (patient ids: patient_id column" + (", or parsed from the path" if spec.patient_pattern else "") + ")"
@@ -309,6 +345,7 @@ def register_radiology(spec: RadiologySet) -> None:
         ),
         present=lambda root, name=spec.name: (Path(root) / name / MANIFEST_NAME).is_file()
         or class_folders_present(Path(root) / name),
+        options={OUTSIDE_OPTION: False},
     )(loader)
 
 

@@ -17,9 +17,14 @@ import numpy as np
 import torch
 
 from lightning_dims.data.spec import as_nchw
+from lightning_dims.errors import LightningDimsError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 """File types a :class:`FilePool` reads: anything Pillow opens (8/16-bit gray, RGB), or a 2D/3D ``.npy`` array."""
+
+
+class ImageFileError(LightningDimsError, ValueError):
+    """An image file that cannot be used: unreadable, not an image, or holding NaN/inf values."""
 
 
 @dataclass
@@ -49,6 +54,10 @@ class ImagePool:
         """Pixels of the images at ``indices``: float32 (C, H, W) or (H, W) tensors, native size and values."""
         raise NotImplementedError
 
+    def files(self, indices) -> list[Path] | None:
+        """The files holding the images at ``indices``; None when the pool is not one file per image."""
+        return None
+
 
 @dataclass
 class ArrayPool(ImagePool):
@@ -57,24 +66,48 @@ class ArrayPool(ImagePool):
     images: np.ndarray | torch.Tensor = field(default=None, repr=False)
 
     def read(self, indices) -> list[torch.Tensor]:
-        picked = torch.as_tensor(np.asarray(self.images[np.asarray(indices, dtype=np.int64)]))
+        indices = np.asarray(indices, dtype=np.int64)
+        picked = torch.as_tensor(np.asarray(self.images[indices]))
+        if picked.is_floating_point() and not bool(torch.isfinite(picked).all()):
+            bad = indices[~torch.isfinite(picked.flatten(1)).all(dim=1).numpy()]
+            raise ImageFileError(f"images {bad[:5].tolist()} of the pool hold NaN or inf values; fix the source array")
         return list(as_nchw(picked))  # channels-last arrays (CIFAR, RGB MedMNIST) become (C, H, W)
 
 
-def read_image_file(path: Path) -> torch.Tensor:
-    """One image file as float32 (H, W) or (C, H, W), keeping its bit depth (16-bit PNGs stay 0..65535)."""
+def load_image_array(path: Path) -> np.ndarray:
+    """The raw pixel array of one file (``.npy`` or anything Pillow opens); :class:`ImageFileError` if unreadable."""
     if path.suffix.lower() == ".npy":
-        array = np.load(path, allow_pickle=False)
-    else:
-        from PIL import Image
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise ImageFileError(f"{path}: not a readable .npy array ({error}); re-export it or drop it from the dataset") from None
+    from PIL import Image, UnidentifiedImageError
 
+    try:
         with Image.open(path) as image:
             if image.mode in ("P", "PA", "LA", "CMYK", "YCbCr", "HSV", "RGBA"):
                 image = image.convert("RGB")
             elif image.mode == "1":
                 image = image.convert("L")
-            array = np.asarray(image)
-    array = np.asarray(array, dtype=np.float32)
+            return np.asarray(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageFileError(f"{path}: not a readable image ({type(error).__name__}: {error}); re-export it or drop it from the dataset") from None
+
+
+def read_image_file(path: Path) -> torch.Tensor:
+    """One image file as float32 (H, W) or (C, H, W), keeping its bit depth (16-bit PNGs stay 0..65535).
+
+    Raises :class:`ImageFileError` naming the file when it cannot be read or holds NaN or inf.
+    """
+    try:
+        array = np.asarray(load_image_array(path), dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ImageFileError):
+            raise
+        raise ImageFileError(f"{path}: pixel values are not numbers ({error})") from None
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ImageFileError(f"{path}: {bad} of {array.size} pixel values are NaN or inf; fix or drop the file")
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[0] not in (1, 3):
         array = np.moveaxis(array, -1, 0)
     if array.ndim == 3 and array.shape[0] == 1:
@@ -92,6 +125,9 @@ class FilePool(ImagePool):
 
     def read(self, indices) -> list[torch.Tensor]:
         return [read_image_file(self.paths[int(i)]) for i in np.asarray(indices, dtype=np.int64)]
+
+    def files(self, indices) -> list[Path]:
+        return [self.paths[int(i)] for i in np.asarray(indices, dtype=np.int64)]
 
 
 def file_signature(*paths: Path) -> str:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 CACHE_ENV = "LIGHTNING_DIMS_CACHE"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the cached record's meaning changes; old entries are then simply not found."""
 
 

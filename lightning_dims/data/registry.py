@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from lightning_dims.data.pool import ImagePool
+from lightning_dims.errors import LightningDimsError
 
 DATA_ROOT_ENV = "LIGHTNING_DIMS_DATA"
 DEFAULT_DATA_ROOT = Path("data")
@@ -23,11 +24,11 @@ Loader = Callable[..., ImagePool]
 """``loader(root: Path, classes: list[int] | None, download: bool, **options) -> ImagePool``."""
 
 
-class MissingDatasetError(FileNotFoundError):
+class MissingDatasetError(LightningDimsError, FileNotFoundError):
     """A dataset's files are not where they were looked for; the message says where to get them."""
 
 
-class UnknownDatasetError(ValueError):
+class UnknownDatasetError(LightningDimsError, ValueError):
     """A name that is not in the registry."""
 
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
+from lightning_dims.errors import LightningDimsError
+
 INTENSITY_SCALINGS = {
     "max255": 255.0,  # the paper: img * 255 / img.max()
     "max1": 1.0,  # img / img.max()
@@ -47,7 +49,7 @@ class PreprocessingSpec(BaseModel):
         return f"{size}-{self.channels}ch-{self.intensity}"
 
 
-class SpecMismatchError(ValueError):
+class SpecMismatchError(LightningDimsError, ValueError):
     """Two numbers computed under different preprocessing specs were about to be compared."""
 
 

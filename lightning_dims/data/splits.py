@@ -12,11 +12,13 @@ import warnings
 
 import numpy as np
 
+from lightning_dims.errors import LightningDimsError
+
 SPLITS = ("test", "val", "train")
 """Drawing order."""
 
 
-class SplitError(ValueError):
+class SplitError(LightningDimsError, ValueError):
     """The pool cannot supply the requested class-balanced split sizes."""
 
 
@@ -60,6 +62,8 @@ class ClassDescriber:
 
 def per_class_quota(total: int, n_classes: int) -> np.ndarray:
     """``total`` split as evenly as possible over classes (the first classes take the remainder)."""
+    if n_classes < 1:
+        raise SplitError("the task has no classes: the dataset lists no labelled images")
     quota = np.full(n_classes, total // n_classes, dtype=np.int64)
     quota[: total % n_classes] += 1
     return quota

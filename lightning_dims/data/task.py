@@ -7,14 +7,19 @@ measurement and a training run with the same arguments see exactly the same trai
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import ValidationError
 
 from lightning_dims.data import property_cache
+from lightning_dims.data.file_digests import files_digest
 from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
 from lightning_dims.data.spec import PreprocessingSpec, preprocess
@@ -22,6 +27,13 @@ from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, tas
 
 PREPROCESS_CHUNK = 256
 """Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
+
+CacheMode = Literal["use", "refresh", "off"]
+"""Property cache: ``use`` (read, compute and store when absent), ``refresh`` (compute and replace), ``off``."""
+
+
+class LabelConflictWarning(UserWarning):
+    """The same image appears under two labels in a training set."""
 
 
 def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> torch.Tensor:
@@ -42,6 +54,17 @@ def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> to
             f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
         )
     return torch.cat(out)
+
+
+def d_data_options(estimator: str, k: int, options: dict | None = None) -> dict:
+    """The d_data estimator's own options: ``k`` where it takes one (MLE), plus ``options``."""
+    from lightning_dims.properties import make_estimator
+
+    merged = dict(options or {})
+    if "k" in make_estimator(estimator).option_names():
+        merged.setdefault("k", k)
+    make_estimator(estimator, **merged)  # unknown options fail here, before any pixel is read
+    return merged
 
 
 def image_channels(image: torch.Tensor) -> int:
@@ -212,9 +235,34 @@ class DatasetTask:
             "source": self.pool().signature,
         }
 
-    # ---- properties ------------------------------------------------------------------------------
-    def property_fingerprint(self, m: int, k: int, estimator: str, kf_mode: str) -> str:
-        """Fingerprint of (dataset, options, source, classes, training indices, spec, estimator options)."""
+    # ---- identity and properties ------------------------------------------------------------------
+    def split_files_digest(self, splits: tuple[str, ...] = SPLITS) -> str | None:
+        """Content digest of the files behind ``splits`` (None for pools that are not one file per image)."""
+        pool = self.pool()
+        indices = np.unique(np.concatenate([self.indices(split) for split in splits]))
+        files = pool.files(indices)
+        return None if files is None else files_digest(files)
+
+    def data_fingerprint(self) -> str:
+        """16 hex digits identifying the images and labels this task reads (its part of ``config_hash``).
+
+        The dataset, its options and source signature, the classes, every split's indices, and for
+        file datasets the content of every file a split uses: a changed pixel changes it.
+        """
+        self.setup()
+        payload = {
+            "dataset": self.name,
+            "options": self.options,
+            "source": self.pool().signature,
+            "classes": self.classes,
+            "splits": {split: self.indices(split).tolist() for split in SPLITS},
+            "contents": self.split_files_digest(),
+        }
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def property_fingerprint(self, m: int, k: int, estimator: str, kf_mode: str, options: dict | None = None) -> str:
+        """Fingerprint of (dataset, options, source, classes, training indices and file contents, spec, estimator options)."""
         self.setup()
         return property_cache.fingerprint(
             {
@@ -223,10 +271,26 @@ class DatasetTask:
                 "source": self.pool().signature,
                 "classes": self.classes,
                 "train_indices": self.indices("train").tolist(),
+                "train_contents": self.split_files_digest(("train",)),
                 "spec": self.spec.model_dump(),
-                "estimator": {"name": estimator, "k": k, "m": m, "kf_mode": kf_mode, "kf_seed": self.seed},
+                "estimator": {
+                    "name": estimator,
+                    "k": k,
+                    "m": m,
+                    "kf_mode": kf_mode,
+                    "kf_seed": self.seed,
+                    "options": d_data_options(estimator, k, options),
+                },
             }
         )
+
+    def sample_names(self, split: str, positions) -> list[str]:
+        """Human names of samples of a split (file paths, else ``<dataset>[pool index]``), by position in the split."""
+        pool_indices = self.indices(split)[np.asarray(positions, dtype=np.int64)]
+        files = self.pool().files(pool_indices)
+        if files is not None:
+            return [str(path) for path in files]
+        return [f"{self.name}[{int(index)}]" for index in pool_indices]
 
     def properties(
         self,
@@ -235,21 +299,34 @@ class DatasetTask:
         estimator: str = "mle",
         kf_mode: str = "exhaustive",
         *,
-        use_cache: bool = True,
+        estimator_options: dict | None = None,
+        cache: CacheMode = "use",
         device: str | torch.device | None = None,
         progress: bool = False,
     ) -> dict:
         """K_F and d_data of the training set, from the cache when this exact set was measured before.
 
+        ``k`` is the paper's MLE neighbour count, passed to estimators that take a ``k``;
+        ``estimator_options`` are further options of the d_data estimator (e.g. ``unbiased``).
+
         Returns a dict with ``label_sharpness`` (K_F, inverse intensity units of the spec),
         ``d_data``, ``estimator``, ``k``, ``m`` (images K_F compared: min(m, n)), ``kf_mode``, ``n``, ``preprocessing``,
-        ``fingerprint``, ``cached`` (served from the cache), the task description and the
-        estimators' details (the K_F arg-max pair as pool indices under ``kf_pair_pool_indices``).
+        ``fingerprint``, ``cached`` (served from the cache), the task description, the estimators'
+        details (the K_F arg-max pair as pool indices under ``kf_pair_pool_indices``) and
+        ``label_conflicts``: identical training images filed under two labels (each also a
+        :class:`LabelConflictWarning` naming both files).
         """
-        from lightning_dims.properties import intrinsic_dimension, label_sharpness
+        from lightning_dims.properties import (
+            intrinsic_dimension,
+            label_conflicts,
+            label_sharpness,
+        )
 
-        key = self.property_fingerprint(m, k, estimator, kf_mode)
-        if use_cache:
+        if cache not in ("use", "refresh", "off"):
+            raise ValueError(f"cache must be 'use', 'refresh' or 'off', got {cache!r}")
+        options = d_data_options(estimator, k, estimator_options)
+        key = self.property_fingerprint(m, k, estimator, kf_mode, options)
+        if cache == "use":
             cached = property_cache.load_entry(key)
             if cached is not None:
                 return cached | {"cached": True}
@@ -258,23 +335,32 @@ class DatasetTask:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         x = self.images("train").to(device)
         y = self.labels("train").to(device)
+        conflicts = [self.sample_names("train", pair) for pair in label_conflicts(x, y)]
+        for first, second in conflicts[:10]:
+            warnings.warn(
+                f"{self.name}: the same image is in the training set under two labels: {first} and {second}",
+                LabelConflictWarning,
+                stacklevel=2,
+            )
         sharpness = label_sharpness(x, y, m=m, mode=kf_mode, seed=self.seed)
-        dimension = intrinsic_dimension(x, estimator=estimator, k=k, progress=progress)
+        dimension = intrinsic_dimension(x, estimator=estimator, progress=progress, **options)
         train = self.indices("train")
         record = self.describe() | {
             "n": int(x.shape[0]),
             "label_sharpness": float(sharpness.value),
             "d_data": float(dimension.dimension),
             "estimator": dimension.estimator,
-            "k": int(k),
+            "k": int(dimension.k),
+            "estimator_options": options,
             "m": int(sharpness.m),
             "kf_mode": kf_mode,
             "fingerprint": key,
             "label_sharpness_detail": sharpness.to_dict(),
             "d_data_detail": dimension.to_dict(),
             "kf_pair_pool_indices": None if sharpness.pair is None else [int(train[i]) for i in sharpness.pair],
+            "label_conflicts": {"count": len(conflicts), "examples": conflicts[:10]},
             "compute_seconds": round(time.perf_counter() - started, 3),
         }
-        if use_cache:
+        if cache != "off":
             property_cache.store_entry(key, record)
         return record | {"cached": False}
