@@ -1,31 +1,60 @@
-"""A callback that SIGKILLs its own process when an epoch starts: a crash with no cleanup at all,
-used by the resume test (``--trainer.callbacks`` class path ``kill_callback.KillAtEpoch``)."""
+"""Callbacks that crash their own process once, for the resume tests (class paths ``kill_callback.*``).
+
+Each takes a ``marker`` file: it strikes only while the marker does not exist, and creates it
+first. The same callback (same config, same ``config_hash``) is then harmless in the resumed
+attempt, which a resume with a different config would not be allowed to be.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
 
-class KillAtEpoch(Callback):
-    """Kill the process at the start of epoch ``epoch`` (0-based), i.e. after ``epoch`` finished epochs."""
+def strike_once(marker: str | None) -> bool:
+    """True the first time (creating ``marker``); False when the marker already exists."""
+    if marker is None:
+        return True
+    path = Path(marker)
+    if path.exists():
+        return False
+    path.write_text("struck\n")
+    return True
 
-    def __init__(self, epoch: int = 1):
+
+class KillAtEpoch(Callback):
+    """SIGKILL the process at the start of epoch ``epoch`` (0-based), i.e. after ``epoch`` finished epochs."""
+
+    def __init__(self, epoch: int = 1, marker: str | None = None):
         self.epoch = epoch
+        self.marker = marker
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch >= self.epoch:
+        if trainer.current_epoch >= self.epoch and strike_once(self.marker):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAtTest(Callback):
+    """SIGKILL the process when testing starts: training, d_repr and the FGSM attack are done, no record yet."""
+
+    def __init__(self, marker: str | None = None):
+        self.marker = marker
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        if strike_once(self.marker):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
 class RaiseAtEpoch(Callback):
     """Raise ``RuntimeError`` at the start of epoch ``epoch`` (0-based): a run that fails."""
 
-    def __init__(self, epoch: int = 1):
+    def __init__(self, epoch: int = 1, marker: str | None = None):
         self.epoch = epoch
+        self.marker = marker
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch >= self.epoch:
+        if trainer.current_epoch >= self.epoch and strike_once(self.marker):
             raise RuntimeError(f"injected failure at epoch {trainer.current_epoch}")

@@ -14,11 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from wandb_files import offline_run
 
 from lightning_dims.commands.fit import main
 from lightning_dims.models import mixed_precision
 from lightning_dims.records import read_records
-from wandb_files import offline_run
 
 TESTS = Path(__file__).parent
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
@@ -102,8 +102,9 @@ def test_fit_on_digits_learns_and_leaves_record_checkpoint_and_wandb_run(tmp_pat
     assert wandb["config"]["data_properties"]["label_sharpness"] == pytest.approx(record.label_sharpness)
     assert wandb["config"]["cli"]["run_id"] == "digits-run"
 
-    # the same run id again is refused before any training; a new id gets its own folder
+    # the same run id again is refused before any training, resumed or not; a new id gets its own folder
     assert main(args) == 2
+    assert main([*args, "--ckpt_path", "last"]) == 2
     assert main(digits_args(tmp_path, "second", train=40, val=0, test=20, epochs=1, batch=20)) == 0
     assert sorted(r.run_id for r in read_records(tmp_path)) == ["digits-run", "second"]
     assert (tmp_path / "second" / "config.yaml").is_file()
@@ -133,6 +134,8 @@ def test_fit_on_mnist_from_shared_data_learns(tmp_path, shared_data):
         (["--wandb.mode", "sometimes"], "wandb.mode"),
         (["--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", "5000"], "train_size=5000"),
         (["--trainer.default_root_dir", "x"], "--run_dir"),
+        (["--trainer.max_epochs", "0"], "max_epochs"),
+        (["--config", "no/such/config"], "no/such/config"),
     ],
 )
 def test_config_errors_are_one_line_and_name_the_field(tmp_path, capsys, args, field):
@@ -140,6 +143,15 @@ def test_config_errors_are_one_line_and_name_the_field(tmp_path, capsys, args, f
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lightning-dims fit: error:") and field in err[0], err
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_an_unwritable_run_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # a file where the run folder's parent should be: no one can create it
+    args = digits_args(blocker, "x", train=40, val=0, test=20, epochs=1, batch=20)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write to the run folder" in err[0] and "--run_dir" in err[0], err
 
 
 def printed_config(args: list[str], capsys) -> dict:
@@ -165,7 +177,12 @@ def test_paper_preset_defaults_and_explicit_values_win(capsys):
 
 
 def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
-    from lightning_dims.runs import WandbOptions, finish_wandb, make_run_logger, wandb_summary
+    from lightning_dims.runs.wandb_run import (
+        WandbOptions,
+        finish_wandb,
+        make_run_logger,
+        wandb_summary,
+    )
 
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
@@ -184,17 +201,21 @@ def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
 
 def test_failed_run_leaves_a_failed_record_that_a_retry_replaces(tmp_path):
     args = digits_args(tmp_path, "flaky", train=80, val=20, test=20, epochs=2, batch=40)
-    failing = '[{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1}}]'
+    failing = json.dumps([{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "struck")}}])
     with pytest.raises(RuntimeError, match="injected failure"):
         main([*args, "--trainer.callbacks", failing])
     (record,) = read_records(tmp_path)
     assert record.status == "failed" and "injected failure at epoch 1" in record.error
     assert record.epochs == 1 and record.test is None
     assert record.label_sharpness > 0  # what the callbacks measured before the failure is kept
+    assert not (tmp_path / "flaky" / "claim.json").exists()  # a failed run does not stay claimed
 
-    assert main([*args, "--ckpt_path", "last"]) == 0  # retry: resumes after epoch 0, replaces the record
+    assert main([*args, "--trainer.callbacks", failing]) == 2  # its checkpoint must be resumed, not overwritten
+    assert main([*args, "--trainer.callbacks", failing, "--ckpt_path", "last"]) == 0  # retry: resumes after epoch 0
     (record,) = read_records(tmp_path)
     assert record.status == "finished" and record.epochs == 2 and record.error is None
+    assert [a.status for a in record.attempts] == ["failed", "finished"]
+    assert record.wall_time_s == pytest.approx(sum(a.wall_time_s for a in record.attempts))
 
 
 @pytest.mark.slow
@@ -215,20 +236,22 @@ def test_two_process_cpu_ddp_writes_exactly_one_record_with_synced_metrics(tmp_p
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_epoch_with_one_record(tmp_path):
     args = digits_args(tmp_path / "runs", "resume", train=80, val=20, test=20, epochs=3, batch=40)
-    killer = '[{"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 1}}]'
-    killed = run_cli([*args, "--trainer.callbacks", killer], tmp_path, extra_path=TESTS)
+    killer = json.dumps([{"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "k")}}])
+    args += ["--trainer.callbacks", killer]
+    killed = run_cli(args, tmp_path, extra_path=TESTS)
     assert killed.returncode == -9, killed.stderr[-3000:]  # SIGKILL after the first epoch
     folder = tmp_path / "runs" / "resume"
     assert not list(tmp_path.rglob("*.record.json"))
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
 
-    resumed = run_cli([*args, "--ckpt_path", "last"], tmp_path)
+    resumed = run_cli([*args, "--ckpt_path", "last"], tmp_path, extra_path=TESTS)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     (record,) = read_records(tmp_path)
     assert record.status == "finished" and record.epochs == 3 and record.global_step == 3 * 2
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (2, 6)
     assert record.hparams["resumed_from"] == "last"
+    assert [a.status for a in record.attempts] == ["killed", "finished"] and record.resumed
     # both invocations' configs are kept; the W&B run continues under the same id
     assert yaml.safe_load((folder / "config.yaml").read_text())["ckpt_path"] is None
     assert yaml.safe_load((folder / "config.v2.yaml").read_text())["ckpt_path"] == "last"

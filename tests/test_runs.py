@@ -6,18 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from lightning_dims.runs import (
+from lightning_dims.runs.config_files import free_config_name
+from lightning_dims.runs.identity import (
     RUN_ID_ENV,
-    WandbOptions,
-    free_config_name,
-    make_run_logger,
     new_run_id,
     resolve_run_id,
-    resolve_wandb_mode,
     sanitize_run_id,
+    wandb_run_id,
+)
+from lightning_dims.runs.wandb_run import (
+    WandbOptions,
+    make_run_logger,
+    resolve_wandb_mode,
     service_owner_pid,
     wandb_key_configured,
-    wandb_run_id,
 )
 
 
@@ -36,6 +38,8 @@ def test_ddp_workers_take_the_launchers_run_id(monkeypatch):
     monkeypatch.setenv(RUN_ID_ENV, "from-launcher")
     assert resolve_run_id(None, "fresh") == "from-launcher"
     assert resolve_run_id("asked", "fresh") == "asked"
+    monkeypatch.setenv(RUN_ID_ENV, "../../outside")  # the environment is sanitised like --run_id
+    assert resolve_run_id(None, "fresh") == "outside"
     monkeypatch.delenv(RUN_ID_ENV)
     assert resolve_run_id(None, "fresh") == "fresh"
 
@@ -82,3 +86,31 @@ def test_wandb_service_owner():
     assert service_owner_pid({}) is None
     assert service_owner_pid({"WANDB_SERVICE": "3-15582-unix-/tmp/wandb-15582-15588-1/socket"}) == 15582
     assert service_owner_pid({"WANDB_SERVICE": "garbage"}) == -1  # unknown: never torn down
+
+
+def test_a_wandb_server_that_never_answers_is_abandoned_within_init_timeout(tmp_path, monkeypatch):
+    """A server that accepts connections and never replies: offline after init_timeout (+10%), not W&B's own waits."""
+    import socket
+    import time
+    import warnings
+
+    from lightning_dims.runs.wandb_run import finish_wandb, wandb_summary
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)  # the kernel accepts connections into the backlog; nothing ever answers
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.delenv("WANDB_MODE")
+    timeout, warned_at = 8.0, []
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda *args, **kwargs: warned_at.append(time.monotonic())
+        logger = make_run_logger(WandbOptions(mode="auto", init_timeout=timeout), "silent-server", tmp_path)
+    try:
+        assert wandb_summary([logger])["mode"] == "offline"
+        assert warned_at and timeout * 0.9 <= warned_at[0] - started <= timeout * 1.1
+    finally:
+        finish_wandb([logger])
+        server.close()

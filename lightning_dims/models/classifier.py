@@ -89,6 +89,7 @@ class ImageClassifier(pl.LightningModule):
         self.head_size = num_classes if head_size is None else head_size
         self.model = create_model(arch, in_chans=in_chans, num_classes=self.head_size, pretrained=pretrained)
         self.feature_layer = feature_layer(arch, self.model)
+        self.test_prefix = "test"  # metric prefix of test evaluations: "test_best" when testing the best-val weights
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``: suffix them.
         self.losses = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         self.metrics = nn.ModuleDict(
@@ -107,9 +108,10 @@ class ImageClassifier(pl.LightningModule):
         stage_loss.update(loss.detach(), weight=y.shape[0])
         for name, metric in metrics.items():
             metric.update(task_probabilities(logits, self.hparams.num_classes) if name == "auroc" else logits, y)
-        self.log(f"{stage}/loss", stage_loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        prefix = self.test_prefix if stage == "test" else stage
+        self.log(f"{prefix}/loss", stage_loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
         for name, metric in metrics.items():
-            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "acc")
+            self.log(f"{prefix}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "acc")
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

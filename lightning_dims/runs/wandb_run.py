@@ -1,40 +1,26 @@
-"""Run identity and folders, W&B mode and logger, and the per-run config file.
-
-Every ``lightning-dims fit`` run owns one folder ``<run_dir>/<run_id>/`` holding its
-``config.yaml`` (the parsed CLI config), ``checkpoints/`` (``last.ckpt`` and the best-val one),
-``wandb/`` (the W&B run files, offline runs syncable with ``wandb sync``) and, unless
-``--results_dir`` says otherwise, ``<run_id>.record.json``. Runs sharing a project or root
-folder never clash; resuming a run (same ``--run_id``) reuses its folder and writes a changed
-config as ``config.v2.yaml`` instead of overwriting the first.
+"""W&B for one run: the mode, the logger, and fallbacks so a run never fails because of W&B.
 
 W&B mode (``--wandb.mode auto``): the ``WANDB_MODE`` environment variable when set; else online
 when an API key is configured (``WANDB_API_KEY`` or a netrc entry for the W&B host); else offline.
 An online run whose server cannot be reached within ``init_timeout`` seconds falls back to offline,
-and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning: a run
-never fails because of W&B. ``--wandb.mode disabled`` logs to ``metrics.csv`` only.
+and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning.
+``--wandb.mode disabled`` logs to ``metrics.csv`` only. The W&B run files live in
+``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import netrc
 import os
-import re
-import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_warn
 
-RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
-"""Carries the run id from the launching process to DDP worker processes (same folder on every rank)."""
+from lightning_dims.runs.identity import wandb_run_id
 
-WANDB_ID_MAX = 64
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 
 
@@ -58,34 +44,6 @@ class WandbOptions:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     init_timeout: float = 60.0
-
-
-def sanitize_run_id(text: str) -> str:
-    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``-``."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
-    if not cleaned:
-        raise ValueError(f"run_id {text!r} has no usable characters: use letters, digits, '.', '_' or '-'")
-    return cleaned
-
-
-def new_run_id(arch: str, dataset: str, train_size: int, seed: int, now: float | None = None) -> str:
-    """``<arch>-<dataset>-n<N>-s<seed>-<UTC yyyymmdd-hhmmss>-<4 hex>``: readable and unique."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-    return sanitize_run_id(f"{arch}-{dataset}-n{train_size}-s{seed}-{stamp}-{secrets.token_hex(2)}")
-
-
-def resolve_run_id(requested: str | None, default: str) -> str:
-    """The run id: the one asked for, else the launcher's (DDP workers), else ``default``."""
-    if requested:
-        return sanitize_run_id(requested)
-    return os.environ.get(RUN_ID_ENV) or default
-
-
-def wandb_run_id(run_id: str) -> str:
-    """A W&B run id for ``run_id`` (W&B allows at most 64 characters): the id itself, or a hashed cut."""
-    if len(run_id) <= WANDB_ID_MAX:
-        return run_id
-    return f"{run_id[: WANDB_ID_MAX - 9]}-{hashlib.sha1(run_id.encode()).hexdigest()[:8]}"
 
 
 def wandb_key_configured(environ: dict[str, str] | None = None, netrc_path: str | None = None) -> bool:
@@ -139,6 +97,28 @@ def csv_logger(save_dir: Path):
     return CSVLogger(save_dir=str(save_dir), name="", version="")
 
 
+def server_problem(base_url: str, timeout: float) -> str | None:
+    """Why the W&B server at ``base_url`` cannot serve a run now (None when it answers within ``timeout`` s).
+
+    Any HTTP answer counts (an error status too: W&B itself then reports what is wrong); no answer
+    within ``timeout`` (a server that accepts connections and never replies), a refused connection
+    or an unknown host is a problem. This bounds the wait for a dead server by ``init_timeout``:
+    W&B's own init can otherwise wait well beyond it.
+    """
+    import socket
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/healthz", timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return f"no answer from {base_url} within {timeout:g} s ({reason})"
+
+
 def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: bool = True):
     """The run's logger: a ``WandbLogger`` writing under ``save_dir/wandb``, never a failed run.
 
@@ -178,6 +158,20 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
         return None
 
     inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service
+    if eager and mode == "online":
+        from concurrent.futures import ThreadPoolExecutor
+
+        base_url = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
+        with ThreadPoolExecutor(1) as pool:  # start W&B's service while the server is probed: no serial waits
+            probe = pool.submit(server_problem, base_url, options.init_timeout)
+            wandb.setup()
+            problem = probe.result()
+        if problem is not None:
+            rank_zero_warn(
+                f"W&B online run could not start ({problem}); logging offline to {save_dir / 'wandb'} instead "
+                "(upload later with `wandb sync`)"
+            )
+            mode = "offline"
     logger = build(mode)
     if not eager or (problem := started(logger)) is None:
         return logger
@@ -223,40 +217,3 @@ def wandb_summary(loggers) -> dict | None:
                 "url": None if offline else getattr(run, "url", None),
             }
     return None
-
-
-def free_config_name(folder: Path, content: str, name: str = "config.yaml") -> tuple[str, bool]:
-    """(file name, overwrite) for saving ``content`` in ``folder`` without losing an earlier config.
-
-    The name itself when free; the same name (rewriting identical bytes) when it already holds
-    ``content``; else the first free ``config.v2.yaml``, ``config.v3.yaml``, ...
-    """
-    path = folder / name
-    if not path.exists():
-        return name, False
-    if path.read_text() == content:
-        return name, True
-    stem, suffix = os.path.splitext(name)
-    version = 2
-    while (folder / f"{stem}.v{version}{suffix}").exists():
-        if (folder / f"{stem}.v{version}{suffix}").read_text() == content:
-            return f"{stem}.v{version}{suffix}", True
-        version += 1
-    return f"{stem}.v{version}{suffix}", False
-
-
-class RunConfigSaver(SaveConfigCallback):
-    """Saves the CLI config into the run folder (never over a different earlier one) and into W&B."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if not self.already_saved and self.save_to_log_dir:
-            log_dir, choice = Path(trainer.log_dir), None  # trainer.log_dir is a collective call: all ranks
-            if trainer.is_global_zero:
-                choice = free_config_name(log_dir, self.parser.dump(self.config, skip_none=False))
-            self.config_filename, self.overwrite = trainer.strategy.broadcast(choice)
-        super().setup(trainer, pl_module, stage)
-
-    def save_config(self, trainer, pl_module, stage: str) -> None:
-        config = self.parser.dump(self.config, skip_none=False, format="json")
-        for logger in trainer.loggers:
-            logger.log_hyperparams({"cli": json.loads(config)})

@@ -1,0 +1,126 @@
+"""The attempt journal: every process that worked on a run, in ``<run folder>/attempts.jsonl``.
+
+One JSON line when an attempt starts (``{"event": "start", "attempt", "started_at", "host", "pid",
+"resumed_from"}``) and one when it ends (``{"event": "end", "attempt", "status", "ended_at",
+"wall_time_s"}``). An attempt that never wrote its end was killed (SIGKILL, a lost node): the next
+attempt writes its end with status ``killed``, its end time the last sign of life in the run
+folder, taken before the new attempt writes anything (:meth:`AttemptJournal.last_sign_of_life`:
+the newest modification time of its checkpoints, W&B files, ...). Only global rank 0 writes. Appends of one short line are atomic on POSIX
+filesystems, and the run's claim makes the writer unique.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from lightning_dims.runs.claims import CLAIM_NAME
+
+JOURNAL_NAME = "attempts.jsonl"
+
+
+def utc_stamp(seconds: float | None = None) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` of ``seconds`` since the epoch (default: now)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if seconds is None else seconds))
+
+
+def parse_stamp(stamp: str) -> float:
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+class AttemptJournal:
+    """Reads and appends the journal of one run folder."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.path = Path(folder) / JOURNAL_NAME
+
+    def events(self) -> list[dict]:
+        """Every readable line, in order (a torn last line from a crash is skipped)."""
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def _append(self, event: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(event) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def attempts(self) -> list[dict]:
+        """One dict per attempt (``Attempt`` fields), an unended one with status ``running``."""
+        by_number: dict[int, dict] = {}
+        for event in self.events():
+            number = int(event.get("attempt", 0))
+            entry = by_number.setdefault(number, {"attempt": number, "status": "running"})
+            if event.get("event") == "start":
+                entry.update({key: event.get(key) for key in ("started_at", "host", "pid", "resumed_from")})
+            elif event.get("event") == "end":
+                entry.update({key: event.get(key) for key in ("status", "ended_at", "wall_time_s")})
+        return [by_number[number] for number in sorted(by_number) if "started_at" in by_number[number]]
+
+    def last_sign_of_life(self) -> float | None:
+        """The newest modification time of the files in the run folder (None when there are none).
+
+        The claim file is left out: a new holder may have just re-created it.
+        """
+        folder = self.path.parent
+        if not folder.is_dir():
+            return None
+        times = []
+        for path in folder.rglob("*"):
+            try:
+                if path.is_file() and path.name != CLAIM_NAME and not path.name.startswith(".clock-"):
+                    times.append(path.stat().st_mtime)
+            except OSError:  # vanished meanwhile
+                continue
+        return max(times, default=None)
+
+    def start(self, resumed_from: str | None, last_seen: float | None = None) -> int:
+        """Close earlier unended attempts as ``killed`` (the last one ending at ``last_seen``), log this one's start.
+
+        Returns this attempt's number.
+        """
+        attempts = self.attempts()
+        for attempt in attempts:
+            if attempt["status"] == "running":
+                ended = last_seen if attempt is attempts[-1] else None
+                wall = None if ended is None else max(0.0, ended - parse_stamp(attempt["started_at"]))
+                self._append(
+                    {
+                        "event": "end",
+                        "attempt": attempt["attempt"],
+                        "status": "killed",
+                        "ended_at": None if ended is None else utc_stamp(ended),
+                        "wall_time_s": wall,
+                    }
+                )
+        number = 1 + max((attempt["attempt"] for attempt in attempts), default=0)
+        self._append(
+            {
+                "event": "start",
+                "attempt": number,
+                "started_at": utc_stamp(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "resumed_from": resumed_from,
+            }
+        )
+        return number
+
+    def end(self, number: int, status: str, wall_time_s: float) -> None:
+        self._append(
+            {"event": "end", "attempt": number, "status": status, "ended_at": utc_stamp(), "wall_time_s": wall_time_s}
+        )

@@ -1,0 +1,137 @@
+"""Who a run is: its run id, and the ``config_hash`` of everything that can change its results.
+
+Run ids name the run folder, the record and the W&B run. They hold only ``[A-Za-z0-9._-]``
+(:func:`sanitize_run_id`), whether they come from ``--run_id``, from the launching process
+(:data:`RUN_ID_ENV`, so DDP workers share the launcher's id and folder) or are made up
+(:func:`new_run_id`).
+
+The config hash: the resolved fit config, flattened to dotted keys (``model.lr``,
+``trainer.max_epochs``), without the keys that cannot change a result (:data:`IGNORED_KEYS`,
+:data:`IGNORED_PREFIXES`: folders, ids, checkpoint to resume, W&B settings, progress bars, data
+loader workers, where the data lives), plus ``data.fingerprint``: the identity of the data itself
+(file contents for file datasets). ``config_hash`` is the first 16 hex digits of the SHA-256 of its
+canonical JSON. Two runs with equal hashes train the same network on the same images; a resume
+whose hash differs from its checkpoint's is refused (:func:`differing_keys` names why).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
+"""Carries the run id from the launching process to DDP worker processes (same folder on every rank)."""
+
+WANDB_ID_MAX = 64
+
+IGNORED_KEYS = frozenset(
+    {
+        "config",  # the --config files themselves: their values are in the config
+        "print_config",
+        "run_dir",
+        "run_id",
+        "results_dir",
+        "ckpt_path",
+        "test_best",  # adds test_best to the record, changes nothing else
+        "data_properties",  # adds K_F/d_data to the record, changes nothing else
+        "data.data_root",  # where the data is; what it is goes in data.fingerprint
+        "data.download",
+        "data.num_workers",
+        "trainer.default_root_dir",
+        "trainer.logger",
+        "trainer.enable_progress_bar",
+        "trainer.enable_model_summary",
+        "trainer.enable_checkpointing",
+        "trainer.log_every_n_steps",
+        "trainer.num_sanity_val_steps",
+    }
+)
+"""Config keys that cannot change a run's results (left out of ``config_hash``)."""
+
+IGNORED_PREFIXES = ("wandb.",)
+
+DERIVED_KEYS = ("model.lr", "data.batch_size", "trainer.precision", "seed_everything")
+"""Keys whose default is derived from the arch, dataset or hardware (the paper preset, mixed
+precision on CUDA, the seed). Runs of one protocol may differ in them; ``report`` knows."""
+
+
+def sanitize_run_id(text: str) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``-``; no leading dots."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.")
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)
+    if not cleaned:
+        raise ValueError(f"run_id {text!r} has no usable characters: use letters, digits, '.', '_' or '-'")
+    return cleaned
+
+
+def new_run_id(arch: str, dataset: str, train_size: int, seed: int, now: float | None = None) -> str:
+    """``<arch>-<dataset>-n<N>-s<seed>-<UTC yyyymmdd-hhmmss>-<4 hex>``: readable and unique."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return sanitize_run_id(f"{arch}-{dataset}-n{train_size}-s{seed}-{stamp}-{secrets.token_hex(2)}")
+
+
+def resolve_run_id(requested: str | None, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """The run id: the one asked for, else the launcher's (DDP workers), else ``default``; always sanitised."""
+    environ = os.environ if environ is None else environ
+    if requested:
+        return sanitize_run_id(requested)
+    if environ.get(RUN_ID_ENV):
+        return sanitize_run_id(environ[RUN_ID_ENV])
+    return default
+
+
+def wandb_run_id(run_id: str) -> str:
+    """A W&B run id for ``run_id`` (W&B allows at most 64 characters): the id itself, or a hashed cut."""
+    if len(run_id) <= WANDB_ID_MAX:
+        return run_id
+    return f"{run_id[: WANDB_ID_MAX - 9]}-{hashlib.sha1(run_id.encode()).hexdigest()[:8]}"
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config mappings as dotted keys; lists (e.g. ``trainer.callbacks``) stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and not {"class_path", "init_args"} & set(value):
+            flat.update(flatten_config(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def result_config(config: Mapping[str, Any], data_fingerprint: str | None) -> dict[str, Any]:
+    """The dotted-key config that ``config_hash`` covers: ``config`` minus ignored keys, plus the data's identity."""
+    flat = flatten_config(config)
+    kept = {
+        key: value
+        for key, value in sorted(flat.items())
+        if key not in IGNORED_KEYS and not key.startswith(IGNORED_PREFIXES)
+    }
+    if data_fingerprint is not None:
+        kept["data.fingerprint"] = data_fingerprint
+    return kept
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of ``config``'s canonical JSON."""
+    return hashlib.sha256(canonical_json(dict(config)).encode()).hexdigest()[:16]
+
+
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``key: old -> new`` for every key whose value differs (missing keys show as ``<unset>``)."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if canonical_json(before) != canonical_json(after):
+            changes.append(f"{key}: {canonical_json(before)} -> {canonical_json(after)}")
+    return changes

@@ -1,0 +1,139 @@
+"""Faithful resume, with real processes: a run SIGKILLed mid-training or while testing, then resumed,
+ends with the same record numbers as an uninterrupted run with the same seed (to 1e-6 on CPU); a
+resume under another config is refused naming the keys; a run claimed by a live process is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightning_dims.commands.fit import main
+from lightning_dims.records import read_record
+from lightning_dims.runs.claims import CLAIM_NAME
+
+TESTS = Path(__file__).parent
+pytestmark = pytest.mark.slow
+
+
+def fit_args(run_dir: Path, run_id: str, callbacks: list[dict], epochs: int = 3) -> list[str]:
+    """ResNet-18 on digits 3 vs 8 at 16 px with every measuring callback (fast settings) plus ``callbacks``."""
+    base = json.loads(json.dumps(FAST_CALLBACKS))
+    return [
+        "--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]",
+        "--data.train_size", "80", "--data.val_size", "20", "--data.test_size", "40", "--data.size", "16",
+        "--data.batch_size", "20", "--trainer.max_epochs", str(epochs), "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.callbacks", json.dumps(base + callbacks),
+        "--run_dir", str(run_dir), "--run_id", run_id,
+    ]  # fmt: skip
+
+
+FAST_CALLBACKS = [
+    {"class_path": "lightning_dims.callbacks.DataPropertiesCallback", "init_args": {"m": 100}},
+    {"class_path": "lightning_dims.callbacks.ReprDimCallback", "init_args": {"max_samples": 20, "every_n_epochs": 1}},
+    {"class_path": "lightning_dims.callbacks.AdversarialEvalCallback", "init_args": {"eps": ["2/255", "8/255"]}},
+]
+
+
+def fit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_dims", "fit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def numbers(record) -> dict:
+    """Every number of a record that a resume must reproduce (timings and paths excluded)."""
+    return {
+        "test": record.test.model_dump(),
+        "val": record.val.model_dump(),
+        "fgsm": {eps: m.model_dump() for eps, m in record.fgsm.items()},
+        "d_repr": record.d_repr,
+        "label_sharpness": record.label_sharpness,
+        "d_data": record.d_data,
+        "epochs": record.epochs,
+        "global_step": record.global_step,
+    }
+
+
+def assert_same_numbers(a: dict, b: dict, path: str = "") -> None:
+    assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_same_numbers(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), f"{path}: {a} != {b}"
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference")
+    done = fit(fit_args(root / "runs", "reference", []), root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read_record(root / "runs" / "reference" / "reference.record.json")
+
+
+@pytest.mark.parametrize(
+    "killer",
+    [
+        {"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}},  # mid-training, after 2 epochs
+        {"class_path": "kill_callback.KillAtTest", "init_args": {}},  # after training, d_repr and the attack
+    ],
+    ids=["mid-training", "while-testing"],
+)
+def test_sigkilled_then_resumed_run_matches_the_uninterrupted_one(tmp_path, uninterrupted, killer):
+    killer = {**killer, "init_args": {**killer["init_args"], "marker": str(tmp_path / "struck")}}
+    args = fit_args(tmp_path / "runs", "killed", [killer])
+    killed = fit(args, tmp_path)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    folder = tmp_path / "runs" / "killed"
+    assert not (folder / "killed.record.json").exists() and (folder / CLAIM_NAME).exists()  # left claimed, by a dead pid
+
+    resumed = fit([*args, "--ckpt_path", "last"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "taking over the claim" in resumed.stderr
+    record = read_record(folder / "killed.record.json")
+    assert_same_numbers(numbers(record), numbers(uninterrupted))
+    assert [a.status for a in record.attempts] == ["killed", "finished"] and record.resumed
+    assert record.attempts[0].wall_time_s is not None and record.attempts[0].wall_time_s > 0
+    assert record.wall_time_s == pytest.approx(sum(a.wall_time_s for a in record.attempts))
+    assert record.config_hash == read_record(folder / "killed.record.json").config_hash
+    assert not (folder / CLAIM_NAME).exists()
+
+
+def test_resume_under_another_config_is_refused_naming_the_keys(tmp_path, capsys):
+    marker = str(tmp_path / "struck")
+    killer = [{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": marker}}]
+    args = fit_args(tmp_path, "changed", killer, epochs=2)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        main(args)
+    changed = [arg if arg != "80" else "60" for arg in args]  # --data.train_size 80 -> 60
+    assert main([*changed, "--ckpt_path", "last"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lightning-dims fit: error: resume refused") and "data.train_size: 80 -> 60" in err
+    assert main([*args, "--ckpt_path", "last"]) == 0  # the original settings resume
+
+
+def test_a_run_claimed_by_a_live_process_is_refused(tmp_path, capsys):
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = {"host": socket.gethostname(), "pid": holder.pid, "token": "x", "started_at": "2026-11-29T00:00:00Z"}
+        (folder / CLAIM_NAME).write_text(json.dumps(claim))
+        assert main(fit_args(tmp_path, "busy", [], epochs=1)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"is being run by {socket.gethostname()}:{holder.pid}" in err[0]
+    finally:
+        holder.kill()
+        holder.wait()
