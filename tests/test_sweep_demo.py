@@ -43,10 +43,10 @@ def test_sweep_runs_every_point_once_then_skips_and_reports(tmp_path, capsys):
         record = json.loads(path.read_text())
         assert record["status"] == "finished" and record["n_train"] in (40, 80)
         assert record["label_sharpness"] > 0 and record["d_data"] > 0 and record["fgsm"] and record["d_repr"]
-    assert "4 finished, 0 already done, 0 failed" in capsys.readouterr().out
+    assert "4 finished, 0 already done, 0 running elsewhere, 0 failed" in capsys.readouterr().out
 
     assert main(["sweep", str(sweep), "--results", str(results)]) == 0  # nothing left to do
-    assert "0 finished, 4 already done, 0 failed" in capsys.readouterr().out
+    assert "0 finished, 4 already done, 0 running elsewhere, 0 failed" in capsys.readouterr().out
     assert len(list(results.glob("*.record.json"))) == 4
 
     out = tmp_path / "report"

@@ -5,7 +5,14 @@ import sys
 import pytest
 import yaml
 
-from lightning_dims.sweep.grid import SweepFileError, expand_grid, load_sweep, run_id_for, shard
+from lightning_dims.sweep.grid import (
+    SweepFileError,
+    command_identity,
+    expand_grid,
+    load_sweep,
+    run_id_for,
+    shard,
+)
 
 SWEEP = {
     "program": "lightning-dims",
@@ -36,7 +43,21 @@ def test_grid_expands_like_a_wandb_agent(tmp_path):
         "--model.arch=resnet18", "--data.name=digits", "--data.train_size=100", "--data.classes=[3, 8]",
     ]
     assert len({run.run_id for run in runs}) == 6
-    assert runs[0].run_id == run_id_for(dict(reversed(list(first.parameters.items()))))  # order-independent
+    assert first.run_id.startswith("resnet18-digits-100-")  # readable, then the hash
+    identity = command_identity(SWEEP)
+    assert first.run_id.split("-")[-1] == run_id_for(dict(reversed(list(first.parameters.items()))), identity).split("-")[-1]
+
+
+def test_run_ids_cover_the_whole_command_and_its_config_files(tmp_path):
+    """Same sweep, same ids anywhere; any change of a fixed setting or of a --config file's content: new ids."""
+    (tmp_path / "cb.yaml").write_text("trainer:\n  callbacks: []\n")
+    sweep = dict(SWEEP, command=[*SWEEP["command"][:-1], "--config=cb.yaml", "${args}"])
+    ids = [run.run_id for run in expand_grid(sweep, cwd=tmp_path)]
+    assert ids == [run.run_id for run in expand_grid(dict(sweep), cwd=tmp_path)]
+    longer = dict(sweep, command=[token.replace("max_epochs=1", "max_epochs=15") for token in sweep["command"]])
+    assert not set(ids) & {run.run_id for run in expand_grid(longer, cwd=tmp_path)}
+    (tmp_path / "cb.yaml").write_text("trainer:\n  callbacks: [{class_path: x.Y}]\n")
+    assert not set(ids) & {run.run_id for run in expand_grid(sweep, cwd=tmp_path)}
 
 
 def test_python_program_gets_the_interpreter(tmp_path):
@@ -71,3 +92,16 @@ def test_unrunnable_sweeps_are_refused_with_the_fix(tmp_path, config, message):
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(SweepFileError, match="nope.yaml"):
         load_sweep(tmp_path / "nope.yaml")
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("method: grid\nparameters:\n  lr: {values: [1, 2]\n  arch: x\n")
+    with pytest.raises(SweepFileError, match=r"broken.yaml:\d+: invalid YAML"):
+        load_sweep(path)
+
+
+def test_shipped_sweeps_load_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert len(expand_grid(load_sweep("sweeps/paper"))) == 972
+    assert len(expand_grid(load_sweep("sweeps/quick.yaml"))) == 9

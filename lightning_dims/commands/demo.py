@@ -18,20 +18,20 @@ import time
 from pathlib import Path
 
 from lightning_dims.analysis.report import write_report
+from lightning_dims.cli import user_errors
 from lightning_dims.records import read_records
 from lightning_dims.sweep.grid import expand_grid, load_sweep
 from lightning_dims.sweep.runner import run_sweep
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_SWEEP = REPO_ROOT / "sweeps" / "quick.yaml"
+DEMO_SWEEP = "sweeps/quick"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lightning-dims demo", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--out", default="demo-out", help="folder for results, run folders and the report")
     parser.add_argument(
-        "--sweep", default=str(DEMO_SWEEP),
-        help="grid sweep to run (default: sweeps/quick.yaml); its relative paths resolve in the repository root",
+        "--sweep", default=DEMO_SWEEP,
+        help="grid sweep to run: a file or a shipped sweep (default: sweeps/quick, shipped with the package)",
     )  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, help="training runs at once")
     return parser
@@ -55,19 +55,13 @@ def measure_tasks(runs) -> list[dict]:
     return rows
 
 
+@user_errors("lightning-dims demo")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
-    sweep_file = Path(args.sweep)
-    if not sweep_file.is_file():
-        print(
-            f"lightning-dims demo: the demo sweep {sweep_file} is missing: run from a checkout of lightning-dims "
-            "(pip install -e .) or pass --sweep FILE",
-            file=sys.stderr,
-        )
-        return 2
+    sweep_file = args.sweep
     started = time.perf_counter()
-    runs = expand_grid(load_sweep(sweep_file))
+    runs = expand_grid(load_sweep(sweep_file), cwd=Path.cwd())
 
     print("1/3 dataset properties (32 px, 1 channel, per-image max 255; K_F in 1/intensity units)")
     for row in measure_tasks(runs):
@@ -75,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
               f"d_data={row['d_data']:.2f}")
 
     print(f"2/3 training {len(runs)} runs from {sweep_file} (records in {out / 'results'}; logs in {out / 'results' / 'logs'})")
-    outcomes = run_sweep(runs, out / "results", workers=args.workers, cwd=REPO_ROOT)
+    outcomes = run_sweep(runs, out / "results", workers=args.workers)
     failed = [o for o in outcomes if o.status == "failed"]
 
     print(f"3/3 report -> {out / 'report'}")

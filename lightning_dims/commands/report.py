@@ -1,4 +1,9 @@
-"""``lightning-dims report --results DIR --out DIR``: report.md, PNG figures and fits.json from results records."""
+"""``lightning-dims report --results DIR --out DIR``: report.md, PNG figures and fits.json from results records.
+
+Reads every ``*.record.json`` below ``--results``, keeps one record per run id (the newest
+finished), and pools only runs of one protocol (``lightning_dims.records.selection``); it prints
+how many records it read, used and skipped, and why.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,42 @@ import argparse
 import sys
 
 from lightning_dims.analysis.report import write_report
-from lightning_dims.data.spec import SpecMismatchError
-from lightning_dims.records import read_records
+from lightning_dims.cli import user_errors
+from lightning_dims.errors import UsageError
+from lightning_dims.records.selection import select_records
+
+PROG = "lightning-dims report"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightning-dims report", description=__doc__.split(":", 1)[1].strip())
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split(":", 1)[1].strip().split("\n\n")[0])
     parser.add_argument("--results", required=True, help="folder searched recursively for *.record.json")
     parser.add_argument("--out", required=True, help="folder to write report.md, fits.json and the figures into")
     parser.add_argument("--spec", help="preprocessing spec key to report when the records mix several (e.g. 224px-1ch-max255)")
+    parser.add_argument("--protocol", help="the protocol hash to report when the records mix several (the error lists them)")
+    parser.add_argument(
+        "--vary", action="append", default=[], metavar="KEY",
+        help="a config key the grid varies beyond dataset, N, arch and seed (e.g. model.lr); repeatable",
+    )  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="fail when any record is skipped, instead of saying why")
     return parser
 
 
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        fits = write_report(read_records(args.results), args.out, spec=args.spec)
-    except (FileNotFoundError, SpecMismatchError, ValueError) as error:
-        print(f"lightning-dims report: {error}", file=sys.stderr)
-        return 2
-    print(f"report of {fits['n_runs']} runs ({fits['spec']}) written to {args.out}/report.md")
+        selection = select_records(args.results, protocol=args.protocol, vary=args.vary, strict=args.strict)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    print(selection.summary(), file=sys.stderr)
+    for where, why in selection.skipped:
+        print(f"  skipped {where}: {why}", file=sys.stderr)
+    try:
+        fits = write_report(selection.used, args.out, spec=args.spec)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(f"report of {fits['n_runs']} runs ({fits['spec']}, protocol {selection.protocol}) written to {args.out}/report.md")
     return 0
 
 

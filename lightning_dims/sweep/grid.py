@@ -1,10 +1,16 @@
-"""Expand a W&B sweep file (``method: grid``) into the runs an agent would launch.
+"""Expand a W&B sweep file (``method: grid``) into the runs an agent would launch, each with a stable id.
 
 The same YAML serves ``wandb sweep`` + ``wandb agent`` (online) and ``lightning-dims sweep``
 (offline, no server). Supported: ``parameters`` with ``value`` or ``values`` (dotted names such
 as ``model.arch``, or W&B's nested ``parameters:`` blocks, which are flattened to dotted names),
 and ``command`` with the macros ``${env}``, ``${interpreter}``, ``${program}``, ``${args}``,
 ``${args_no_hyphens}``. Random and Bayesian sweeps need a W&B server and are refused with that fix.
+
+Run ids: ``<readable label>-<12 hex>``, the hex a hash of the grid point's parameters **and** the
+whole command template (program, fixed flags, and the contents of every ``--config`` file it
+names). The same point of the same sweep always gets the same id, on any machine; changing any
+fixed setting (``--trainer.max_epochs``, a callback in ``callbacks/fast.yaml``) gives new ids, so
+results made under other settings are never served for the new ones.
 """
 
 from __future__ import annotations
@@ -12,17 +18,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from lightning_dims.errors import LightningDimsError
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 
 
-class SweepFileError(ValueError):
+class SweepFileError(LightningDimsError, ValueError):
     """The sweep file cannot be run offline as written."""
 
 
@@ -31,7 +38,7 @@ class SweepRun:
     """One point of the grid.
 
     Attributes:
-        run_id: stable id from the parameters (the same grid point always gets the same id).
+        run_id: stable id from the parameters and the command (see the module docstring).
         parameters: dotted parameter name -> value.
         argv: the command to run, macros expanded.
     """
@@ -73,10 +80,52 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def run_id_for(parameters: Mapping[str, Any]) -> str:
-    """Stable 12-hex-digit id of a grid point (sha256 of its sorted JSON)."""
-    canonical = json.dumps(dict(sorted(parameters.items())), sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+def point_label(parameters: Mapping[str, Any], limit: int = 48) -> str:
+    """A short readable name of a grid point: scalar values, and the ``name`` of dict values, joined by ``-``."""
+    parts = []
+    for value in parameters.values():
+        if isinstance(value, Mapping):
+            value = value.get("name")
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            parts.append(re.sub(r"[^A-Za-z0-9]+", "", str(value)))
+    return "-".join(part for part in parts if part)[:limit].strip("-")
+
+
+def run_id_for(parameters: Mapping[str, Any], command_identity: str = "") -> str:
+    """Stable id of a grid point of a sweep: ``<label>-<12 hex of sha256(parameters, command identity)>``."""
+    canonical = json.dumps(
+        {"parameters": dict(sorted(parameters.items())), "command": command_identity}, sort_keys=True, default=str
+    )
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    label = point_label(parameters)
+    return f"{label}-{digest}" if label else digest
+
+
+def config_files_in(command: list[str]) -> list[str]:
+    """The values of ``--config FILE`` / ``--config=FILE`` in a command template."""
+    files = []
+    for index, token in enumerate(command):
+        if token.startswith("--config="):
+            files.append(token.split("=", 1)[1])
+        elif token == "--config" and index + 1 < len(command):
+            files.append(command[index + 1])
+    return files
+
+
+def command_identity(config: Mapping, cwd: Path | None = None) -> str:
+    """Hash of what a sweep's runs have in common: program, command template, contents of its ``--config`` files."""
+    from lightning_dims.configs import resolve_config
+
+    command = [str(token) for token in config.get("command", DEFAULT_COMMAND)]
+    contents = {}
+    for name in config_files_in(command):
+        path = Path(name) if Path(name).is_absolute() or cwd is None else Path(cwd) / name
+        try:
+            contents[name] = hashlib.sha256(resolve_config(path if path.is_file() else name).read_bytes()).hexdigest()
+        except FileNotFoundError:
+            contents[name] = None  # fit reports the missing file when the run starts
+    payload = {"program": config.get("program"), "command": command, "config_files": contents}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def expand_command(command: list[str], parameters: Mapping[str, Any], program: str | None) -> list[str]:
@@ -102,12 +151,18 @@ def expand_command(command: list[str], parameters: Mapping[str, Any], program: s
 
 
 def load_sweep(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise SweepFileError(f"sweep file {str(path)!r} not found (see sweeps/ for examples)")
-    with path.open() as handle:
-        config = yaml.safe_load(handle)
-    if not isinstance(config, Mapping) or "parameters" not in config:
+    """A sweep file as a dict: a path, or the name of a shipped sweep (``sweeps/quick``); errors name file and line."""
+    from lightning_dims.configs import load_yaml, resolve_config
+
+    try:
+        path = resolve_config(path)
+    except FileNotFoundError as error:
+        raise SweepFileError(f"sweep file {str(path)!r} not found ({error})") from None
+    try:
+        config = load_yaml(path)
+    except ValueError as error:
+        raise SweepFileError(str(error)) from None
+    if "parameters" not in config:
         raise SweepFileError(f"{path}: a sweep file needs a top-level 'parameters' mapping")
     method = config.get("method", "grid")
     if method != "grid":
@@ -115,18 +170,24 @@ def load_sweep(path: str | Path) -> dict:
             f"{path}: method {method!r} needs a W&B server to choose runs; offline sweeps run 'grid' "
             "(use `wandb sweep` + `wandb agent`, or change method to grid)"
         )
+    if not isinstance(config["parameters"], Mapping):
+        raise SweepFileError(f"{path}: 'parameters' must be a mapping of parameter names to value/values")
     return dict(config)
 
 
-def expand_grid(config: Mapping) -> list[SweepRun]:
-    """All grid points in a stable order (the file's parameter order, last parameter fastest)."""
+def expand_grid(config: Mapping, cwd: Path | None = None) -> list[SweepRun]:
+    """All grid points in a stable order (the file's parameter order, last parameter fastest).
+
+    ``cwd``: the folder the commands will run in (relative ``--config`` files resolve there).
+    """
     grid = flatten_parameters(config["parameters"])
     command = config.get("command", DEFAULT_COMMAND)
     program = config.get("program")
+    identity = command_identity(config, cwd)
     runs = []
     for values in itertools.product(*grid.values()):
         parameters = dict(zip(grid.keys(), values))
-        runs.append(SweepRun(run_id_for(parameters), parameters, expand_command(command, parameters, program)))
+        runs.append(SweepRun(run_id_for(parameters, identity), parameters, expand_command(command, parameters, program)))
     return runs
 
 
