@@ -15,6 +15,7 @@ the raw column the rule of paper.md §4 is applied to (:data:`RADIOLOGY_SETS`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from lightning_dims.data.registry import get_dataset, register_dataset
 MANIFEST_NAME = "manifest.csv"
 PATH_COLUMNS = ("path", "Path", "file", "filename")
 PATIENT_COLUMN = "patient_id"
+PREPARE_SPEC_NAME = "prepare.json"
+"""Sidecar ``lightning-dims prepare`` writes next to the manifest: how the images were made (dataset, options, versions)."""
 
 
 class ManifestError(ValueError):
@@ -172,11 +175,21 @@ def label_codes(values: np.ndarray, name: str, csv_path: Path, binary: bool) -> 
     return [str(value) for value in unique], np.searchsorted(unique, values).astype(np.int64)
 
 
+def with_preparation_spec(pool: FilePool, folder: Path) -> FilePool:
+    """Mix ``folder/prepare.json`` (when present) into the pool's signature, so the property cache
+    tells apart two preparations of one download (other options, other library versions)."""
+    sidecar = Path(folder) / PREPARE_SPEC_NAME
+    if sidecar.is_file():
+        pool.signature = hashlib.sha256(pool.signature.encode() + b"\0" + sidecar.read_bytes()).hexdigest()[:16]
+    return pool
+
+
 def manifest_or_folders(folder: Path, spec: "RadiologySet") -> FilePool:
     """``folder/manifest.csv`` if present, else class sub-folders."""
     name = spec.name
     if (folder / MANIFEST_NAME).is_file():
-        return read_manifest(folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template)
+        pool = read_manifest(folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template)
+        return with_preparation_spec(pool, folder)
     if class_folders_present(folder):
         return load_class_folders(folder, name)
     raise get_dataset(name).missing_error(folder.parent)
@@ -217,7 +230,8 @@ def csv_location(root: Path) -> Path:
     subdir="",
 )
 def load_csv(root: Path, classes=None, download: bool = False) -> FilePool:
-    return read_manifest(csv_location(root), "csv")
+    location = csv_location(root)
+    return with_preparation_spec(read_manifest(location, "csv"), location.parent)
 
 
 @dataclass(frozen=True)
