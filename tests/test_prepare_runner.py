@@ -28,6 +28,7 @@ def journal_lines(out: Path) -> list[str]:
     return path.read_text().splitlines() if path.is_file() else []
 
 
+@pytest.mark.slow  # a real subprocess (imports torch), killed mid-run
 def test_killed_prepare_continues_without_redoing_work(tmp_path, rng, capsys):
     make_rsna(tmp_path / "kaggle", rng, n=300)
     out = tmp_path / "data" / "rsna"
@@ -128,3 +129,24 @@ def test_resize_equals_skimage(rng, shape, size):
 
     image = rng.random(shape) * 255
     assert np.allclose(resize_like_skimage(image, (size, size)), resize(image, (size, size)), rtol=0, atol=1e-9)
+
+
+def test_every_preparable_radiology_set_has_a_preparer_and_a_page():
+    from lightning_dims.data.manifest import RADIOLOGY_SETS
+    from lightning_dims.prepare import PREPARERS
+
+    assert set(PREPARERS) == {spec.name for spec in RADIOLOGY_SETS if spec.preparable}
+    for preparer in PREPARERS.values():
+        assert (REPO / preparer.doc).is_file(), preparer.doc
+        assert all(option.default is not None or option.location for option in preparer.options)
+
+
+def test_a_table_error_leaves_the_output_folder_untouched(tmp_path, rng, capsys):
+    from test_prepare_chexpert import make_chexpert
+
+    make_chexpert(tmp_path / "stanford", rng, patients=2)
+    out = tmp_path / "chexpert"
+    code, _, stderr = run_prepare(capsys, "chexpert", "--source", str(tmp_path / "stanford"), "--out", str(out), "--finding", "Pleural Efusion")
+    assert code == 2 and "lacks column(s) ['Pleural Efusion']" in stderr and not out.exists()
+    code, _, stderr = run_prepare(capsys, "chexpert", "--source", str(tmp_path / "stanford"), "--out", str(out))
+    assert code == 0, stderr

@@ -71,7 +71,8 @@ def print_summary(summary: Summary, root_hint: bool) -> None:
         reasons = Counter(issue.reason for issue in summary.issues if issue.kind == kind)
         if reasons:
             listed = "; ".join(f"{count} x {reason}" for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-            print(f"{PROG}: {sum(reasons.values())} {kind}: {listed} (listed in {summary.report})", file=sys.stderr)
+            warning = "warning: " if kind == "fixed" else ""
+            print(f"{PROG}: {warning}{sum(reasons.values())} {kind}: {listed} (listed in {summary.report})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,6 +245,8 @@ class RadiologySet:
     channels: int = 1
     patient_pattern: str | None = None
     path_template: tuple[str, str] | None = None
+    preparable: bool = True
+    """``lightning-dims prepare <name>`` makes it from the official download."""
 
 
 RADIOLOGY_SETS = (
@@ -283,7 +285,7 @@ RADIOLOGY_SETS = (
     RadiologySet(
         "rsna",
         "RSNA intracranial haemorrhage CT slices",
-        "https://www.kaggle.com/c/rsna-intracranial-hemorrhage-detection (images exported from DICOM with a brain window)",
+        "https://www.kaggle.com/c/rsna-intracranial-hemorrhage-detection (stage 2 training DICOMs and stage_2_train.csv)",
         LabelRule("any", at_least(1), ("no haemorrhage", "haemorrhage"), "any haemorrhage subtype (the 'any' column = 1) vs none"),
     ),
     RadiologySet(
@@ -299,6 +301,7 @@ RADIOLOGY_SETS = (
         LabelRule("target", at_least(1), ("benign", "melanoma"), "melanoma (target = 1) vs benign"),
         channels=3,
         path_template=("image_name", "train/{}.jpg"),
+        preparable=False,
     ),
 )
 
@@ -320,6 +323,7 @@ def register_radiology(spec: RadiologySet) -> None:
         layout=(
             f"<root>/{spec.name}/{MANIFEST_NAME} with columns path (relative to that folder), and label (0/1) or "
             f"{spec.rule.column!r}, optional patient_id{patients}; or class folders <root>/{spec.name}/0/ and 1/"
+            + (f". From the official download: lightning-dims prepare {spec.name} --source DIR --out <root>/{spec.name}" if spec.preparable else "")
         ),
         present=lambda root, name=spec.name: (Path(root) / name / MANIFEST_NAME).is_file()
         or class_folders_present(Path(root) / name),

@@ -83,9 +83,6 @@ class Preparer:
     columns: tuple[str, ...] = ()
     doc: str = ""
 
-    def option(self, name: str) -> Option:
-        return next(option for option in self.options if option.name == name)
-
     def resolve_options(self, given: dict, paper: bool = False) -> dict:
         """Defaults overlaid with ``given``; unknown names and (with ``paper``) non-paper values are errors."""
         known = {option.name: option for option in self.options}

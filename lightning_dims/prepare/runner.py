@@ -78,7 +78,10 @@ def prepare(
     workers: int = 1,
     progress: bool = False,
 ) -> Summary:
-    """Prepare dataset ``name`` from its download in ``source`` into ``out`` (see the module docstring)."""
+    """Prepare dataset ``name`` from its download in ``source`` into ``out`` (see the module docstring).
+
+    ``options`` are typed values (the command parses the strings); missing ones take the authors' defaults.
+    """
     preparer = get_preparer(name)
     resolved = preparer.resolve_options(dict(options or {}), paper=paper)
     source = source_folder(source)
@@ -86,10 +89,11 @@ def prepare(
     if out.resolve().is_relative_to(source.resolve()):
         raise PrepareError(f"--out {out} lies inside --source {source}; write the prepared dataset elsewhere")
     identity = {"format": FORMAT, "dataset": name, "options": procedural(preparer, resolved)}
-    if claim_output(out, identity):
+    if output_state(out, identity) == "done":
         return finished_summary(out, name)
+    plan = unique_tasks(preparer.plan(source, resolved))  # before claiming the folder: a table error leaves nothing behind
+    write_text(out / STATE_DIR / "spec.json", json.dumps(identity, indent=2, sort_keys=True) + "\n")
     remove_partials(out)
-    plan = unique_tasks(preparer.plan(source, resolved))
     journal = Journal(out / STATE_DIR / "journal.jsonl")
     resumed = sum(1 for task in plan.tasks if task.key in journal)
     context = Context(source=source.resolve(), out=out.resolve(), options=resolved)
@@ -97,6 +101,18 @@ def prepare(
         chosen = run_plan(preparer, plan, journal, context, workers, progress)
     finally:
         journal.close()
+    rows, issues, counts = collect(plan, chosen, journal)
+    write_text(out / REPORT_NAME, report_csv(issues))
+    if not rows:
+        raise PrepareError(f"{name}: no images were prepared from {source}; see {out / REPORT_NAME} for why")
+    spec = preparation_spec(preparer, resolved, source, rows, issues, counts)
+    write_text(out / PREPARE_SPEC_NAME, json.dumps(spec, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(out / MANIFEST_NAME, manifest_csv(rows, BASE_COLUMNS + preparer.columns))  # last: its presence means done
+    return Summary(out, name, len(rows), spec["classes"], spec["patients"], issues, spec["counts"], resumed)
+
+
+def collect(plan, chosen: list[Task], journal: Journal) -> tuple[list[dict], list[Issue], Counter]:
+    """Manifest rows of the chosen tasks (plan order); issues and tallies of planning and of every task run."""
     issues, counts, rows = list(plan.issues), Counter(plan.counts), []
     for task in plan.tasks:
         if task.key in journal:
@@ -105,28 +121,26 @@ def prepare(
             counts.update(result.counts)
     for task in chosen:
         rows.extend(journal.result(task.key).rows)
-    write_text(out / REPORT_NAME, report_csv(issues))
-    if not rows:
-        raise PrepareError(f"{name}: no images were prepared from {source}; see {out / REPORT_NAME} for why")
-    classes = dict(sorted(Counter(str(row["label"]) for row in rows).items()))
-    spec = {
-        "dataset": name,
+    return rows, issues, counts
+
+
+def preparation_spec(preparer: Preparer, options: dict, source: Path, rows: list[dict], issues: list[Issue], counts: Counter) -> dict:
+    """The content of ``prepare.json``: how the images were made, and what came out."""
+    return {
+        "dataset": preparer.name,
         "title": preparer.title,
         "format": FORMAT,
-        "options": resolved,
-        "paper": preparer.is_paper(resolved),
+        "options": options,
+        "paper": preparer.is_paper(options),
         "procedure": preparer.doc,
         "source": str(source.resolve()),
         "libraries": library_versions(),
         "images": len(rows),
-        "classes": classes,
+        "classes": dict(sorted(Counter(str(row["label"]) for row in rows).items())),
         "patients": len({row["patient_id"] for row in rows}),
         "issues": {kind: sum(1 for issue in issues if issue.kind == kind) for kind in ISSUE_KINDS},
         "counts": dict(sorted(counts.items())),
     }
-    write_text(out / PREPARE_SPEC_NAME, json.dumps(spec, indent=2, sort_keys=True, default=str) + "\n")
-    write_text(out / MANIFEST_NAME, manifest_csv(rows, BASE_COLUMNS + preparer.columns))  # last: its presence means done
-    return Summary(out, name, len(rows), classes, spec["patients"], issues, dict(counts), resumed)
 
 
 def unique_tasks(plan):
@@ -147,8 +161,8 @@ def procedural(preparer: Preparer, options: dict) -> dict:
     return {o.name: options[o.name] for o in preparer.options if not o.location}
 
 
-def claim_output(out: Path, identity: dict) -> bool:
-    """Make ``out`` this prepare's folder; True when it already holds the finished result.
+def output_state(out: Path, identity: dict) -> str:
+    """``new``, ``resume`` (same dataset and options, unfinished) or ``done``; reads only.
 
     Refuses a folder that holds anything else: another dataset, other options, or unrelated files.
     """
@@ -161,11 +175,10 @@ def claim_output(out: Path, identity: dict) -> bool:
             differing = sorted(key for key in set(saved.get("options", {})) | set(identity["options"]) if saved.get("options", {}).get(key) != identity["options"].get(key))
             what = f"dataset {saved.get('dataset')!r}" if saved.get("dataset") != identity["dataset"] else f"other options ({', '.join(differing) or 'format'})"
             raise PrepareError(f"--out {out} holds a prepare with {what}; use another --out, or delete {out} to start over")
-        return (out / MANIFEST_NAME).is_file() and (out / PREPARE_SPEC_NAME).is_file()
+        return "done" if (out / MANIFEST_NAME).is_file() and (out / PREPARE_SPEC_NAME).is_file() else "resume"
     if out.is_dir() and any(out.iterdir()):
         raise PrepareError(f"--out {out} is not empty and holds no unfinished prepare; choose a new or empty folder")
-    write_text(state, json.dumps(identity, indent=2, sort_keys=True) + "\n")
-    return False
+    return "new"
 
 
 def finished_summary(out: Path, name: str) -> Summary:
