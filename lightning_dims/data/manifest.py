@@ -15,6 +15,7 @@ the raw column the rule of paper.md §4 is applied to (:data:`RADIOLOGY_SETS`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from lightning_dims.errors import LightningDimsError
 MANIFEST_NAME = "manifest.csv"
 PATH_COLUMNS = ("path", "Path", "file", "filename")
 PATIENT_COLUMN = "patient_id"
+PREPARE_SPEC_NAME = "prepare.json"
+"""Sidecar ``lightning-dims prepare`` writes next to the manifest: how the images were made (dataset, options, versions)."""
 
 
 class ManifestError(LightningDimsError, ValueError):
@@ -204,13 +207,23 @@ def label_codes(values: np.ndarray, name: str, csv_path: Path, binary: bool) -> 
     return [str(value) for value in unique], np.searchsorted(unique, values).astype(np.int64)
 
 
+def with_preparation_spec(pool: FilePool, folder: Path) -> FilePool:
+    """Mix ``folder/prepare.json`` (when present) into the pool's signature, so the property cache
+    tells apart two preparations of one download (other options, other library versions)."""
+    sidecar = Path(folder) / PREPARE_SPEC_NAME
+    if sidecar.is_file():
+        pool.signature = hashlib.sha256(pool.signature.encode() + b"\0" + sidecar.read_bytes()).hexdigest()[:16]
+    return pool
+
+
 def manifest_or_folders(folder: Path, spec: "RadiologySet", allow_outside: bool = False) -> FilePool:
     """``folder/manifest.csv`` if present, else class sub-folders."""
     name = spec.name
     if (folder / MANIFEST_NAME).is_file():
-        return read_manifest(
+        pool = read_manifest(
             folder / MANIFEST_NAME, name, spec.rule, spec.patient_pattern, spec.path_template, allow_outside=allow_outside
         )
+        return with_preparation_spec(pool, folder)
     if class_folders_present(folder):
         return load_class_folders(folder, name, allow_outside)
     raise get_dataset(name).missing_error(folder.parent)
@@ -253,7 +266,8 @@ def csv_location(root: Path) -> Path:
     options={OUTSIDE_OPTION: False},
 )
 def load_csv(root: Path, classes=None, download: bool = False, allow_outside: bool = False) -> FilePool:
-    return read_manifest(csv_location(root), "csv", allow_outside=allow_outside)
+    location = csv_location(root)
+    return with_preparation_spec(read_manifest(location, "csv", allow_outside=allow_outside), location.parent)
 
 
 @dataclass(frozen=True)
@@ -267,6 +281,8 @@ class RadiologySet:
     channels: int = 1
     patient_pattern: str | None = None
     path_template: tuple[str, str] | None = None
+    preparable: bool = True
+    """``lightning-dims prepare <name>`` makes it from the official download."""
 
 
 RADIOLOGY_SETS = (
@@ -305,7 +321,7 @@ RADIOLOGY_SETS = (
     RadiologySet(
         "rsna",
         "RSNA intracranial haemorrhage CT slices",
-        "https://www.kaggle.com/c/rsna-intracranial-hemorrhage-detection (images exported from DICOM with a brain window)",
+        "https://www.kaggle.com/c/rsna-intracranial-hemorrhage-detection (stage 2 training DICOMs and stage_2_train.csv)",
         LabelRule("any", at_least(1), ("no haemorrhage", "haemorrhage"), "any haemorrhage subtype (the 'any' column = 1) vs none"),
     ),
     RadiologySet(
@@ -321,6 +337,7 @@ RADIOLOGY_SETS = (
         LabelRule("target", at_least(1), ("benign", "melanoma"), "melanoma (target = 1) vs benign"),
         channels=3,
         path_template=("image_name", "train/{}.jpg"),
+        preparable=False,
     ),
 )
 
@@ -342,6 +359,7 @@ def register_radiology(spec: RadiologySet) -> None:
         layout=(
             f"<root>/{spec.name}/{MANIFEST_NAME} with columns path (relative to that folder), and label (0/1) or "
             f"{spec.rule.column!r}, optional patient_id{patients}; or class folders <root>/{spec.name}/0/ and 1/"
+            + (f". From the official download: lightning-dims prepare {spec.name} --source DIR --out <root>/{spec.name}" if spec.preparable else "")
         ),
         present=lambda root, name=spec.name: (Path(root) / name / MANIFEST_NAME).is_file()
         or class_folders_present(Path(root) / name),
