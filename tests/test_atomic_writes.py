@@ -28,9 +28,9 @@ READER = r"""
 import json, sys, time
 from pathlib import Path
 
-target, stop, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+target, stop, progress = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 reads = partial = missing = 0
-ready.write_text("ready")
+progress.write_text("0")
 while not stop.exists():
     try:
         data = target.read_bytes()
@@ -42,6 +42,7 @@ while not stop.exists():
         json.loads(data)
     except ValueError:
         partial += 1
+    progress.write_text(str(reads))
 print(json.dumps({"reads": reads, "partial": partial, "missing": missing}))
 """
 
@@ -54,23 +55,30 @@ def failed_record(attempt: int, padding: int = 0) -> ResultsRecord:
     )  # fmt: skip
 
 
-def watch_while(path, rewrite, tmp_path, min_reads: int = 30, max_seconds: float = 60.0) -> dict:
+def watch_while(path, rewrite, tmp_path, min_reads: int = 30, max_seconds: float = 120.0) -> dict:
     """Run ``rewrite(i)`` for i = 0, 1, ... while a reader process polls ``path``; the reader's counts.
 
-    Rewrites continue until the reader has read the file ``min_reads`` times (at least 40 rewrites),
-    so the check cannot pass without the reader having looked.
+    Rewrites go on for at least 40 rewrites and 2 s, and until the reader has read the file
+    ``min_reads`` times, so the check cannot pass without the reader having looked.
     """
-    stop, ready = tmp_path / "stop", tmp_path / "ready"
+    stop, progress = tmp_path / "stop", tmp_path / "progress"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(path), str(stop), str(ready)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", READER, str(path), str(stop), str(progress)], stdout=subprocess.PIPE, text=True
     )
+
+    def reads_so_far() -> int:
+        try:
+            return int(progress.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
+        deadline = time.monotonic() + 60
+        while not progress.exists():
             assert time.monotonic() < deadline and reader.poll() is None, "the reader process did not start"
             time.sleep(0.01)
         started, attempt = time.monotonic(), 0
-        while attempt < 40 or time.monotonic() - started < 2.0:
+        while attempt < 40 or time.monotonic() - started < 2.0 or reads_so_far() < min_reads:
             rewrite(attempt)
             attempt += 1
             if time.monotonic() - started > max_seconds:
@@ -105,7 +113,7 @@ def test_concurrent_reader_never_sees_a_partial_record(tmp_path):
     counts = watch_while(path, lambda i: write_record(path, failed_record(i, padding=BLOB)), tmp_path)
     assert counts["partial"] == 0 and counts["missing"] == 0, counts
     assert read_record(path).extra["attempt"] == counts["writes"] - 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.record.json", "ready", "stop"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress", "r1.record.json", "stop"]  # no temp files left
 
 
 # ---- property cache ----------------------------------------------------------------------------
