@@ -25,13 +25,60 @@ def isolated_run_dirs(tmp_path_factory, monkeypatch):
     return root
 
 
+DATA_ENV = "LIGHTNING_DIMS_DATA"
+
+
+def running_in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to a true value (CI services set ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_data_reason() -> str | None:
+    """Why the real-data folder is unusable, or None when ``$LIGHTNING_DIMS_DATA`` is a folder."""
+    root = os.environ.get(DATA_ENV)
+    if not root:
+        return f"{DATA_ENV} is not set"
+    if not Path(root).is_dir():
+        return f"{DATA_ENV}={root} is not a folder"
+    return None
+
+
+def needs_real_data(item) -> bool:
+    """A test asking for ``shared_data``, or marked ``real_data`` (e.g. one parametrisation of several)."""
+    return "shared_data" in getattr(item, "fixturenames", ()) or item.get_closest_marker("real_data") is not None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under CI a test that needs the real datasets must run: a missing data folder stops the session."""
+    reason = missing_data_reason()
+    if reason is None or not running_in_ci():
+        return
+    needing = [item for item in items if needs_real_data(item)]
+    if needing:
+        pytest.exit(
+            f"CI=true but {reason}: {len(needing)} tests need the real datasets; "
+            f"point {DATA_ENV} at the shared data folder (../shared/data)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real dataset copies (../shared/data); tests needing them skip when it is not set."""
-    root = os.environ.get("LIGHTNING_DIMS_DATA")
-    if not root or not Path(root).is_dir():
-        pytest.skip("LIGHTNING_DIMS_DATA is not set to the shared real-data folder (CI sets it to ../shared/data)")
-    return Path(root)
+    """The real dataset copies (../shared/data); outside CI, tests needing them skip when it is missing."""
+    reason = missing_data_reason()
+    if reason is not None:
+        message = f"{reason}: point {DATA_ENV} at the shared real-data folder (CI sets it to ../shared/data)"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return Path(os.environ[DATA_ENV])
+
+
+@pytest.fixture(autouse=True)
+def real_data_marker(request):
+    """Tests (or parametrisations) marked ``real_data`` get ``shared_data`` set up, with its skip/CI rule."""
+    if request.node.get_closest_marker("real_data") is not None:
+        request.getfixturevalue("shared_data")
 
 
 @pytest.fixture

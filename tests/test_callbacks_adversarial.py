@@ -8,6 +8,8 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from torch import nn
 from tiny_lightning import (
     LitClassifier,
     TinyResNetLike,
@@ -167,3 +169,61 @@ def test_a_config_that_cannot_attack_fails_before_training():
     with pytest.raises(ValueError, match="test set has 0 samples"):
         trainer.fit(LitClassifier(), datamodule=empty_test)
     assert trainer.global_step == 0
+
+
+class BatchNormDropoutNet(nn.Module):
+    """A CNN whose train and eval modes differ: BatchNorm (batch vs running statistics) and dropout."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.Dropout(0.5),
+            nn.Conv2d(width, width, 3, padding=1, stride=2), nn.BatchNorm2d(width), nn.ReLU(),
+        )  # fmt: skip
+        self.fc = nn.Linear(width * 16, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x / 255.0), 1))
+
+
+class StateAtFitEnd(Callback):
+    """Remembers the module's mode and a copy of its state (weights and BatchNorm buffers) at fit end."""
+
+    def on_fit_end(self, trainer, pl_module):
+        self.training = pl_module.training
+        self.state = {name: value.clone() for name, value in pl_module.state_dict().items()}
+
+
+def reference_attack_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> dict[str, float]:
+    """FGSM metrics of ``model`` in eval mode on (x, y), from the hand-written attack."""
+    model.eval()
+    adv = reference_fgsm(model, x, y, eps, 0.0, 255.0)
+    with torch.no_grad():
+        clean, attacked = model(x).double(), model(adv).double()
+    return {
+        "clean_loss": float(F.cross_entropy(clean, y)),
+        "attacked_loss": float(F.cross_entropy(attacked, y)),
+        "clean_acc": float((clean.argmax(1) == y).double().mean()),
+        "attacked_acc": float((attacked.argmax(1) == y).double().mean()),
+    }
+
+
+def test_attack_runs_in_eval_mode_and_leaves_batchnorm_statistics_alone():
+    torch.manual_seed(0)
+    snapshot, callback = StateAtFitEnd(), AdversarialEvalCallback(eps=["8/255"])
+    datamodule = digits_datamodule(400, 100, 200)
+    model = LitClassifier(BatchNormDropoutNet())
+    quiet_trainer(max_epochs=3, limit_val_batches=0, callbacks=[snapshot, callback]).fit(model, datamodule=datamodule)
+    assert snapshot.training  # Lightning hands the module over in train mode: the callback must switch
+    after = model.state_dict()
+    assert all(torch.equal(after[name], value) for name, value in snapshot.state.items())  # running stats untouched
+    assert model.training  # and the mode it found is restored
+    x, y = datamodule.datasets["test"].tensors
+    expected = reference_attack_metrics(model, x, y, 8.0)
+    got = callback.results["fgsm"]["8.0"]
+    assert got["n"] == 200
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-5, abs=1e-9), name
+    model.train()
+    with torch.no_grad():  # the two modes really differ on this network
+        assert not torch.allclose(model(x), model.eval()(x))

@@ -12,7 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from lightning_dims.data import DimsDataModule
+from lightning_dims.properties import intrinsic_dimension
+from reference_properties import brute_force_properties
 from wandb_files import offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,15 +48,34 @@ def fit_digits(tmp_path: Path, *options: str) -> tuple[dict, Path]:
     return json.loads(record_file.read_text()), record_file.parent
 
 
+def layer4_twonn_from_checkpoint(path: str, images: torch.Tensor) -> float:
+    """TwoNN of ResNet-18 ``layer4`` outputs of ``images`` under the checkpoint's weights (a plain forward hook)."""
+    from lightning_dims.models import ImageClassifier
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = ImageClassifier(**{k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")})
+    model.load_state_dict(checkpoint["state_dict"])
+    outputs = []
+    handle = model.model.layer4.register_forward_hook(lambda module, args, output: outputs.append(output.flatten(1)))
+    with torch.no_grad():
+        model.eval()(images)
+    handle.remove()
+    return float(intrinsic_dimension(torch.cat(outputs), "twonn"))
+
+
 def check_record(record: dict) -> None:
     assert record["status"] == "finished"
     assert set(record["d_repr"]) == {"layer4", "avgpool"}  # ResNet defaults
-    assert all(1.0 < value["twonn"] < 512 for value in record["d_repr"].values())
+    data = DimsDataModule(name="digits", train_size=200, val_size=100, test_size=150, size=32)
+    val_images, _ = data.split_tensors("val")  # all 100 (the cap is 200), as the final weights embed them
+    assert record["d_repr"]["layer4"]["twonn"] == pytest.approx(layer4_twonn_from_checkpoint(record["checkpoint"], val_images), rel=1e-4)
     fgsm = record["fgsm"]["2.0"]  # 2/255 of the [0, 255] range
     assert fgsm["n"] == 150
     assert fgsm["attacked_acc"] <= fgsm["clean_acc"] and fgsm["loss_penalty"] >= 0.0
     assert math.isclose(fgsm["loss_penalty"], fgsm["attacked_loss"] - fgsm["clean_loss"], rel_tol=1e-9)
-    assert record["label_sharpness"] > 0 and record["d_data"] > 1
+    assert (record["label_sharpness"], record["d_data"]) == pytest.approx(
+        brute_force_properties(*data.split_tensors("train")), rel=1e-6
+    )
     assert record["extra"]["data_properties"]["n"] == 200
 
 

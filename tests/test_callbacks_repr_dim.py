@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import OrderedDict
 
@@ -26,7 +25,7 @@ from lightning_dims.callbacks import (
     estimate_layer_dimensions,
 )
 from lightning_dims.callbacks.sampling import fixed_subset, rank_shard
-from lightning_dims.properties import DuplicateSamplesWarning
+from lightning_dims.properties import DuplicateSamplesWarning, intrinsic_dimension
 
 
 class DeadHalf(nn.Module):
@@ -57,27 +56,80 @@ def fit_and_measure(network: nn.Module, datamodule, **callback_options) -> ReprD
     return callback
 
 
+def independent_d_repr(network: nn.Sequential, z: torch.Tensor, estimator: str) -> float:
+    """The estimate on ``embed(z)`` computed here in float64 from the layer's weights (no hooks, no callback)."""
+    linear = network.embed if isinstance(network.embed, nn.Linear) else network.embed.linear
+    rows = z.double() @ linear.weight.detach().double().T + linear.bias.detach().double()
+    if isinstance(network.embed, DeadHalf):
+        rows = torch.relu(rows) * (z[:, :1] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateSamplesWarning)
+        return float(intrinsic_dimension(rows, estimator))
+
+
+# README (Callbacks): "d_repr of a linear map of k-dimensional Gaussian input recovers k
+# (k = 4: TwoNN 4.01, MLE 3.83; k = 8: 7.99, 6.85)".
+README_LINEAR_MAP = {4: {"twonn": 4.01, "mle": 3.83}, 8: {"twonn": 7.99, "mle": 6.85}}
+
+
 @pytest.mark.parametrize("k", [4, 8])
 def test_linear_map_of_k_dim_input_recovers_k(k):
     torch.manual_seed(k)
     network = latent_network(k, nn.Linear(k, 64))  # embed = W z + b: a k-dim affine subspace of R^64
-    callback = fit_and_measure(network, latent_datamodule(k), layers=["embed"], estimators=["twonn", "mle"])
+    datamodule = latent_datamodule(k)
+    callback = fit_and_measure(network, datamodule, layers=["embed"], estimators=["twonn", "mle"])
     d_repr = callback.results_record_fields()["d_repr"]["embed"]
-    assert d_repr["twonn"] == pytest.approx(k, rel=0.2)
-    assert d_repr["mle"] == pytest.approx(k, rel=0.2)
+    z_val = datamodule.datasets["val"].tensors[0]  # all 1000 validation samples (max_samples=1000)
+    for estimator, documented in README_LINEAR_MAP[k].items():
+        assert d_repr[estimator] == pytest.approx(independent_d_repr(network, z_val, estimator), rel=1e-4)
+        assert d_repr[estimator] == pytest.approx(documented, abs=0.006), estimator
     details = callback.results_record_fields()["d_repr_details"]
     assert details["estimates"][0]["n_samples"] == 1000 and details["estimates"][0]["feature_dim"] == 64
-    assert details["source"] == "val"
+
+
+def isometric_network(k: int, width: int = 64) -> nn.Sequential:
+    """``embed(z) = Q z + b`` with orthonormal columns Q, frozen: distances (hence TwoNN) equal the input's."""
+    embed = nn.Linear(k, width)
+    q, _ = torch.linalg.qr(torch.randn(width, k, generator=torch.Generator().manual_seed(k)))
+    embed.weight.data.copy_(q)
+    embed.requires_grad_(False)
+    return latent_network(k, embed, width)
+
+
+def two_dimension_datamodule(k: int, train_dim: int, val_dim: int, n: int = 400) -> TensorDataModule:
+    """Same-size train and val sets whose inputs span ``train_dim`` and ``val_dim`` of the k coordinates."""
+    generator = torch.Generator().manual_seed(1)
+    datamodule = latent_datamodule(k, n=3 * n)
+    for split, dim in (("train", train_dim), ("val", val_dim), ("test", val_dim)):
+        z = torch.zeros(n, k)
+        z[:, :dim] = torch.randn(n, dim, generator=generator)
+        datamodule.datasets[split] = torch.utils.data.TensorDataset(z, (z[:, 0] > 0).long())
+    return datamodule
+
+
+@pytest.mark.parametrize("source", ["val", "train"])
+def test_d_repr_is_measured_on_the_source_split(source):
+    datamodule = two_dimension_datamodule(k=8, train_dim=2, val_dim=6)  # TwoNN about 2 on train, 6 on val
+    network = isometric_network(8)
+    callback = fit_and_measure(network, datamodule, layers=["embed"], source=source, max_samples=400, every_n_epochs=0)
+    z = datamodule.datasets[source].tensors[0]
+    measured = callback.results_record_fields()["d_repr"]["embed"]["twonn"]
+    assert measured == pytest.approx(float(intrinsic_dimension(z, "twonn")), rel=1e-4)  # exact up to float32
+    other = "train" if source == "val" else "val"
+    assert abs(measured - float(intrinsic_dimension(datamodule.datasets[other].tensors[0], "twonn"))) > 2
 
 
 def test_dead_relu_duplicates_give_a_finite_value_with_a_warning():
     torch.manual_seed(0)
     network = latent_network(5, DeadHalf(nn.Linear(5, 64)))
+    datamodule = latent_datamodule(5)
     with pytest.warns(DuplicateSamplesWarning, match=r"d_repr/embed/twonn: dropped \d+ exact duplicate"):
-        callback = fit_and_measure(network, latent_datamodule(5), layers=["embed"])
+        callback = fit_and_measure(network, datamodule, layers=["embed"])
     (estimate,) = callback.results_record_fields()["d_repr_details"]["estimates"]
-    assert 400 < estimate["n_duplicates"] < 600  # about half the 1000 samples embed to 0
-    assert math.isfinite(estimate["value"]) and estimate["value"] == pytest.approx(5, rel=0.25)
+    z_val = datamodule.datasets["val"].tensors[0]
+    assert estimate["n_duplicates"] == int((z_val[:, 0] <= 0).sum()) - 1  # all those embed to the same 0
+    assert estimate["value"] == pytest.approx(independent_d_repr(network, z_val, "twonn"), rel=1e-4)
+    assert estimate["value"] == pytest.approx(5.3, abs=0.06)  # README: "a half-dead ReLU layer gives 5.3 for k = 5"
 
 
 def dead_network() -> nn.Sequential:
@@ -92,13 +144,15 @@ def test_fully_dead_layer_is_a_clear_error_when_asked():
 
 
 def test_fully_dead_layer_warns_and_records_none_never_zero_or_nan():
+    network, datamodule = dead_network(), latent_datamodule(5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        callback = fit_and_measure(dead_network(), latent_datamodule(5), layers=["relu", "embed"])
+        callback = fit_and_measure(network, datamodule, layers=["relu", "embed"])
     assert any(issubclass(w.category, ReprDimWarning) and "d_repr/relu/twonn" in str(w.message) for w in caught)
     d_repr = callback.results_record_fields()["d_repr"]
     assert d_repr["relu"]["twonn"] is None  # explicitly undefined, with the reason in the details
-    assert d_repr["embed"]["twonn"] == pytest.approx(5, rel=0.2)  # the other layer is still measured
+    z_val = datamodule.datasets["val"].tensors[0]
+    assert d_repr["embed"]["twonn"] == pytest.approx(independent_d_repr(network, z_val, "twonn"), rel=1e-4)  # still measured
 
 
 def test_estimate_layer_dimensions_rejects_bad_policy():
@@ -168,15 +222,19 @@ def test_every_n_epochs_and_final_measurement_on_digits():
     torch.manual_seed(0)
     callback = ReprDimCallback(every_n_epochs=2, max_samples=200, estimators=["twonn", "mle"])
     trainer = quiet_trainer(max_epochs=3, limit_val_batches=0, callbacks=[callback])
-    model = LitClassifier()
-    trainer.fit(model, datamodule=digits_datamodule(300, 200, 10))
+    model, datamodule = LitClassifier(), digits_datamodule(300, 200, 10)
+    trainer.fit(model, datamodule=datamodule)
     assert [entry["epoch"] for entry in callback.history] == [1, 3]  # after epoch index 1, then at the end
+    assert model.training  # mode restored after measuring
     record = callback.results_record_fields()
-    assert set(record["d_repr"]) == {"layer4", "avgpool"}
+    network = model.model.eval()
+    with torch.no_grad():  # the final weights' activations of all 200 validation images, by hand
+        hidden = network.layer4(network.stem(datamodule.datasets["val"].tensors[0] / 255.0))
+    by_hand = {"layer4": hidden.flatten(1), "avgpool": network.avgpool(hidden).flatten(1)}
+    assert set(record["d_repr"]) == set(by_hand)
     for layer, values in record["d_repr"].items():
         for estimator, value in values.items():
-            assert 1.0 < value < 64.0, (layer, estimator, value)
-    assert model.training  # mode restored after measuring
+            assert value == pytest.approx(float(intrinsic_dimension(by_hand[layer], estimator)), rel=1e-4), (layer, estimator)
 
 
 def test_module_feature_layer_joins_the_defaults():

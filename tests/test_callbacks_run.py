@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lightning_dims.callbacks import AdversarialEvalCallback, DataPropertiesCallback, ReprDimCallback
 from lightning_dims.data import DimsDataModule
+from reference_properties import brute_force_properties
 from tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, quiet_trainer
 
 TESTS = Path(__file__).parent
@@ -57,7 +58,9 @@ def test_callbacks_fill_wandb_summary_config_and_table(tmp_path):
         fields |= callback.results_record_fields()
     assert set(fields["d_repr"]) == {"layer4", "avgpool"}
     assert fields["fgsm"]["2.0"]["n"] == 150 and fields["fgsm"]["2.0"]["loss_penalty"] == summary["fgsm/2.0/loss_penalty"]
-    assert fields["label_sharpness"] > 0 and fields["d_data"] > 1
+    assert (fields["label_sharpness"], fields["d_data"]) == pytest.approx(
+        brute_force_properties(*datamodule.split_tensors("train")), rel=1e-6
+    )  # all 300 training images (m=300)
     assert fields["data_properties"]["n"] == 300 and fields["data_properties"]["preprocessing"]["size"] == 16
 
 
@@ -106,7 +109,10 @@ def test_two_process_cpu_ddp_matches_single_process_references(tmp_path):
         for name in ("clean_loss", "attacked_loss", "clean_acc", "attacked_acc", "loss_penalty", "acc_penalty"):
             assert fgsm[key][name] == pytest.approx(expected[name], rel=1e-6, abs=1e-9), (key, name)
     properties = fields["DataPropertiesCallback"]
-    assert properties["label_sharpness"] > 0 and properties["d_data"] > 1
+    reference = DimsDataModule(name="digits", train_size=300, val_size=150, test_size=151, size=16)  # as the script's
+    assert (properties["label_sharpness"], properties["d_data"]) == pytest.approx(
+        brute_force_properties(*reference.split_tensors("train")), rel=1e-6
+    )
     assert properties["data_properties"]["n"] == 300
 
 

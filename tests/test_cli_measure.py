@@ -5,6 +5,8 @@ import json
 import pytest
 
 from lightning_dims.cli import main
+from lightning_dims.data import DatasetTask
+from reference_properties import brute_force_properties
 
 
 def test_measure_json_contract(capsys):
@@ -14,7 +16,10 @@ def test_measure_json_contract(capsys):
         assert field in record, field
     assert record["dataset"] == "digits" and record["n"] == 300 and record["k"] == 20
     assert record["preprocessing"]["size"] == 16 and record["preprocessing"]["intensity"] == "max255"
-    assert 0 < record["label_sharpness"] < 1 and 2 < record["d_data"] < 30
+    task = DatasetTask("digits", classes=[3, 8], train_size=300, size=16)
+    k_f, d_data = brute_force_properties(task.images("train"), task.labels("train"))
+    assert record["fingerprint"] == task.property_fingerprint(1000, 20, "mle", "exhaustive")  # the same 300 images
+    assert record["label_sharpness"] == pytest.approx(k_f, rel=1e-6) and record["d_data"] == pytest.approx(d_data, rel=1e-6)
 
 
 def test_unknown_subcommand_exits_2(capsys):

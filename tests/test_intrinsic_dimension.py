@@ -74,6 +74,19 @@ def test_twonn_matches_independent_numpy(rng, discard_fraction):
     assert ours.k == 2 and ours.options == {"discard_fraction": discard_fraction}
 
 
+@pytest.mark.parametrize("discard_fraction", [0.1, 0.25])
+@pytest.mark.parametrize(
+    "make", [lambda rng: sphere(rng, 1500, 4), lambda rng: linear_subspace(rng, 1200, 7, 40)], ids=["sphere", "subspace"]
+)
+def test_twonn_matches_scikit_dimension(rng, make, discard_fraction):
+    # skdim's TwoNN is Facco's linear fit with the same ECDF i/N (i = 1..N(1-f)); with f = 0 its
+    # last target is -log(0), so it is compared at f > 0, where both drop the same largest ratios.
+    x = make(rng)
+    theirs = skdim.id.TwoNN(discard_fraction=discard_fraction).fit(x).dimension_
+    assert float(intrinsic_dimension(x, "twonn", discard_fraction=discard_fraction)) == pytest.approx(theirs, rel=1e-9)
+    assert numpy_twonn(x, discard_fraction) == pytest.approx(theirs, rel=1e-9)  # the numpy reference agrees too
+
+
 KNOWN_MANIFOLDS = {
     "10-d linear subspace of R^200": (lambda rng: linear_subspace(rng, 4000, 10, 200), 10),
     "5-sphere in R^6": (lambda rng: sphere(rng, 4000, 5), 5),

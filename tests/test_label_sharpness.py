@@ -89,18 +89,52 @@ def test_sampling_m_of_n_is_seeded_and_indices_refer_to_the_input(rng):
     assert float(label_sharpness(x, y, m=200, seed=4)) != float(a)
 
 
-def test_paper_mode_compares_2000_batch_aligned_pairs_and_is_at_most_exhaustive(rng):
-    x = rng.normal(size=(1500, 16)).astype(np.float32)
+def paper_mode_reference(x: np.ndarray, y: np.ndarray, m: int, seed: int, batch_size: int = 500) -> tuple[float, int, tuple]:
+    """Eq. 1 by brute force over the paper sampler's pairs: (K_F, cross-label pairs, arg-max pair).
+
+    The sampled images and the batch-aligned pairs are drawn as the paper mode documents (one
+    seeded generator: m of N images, then two shuffles); the indicator, the distances and the
+    maximum are computed here, pair by pair, in float64.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    sample = torch.sort(torch.randperm(len(x), generator=generator)[:m]).values.numpy()
+    rows, cols = paper_pairs(torch.from_numpy(y[sample]), batch_size, generator)
+    best, n_cross, pair = 0.0, 0, None
+    for r, c in zip(sample[rows.numpy()], sample[cols.numpy()]):
+        if y[r] == y[c]:
+            continue
+        n_cross += 1
+        distance = np.linalg.norm(x[r].astype(np.float64) - x[c].astype(np.float64))
+        if distance > 0 and 1 / distance > best:
+            best, pair = 1 / distance, (int(r), int(c))
+    return best, n_cross, pair
+
+
+def test_paper_mode_equals_brute_force_over_its_2000_pairs(rng):
+    # Labels follow two tight clusters, so every same-label pair is ~100x closer than any
+    # cross-label pair: the authors' == indicator would report a value ~100x too large.
+    centres = np.array([[0.0] * 16, [3.0] * 16])
     y = rng.integers(0, 2, size=1500)
+    x = (centres[y] + rng.normal(scale=0.01, size=(1500, 16))).astype(np.float32)
     rows, cols = paper_pairs(torch.from_numpy(y[:1000]), 500, torch.Generator().manual_seed(0))
     assert len(rows) == 2000
+    expected, n_cross, pair = paper_mode_reference(x, y, m=1000, seed=0)
     paper = label_sharpness(x, y, m=1000, mode="paper", seed=0)
-    exhaustive = label_sharpness(x, y, m=1000, mode="exhaustive", seed=0)
-    assert 800 < paper.n_pairs < 1200  # the cross-label share of 2,000 pairs
-    assert exhaustive.n_pairs > 200 * paper.n_pairs
-    assert 0 < float(paper) <= float(exhaustive)
+    assert float(paper) == pytest.approx(expected, rel=1e-6)
+    assert paper.n_pairs == n_cross and sorted(paper.pair) == sorted(pair)
     j, k = paper.pair
-    assert 1 / float(paper) == pytest.approx(np.linalg.norm(x[j].astype(np.float64) - x[k]), rel=1e-6)
+    assert y[j] != y[k] and paper.pair_labels == (y[j], y[k])
+    exhaustive = label_sharpness(x, y, m=1000, mode="exhaustive", seed=0)
+    assert exhaustive.n_pairs > 200 * paper.n_pairs
+    assert float(paper) <= float(exhaustive) < 2 * float(paper)  # both near 1 / cluster distance (12)
+
+
+def test_paper_mode_on_random_data_equals_brute_force(rng):
+    x = rng.normal(size=(1200, 10)).astype(np.float32)
+    y = rng.integers(0, 3, size=1200)
+    expected, n_cross, _ = paper_mode_reference(x, y, m=900, seed=5, batch_size=300)
+    paper = label_sharpness(x, y, m=900, mode="paper", seed=5, batch_size=300)
+    assert float(paper) == pytest.approx(expected, rel=1e-6) and paper.n_pairs == n_cross
 
 
 def test_labels_as_medmnist_column_are_accepted(rng):

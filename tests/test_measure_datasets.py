@@ -5,12 +5,15 @@ import json
 import pytest
 
 from lightning_dims.cli import main
+from lightning_dims.data import DatasetTask
+from reference_properties import brute_force_properties
 
+REAL_DATA = pytest.mark.real_data  # needs $LIGHTNING_DIMS_DATA: skipped without it, a failure under CI=true
 MEASURED = [
-    ["--dataset", "mnist", "--classes", "3,8"],
-    ["--dataset", "pneumoniamnist"],
-    ["--dataset", "brain-tissue"],
-    ["--dataset", "digits"],
+    pytest.param(["--dataset", "mnist", "--classes", "3,8"], "real", marks=REAL_DATA, id="mnist"),
+    pytest.param(["--dataset", "pneumoniamnist"], "real", marks=REAL_DATA, id="pneumoniamnist"),
+    pytest.param(["--dataset", "brain-tissue"], "embedded", id="brain-tissue"),
+    pytest.param(["--dataset", "digits"], "embedded", id="digits"),
 ]
 
 
@@ -19,32 +22,30 @@ def measure_json(capsys, arguments):
     return json.loads(capsys.readouterr().out)
 
 
-def check_record(record, arguments, size):
-    assert record["dataset"] == arguments[1] and record["n"] == 1000
-    assert 0 < record["label_sharpness"] < 1 and 2 < record["d_data"] < 40
-    assert record["preprocessing"] == {"size": size, "channels": 1, "intensity": "max255", "key": f"{size}px-1ch-max255"}
-    assert record["estimator"] == "mle" and record["k"] == 20 and record["m"] == 1000
-    assert record["domain"] in ("natural", "medical") and len(record["classes"]) >= 2
+def data_root_arguments(request, source: str) -> list[str]:
+    """``--data-root`` for the real datasets (params marked ``real_data``); nothing for embedded ones."""
+    real = request.node.get_closest_marker("real_data") is not None
+    assert real == (source == "real")
+    return ["--data-root", str(request.getfixturevalue("shared_data"))] if real else []
 
 
-@pytest.mark.parametrize("arguments", MEASURED, ids=lambda a: a[1])
-def test_measure_json_then_served_from_cache(shared_data, capsys, arguments):
-    first = measure_json(capsys, [*arguments, "--n", "1000", "--img-size", "48", "--data-root", str(shared_data)])
-    check_record(first, arguments, 48)
-    assert first["cached"] is False
-    second = measure_json(capsys, [*arguments, "--n", "1000", "--img-size", "48", "--data-root", str(shared_data)])
+@pytest.mark.parametrize("arguments, source", MEASURED)
+def test_measure_json_equals_brute_force_then_is_served_from_cache(request, capsys, arguments, source):
+    options = [*arguments, "--n", "1000", "--img-size", "48", *data_root_arguments(request, source)]
+    first = measure_json(capsys, options)
+    assert first["dataset"] == arguments[1] and first["n"] == 1000 and first["cached"] is False
+    assert first["preprocessing"] == {"size": 48, "channels": 1, "intensity": "max255", "key": "48px-1ch-max255"}
+    assert first["estimator"] == "mle" and first["k"] == 20 and first["m"] == 1000
+    classes = [int(c) for c in arguments[3].split(",")] if "--classes" in arguments else None
+    root = options[options.index("--data-root") + 1] if "--data-root" in options else None
+    task = DatasetTask(arguments[1], classes=classes, train_size=1000, size=48, data_root=root)
+    assert task.property_fingerprint(1000, 20, "mle", "exhaustive") == first["fingerprint"]  # the same 1000 images
+    k_f, d_data = brute_force_properties(task.images("train"), task.labels("train"))
+    assert first["label_sharpness"] == pytest.approx(k_f, rel=1e-5)
+    assert first["d_data"] == pytest.approx(d_data, rel=1e-5)
+    second = measure_json(capsys, options)
     assert second["cached"] is True and second["fingerprint"] == first["fingerprint"]
     assert second["label_sharpness"] == first["label_sharpness"] and second["d_data"] == first["d_data"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("arguments", MEASURED, ids=lambda a: a[1])
-def test_measure_at_the_paper_spec(shared_data, capsys, monkeypatch, arguments):
-    monkeypatch.setenv("LIGHTNING_DIMS_DATA", str(shared_data))
-    record = measure_json(capsys, [*arguments, "--n", "1000", "--quiet"])
-    check_record(record, arguments, 224)
-    assert record["cached"] is False
-    assert measure_json(capsys, [*arguments, "--n", "1000"])["cached"] is True
 
 
 def test_measure_matches_the_datamodule_training_set(capsys):

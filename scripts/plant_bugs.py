@@ -1,0 +1,318 @@
+#!/usr/bin/env python
+"""Plant known bugs one at a time in a copy of the checkout and report which ones the tests catch.
+
+Each mutant is an exact text replacement in one source file plus the test files that should
+fail with it. The script copies the checkout (git's tracked and untracked-but-not-ignored files)
+to a temporary folder, runs the union of the targeted tests there once unmodified (they must
+pass, or nothing can be judged), then for every mutant: applies it, runs its tests with
+``pytest -x``, restores the file. A mutant is
+
+* ``caught`` when pytest reports a failing test (exit status 1),
+* ``NOT CAUGHT`` when every test passes (exit status 0),
+* ``ERROR`` for anything else (collection or usage errors, a timeout).
+
+A mutant whose target text is not found exactly once fails the whole run before anything is
+run: after a refactor, update the mutant rather than let it silently become a no-op.
+
+Usage (from the checkout root, with the project's Python; the real data as for the tests)::
+
+    LIGHTNING_DIMS_DATA=../shared/data python scripts/plant_bugs.py            # every mutant
+    python scripts/plant_bugs.py --list                                        # names only
+    python scripts/plant_bugs.py --only kf-paper-indicator --only fgsm-train-mode
+
+Exit status: 0 when every mutant is caught, 1 when some are not (or errored), 2 when a mutant is
+stale or the unmodified tests fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug: replace ``old`` (which must occur exactly once in ``path``) by ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    what: str
+
+
+MUTANTS = (
+    # -- the bugs issue 13 found uncaught --------------------------------------------------------
+    Mutant(
+        "kf-paper-indicator",
+        "lightning_dims/properties/label_sharpness.py",
+        "cross = sampled_labels[rows] != sampled_labels[cols]",
+        "cross = sampled_labels[rows] == sampled_labels[cols]",
+        ("tests/test_label_sharpness.py",),
+        "K_F mode='paper' with the authors' == indicator (1 / smallest same-label distance)",
+    ),
+    Mutant(
+        "record-written-in-place",
+        "lightning_dims/records.py",
+        "                if not is_finished(target):\n                    os.replace(tmp, target)\n",
+        "                if not is_finished(target):\n                    target.write_text(text)\n",
+        ("tests/test_atomic_writes.py", "tests/test_records.py"),
+        "a results record replacing a failed one is written in place, not temp file + rename",
+    ),
+    Mutant(
+        "cache-entry-written-in-place",
+        "lightning_dims/data/property_cache.py",
+        '    handle, temporary = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=path.parent)\n'
+        "    try:\n"
+        '        with os.fdopen(handle, "w") as stream:\n'
+        "            json.dump(record, stream, sort_keys=True)\n"
+        "        os.replace(temporary, path)\n",
+        '    temporary = f"{path}.unused"\n'
+        "    try:\n"
+        '        with open(path, "w") as stream:\n'
+        "            json.dump(record, stream, sort_keys=True)\n",
+        ("tests/test_atomic_writes.py", "tests/test_data_embedded.py"),
+        "a property-cache entry is written in place, not temp file + rename",
+    ),
+    Mutant(
+        "fgsm-train-mode",
+        "lightning_dims/callbacks/adversarial.py",
+        "with evaluation_mode(pl_module), torch.random.fork_rng(",
+        "with torch.enable_grad(), torch.random.fork_rng(",
+        ("tests/test_callbacks_adversarial.py",),
+        "FGSM attacks the model in train mode (BatchNorm statistics updated, dropout on)",
+    ),
+    Mutant(
+        "drepr-on-train-set",
+        "lightning_dims/callbacks/repr_dim.py",
+        "loader = stage_loader(trainer, self.source)",
+        'loader = stage_loader(trainer, "train")',
+        ("tests/test_callbacks_repr_dim.py",),
+        "d_repr embeds the training set whatever source= says",
+    ),
+    # -- the bugs the suite already caught -------------------------------------------------------
+    Mutant(
+        "kf-exhaustive-indicator",
+        "lightning_dims/properties/label_sharpness.py",
+        "excluded = (labels[rows, None] == labels[None, cols])",
+        "excluded = (labels[rows, None] != labels[None, cols])",
+        ("tests/test_label_sharpness.py",),
+        "exhaustive K_F compares same-label pairs (== for !=)",
+    ),
+    Mutant(
+        "mle-k-minus-1",
+        "lightning_dims/properties/intrinsic_dimension.py",
+        "(k - 2 if unbiased else k - 1)",
+        "(k - 1 if unbiased else k - 1)",
+        ("tests/test_intrinsic_dimension.py",),
+        "MLE normalised by k-1 instead of k-2",
+    ),
+    Mutant(
+        "twonn-keeps-largest-ratio",
+        "lightning_dims/properties/intrinsic_dimension.py",
+        "n_kept = min(n - 1, int(",
+        "n_kept = min(n, int(",
+        ("tests/test_intrinsic_dimension.py",),
+        "TwoNN keeps the largest ratio mu (whose ECDF target -log(1 - n/n) is infinite)",
+    ),
+    Mutant(
+        "fgsm-penalty-sign",
+        "lightning_dims/callbacks/adversarial.py",
+        '"loss_penalty": attacked_loss - clean_loss,',
+        '"loss_penalty": clean_loss - attacked_loss,',
+        ("tests/test_callbacks_adversarial.py",),
+        "FGSM loss penalty with the wrong sign",
+    ),
+    Mutant(
+        "train-image-leaks-into-test",
+        "lightning_dims/data/splits.py",
+        "consumed[group_ids[chosen]] = True",
+        "consumed[group_ids[chosen]] = False",
+        ("tests/test_data_splits.py",),
+        "images drawn for the test set can be drawn again for training",
+    ),
+    Mutant(
+        "no-max255-scaling",
+        "lightning_dims/data/spec.py",
+        "    if spec.intensity in INTENSITY_SCALINGS:\n",
+        "    if False:\n",
+        ("tests/test_spec.py", "tests/test_data_embedded.py"),
+        "the per-image max-255 scaling is skipped",
+    ),
+    # -- README claims tested by tests/test_readme_claims.py ---------------------------------------
+    Mutant(
+        "test-shrinks-after-validation",
+        "lightning_dims/data/splits.py",
+        'for split in ("val", "test"):',
+        'for split in ("test", "val"):',
+        ("tests/test_readme_claims.py",),
+        "a too-small pool shrinks validation before the test set",
+    ),
+    Mutant(
+        "brats-rule-threshold",
+        "lightning_dims/data/manifest.py",
+        'LabelRule("tumor_voxels", at_least(1),',
+        'LabelRule("tumor_voxels", at_least(2),',
+        ("tests/test_readme_claims.py",),
+        "BraTS tumour label needs 2 voxels instead of 1",
+    ),
+    Mutant(
+        "mura-without-patients",
+        "lightning_dims/data/manifest.py",
+        '"abnormal vs normal, from the study folder name (..._positive / ..._negative)"),\n'
+        '        patient_pattern=r"patient\\d+",\n',
+        '"abnormal vs normal, from the study folder name (..._positive / ..._negative)"),\n'
+        "        patient_pattern=None,\n",
+        ("tests/test_readme_claims.py",),
+        "MURA patient ids are not parsed from the paths",
+    ),
+    Mutant(
+        "fingerprint-ignores-kf-mode",
+        "lightning_dims/data/task.py",
+        '"m": m, "kf_mode": kf_mode,',
+        '"m": m,',
+        ("tests/test_readme_claims.py",),
+        "the property cache serves an exhaustive K_F for a paper-mode request",
+    ),
+    Mutant(
+        "head-size-ignored",
+        "lightning_dims/models/classifier.py",
+        "self.head_size = num_classes if head_size is None else head_size",
+        "self.head_size = num_classes",
+        ("tests/test_readme_claims.py",),
+        "--model.head_size 1000 silently builds a num_classes head",
+    ),
+    Mutant(
+        "no-train-loss-step",
+        "lightning_dims/models/classifier.py",
+        'self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)',
+        "pass",
+        ("tests/test_readme_claims.py",),
+        "train/loss_step is not logged",
+    ),
+)
+
+
+def checkout_files(root: Path) -> list[str]:
+    """Tracked and untracked-but-not-ignored files of the checkout (what CI would see)."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=root, capture_output=True, check=True,
+    )  # fmt: skip
+    return [name for name in listing.stdout.decode().split("\0") if name and (root / name).is_file()]
+
+
+def copy_checkout(root: Path, into: Path) -> None:
+    for name in checkout_files(root):
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target)
+
+
+def check_targets(copy: Path, mutants: list[Mutant]) -> list[str]:
+    """One line per mutant whose target text is not in its file exactly once."""
+    problems = []
+    for mutant in mutants:
+        path = copy / mutant.path
+        if not path.is_file():
+            problems.append(f"{mutant.name}: {mutant.path} does not exist")
+            continue
+        count = path.read_text().count(mutant.old)
+        if count != 1:
+            problems.append(f"{mutant.name}: target text found {count} times in {mutant.path} (must be exactly once)")
+        for test in mutant.tests:
+            if not (copy / test).is_file():
+                problems.append(f"{mutant.name}: test file {test} does not exist")
+    return problems
+
+
+def run_pytest(copy: Path, tests: list[str], timeout: float, extra: list[str]) -> tuple[int, float, str]:
+    """(exit status, seconds, last lines of output) of pytest on ``tests`` inside the copy."""
+    env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *extra, *tests]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, time.monotonic() - started, f"timed out after {timeout:.0f} s"
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+    return done.returncode, time.monotonic() - started, tail
+
+
+def first_failure(output: str) -> str:
+    """The ``FAILED tests/...`` line pytest's summary names, or the last line."""
+    for line in output.splitlines():
+        if line.startswith("FAILED "):
+            return line[len("FAILED ") :][:150]
+    return (output.splitlines() or [""])[-1][:150]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], metavar="NAME", help="plant only these mutants (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per pytest run (default 900)")
+    parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG", help="extra pytest argument (repeatable)")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for mutant in MUTANTS:
+            print(f"{mutant.name:32} {mutant.path}: {mutant.what}")
+        return 0
+    unknown = sorted(set(args.only) - {m.name for m in MUTANTS})
+    if unknown:
+        parser.error(f"unknown mutant(s) {unknown}; see --list")
+    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+
+    with tempfile.TemporaryDirectory(prefix="plant-bugs-") as folder:
+        copy = Path(folder) / "checkout"
+        copy_checkout(ROOT, copy)
+        problems = check_targets(copy, mutants)
+        if problems:
+            print("plant_bugs: stale mutants (the code changed; update MUTANTS in scripts/plant_bugs.py):", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
+
+        targeted = sorted({test for mutant in mutants for test in mutant.tests})
+        status, seconds, output = run_pytest(copy, targeted, args.timeout, args.pytest_arg)
+        print(f"unmodified copy: {len(targeted)} test files, exit {status} ({seconds:.0f} s)")
+        if status != 0:
+            print(f"plant_bugs: the unmodified tests do not pass, so no mutant can be judged:\n{output}", file=sys.stderr)
+            return 2
+
+        results = []
+        for mutant in mutants:
+            path = copy / mutant.path
+            original = path.read_text()
+            path.write_text(original.replace(mutant.old, mutant.new, 1))
+            try:
+                status, seconds, output = run_pytest(copy, list(mutant.tests), args.timeout, args.pytest_arg)
+            finally:
+                path.write_text(original)
+            verdict = {0: "NOT CAUGHT", 1: "caught"}.get(status, "ERROR")
+            detail = first_failure(output) if status != 0 else "all targeted tests passed"
+            results.append((mutant, verdict))
+            print(f"{verdict:10} {mutant.name:32} {seconds:5.0f} s  {detail}", flush=True)
+
+    caught = sum(verdict == "caught" for _, verdict in results)
+    print(f"\n{caught} of {len(results)} planted bugs caught")
+    for mutant, verdict in results:
+        if verdict != "caught":
+            print(f"  {verdict}: {mutant.name} ({mutant.what}) in {mutant.path}; tests {', '.join(mutant.tests)}")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
