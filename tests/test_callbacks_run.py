@@ -46,10 +46,11 @@ def test_callbacks_fill_wandb_summary_config_and_table(tmp_path):
     summary = {key: run.summary[key] for key in run.summary.keys()}
     config = dict(run.config)
     run.finish()
-    for key in ("d_repr/layer4/twonn", "d_repr/avgpool/twonn", "fgsm/2.0/loss_penalty", "fgsm/2.0/attacked_acc"):
+    for key in ("d_repr/layer4/twonn", "d_repr/avgpool/twonn", "fgsm/loss_penalty", "fgsm/attacked_acc"):
         assert math.isfinite(summary[key]), key
-    assert summary["label_sharpness"] == pytest.approx(callbacks[0].properties["label_sharpness"])
-    assert summary["d_data"] == pytest.approx(callbacks[0].properties["d_data"])
+    assert summary["data/label_sharpness"] == pytest.approx(callbacks[0].properties["label_sharpness"])
+    assert summary["data/d_data"] == pytest.approx(callbacks[0].properties["d_data"])
+    assert summary["fgsm/table"]["_type"] == "table-file" and summary["fgsm/table"]["nrows"] == 1  # one eps
     assert summary["d_repr/table"]["_type"] == "table-file" and summary["d_repr/table"]["nrows"] == 4  # 2 layers x 2 epochs
     assert config["data_properties"]["fingerprint"] == callbacks[0].properties["fingerprint"]
 
@@ -57,7 +58,7 @@ def test_callbacks_fill_wandb_summary_config_and_table(tmp_path):
     for callback in callbacks:
         fields |= callback.results_record_fields()
     assert set(fields["d_repr"]) == {"layer4", "avgpool"}
-    assert fields["fgsm"]["2.0"]["n"] == 150 and fields["fgsm"]["2.0"]["loss_penalty"] == summary["fgsm/2.0/loss_penalty"]
+    assert fields["fgsm"]["2.0"]["n"] == 150 and fields["fgsm"]["2.0"]["loss_penalty"] == summary["fgsm/loss_penalty"]
     assert (fields["label_sharpness"], fields["d_data"]) == pytest.approx(
         brute_force_properties(*datamodule.split_tensors("train")), rel=1e-6
     )  # all 300 training images (m=300)

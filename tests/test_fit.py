@@ -256,3 +256,25 @@ def test_killed_run_resumes_to_the_same_final_epoch_with_one_record(tmp_path):
     assert yaml.safe_load((folder / "config.yaml").read_text())["ckpt_path"] is None
     assert yaml.safe_load((folder / "config.v2.yaml").read_text())["ckpt_path"] == "last"
     assert {p.name.rsplit("-", 1)[-1] for p in (folder / "wandb").glob("offline-run-*")} == {"resume"}
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_share_one_run_id_and_folder(tmp_path):
+    """Under torchrun each rank starts the command itself: they must still agree on one run (no empty folders)."""
+    args = [
+        "--preset", "none", "--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]",
+        "--data.train_size", "40", "--data.val_size", "10", "--data.test_size", "20", "--data.size", "16",
+        "--data.batch_size", "10", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+        "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false", "--data_properties", "false",
+        "--run_dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lightning_dims", "fit", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert "torchrun" in folder.name
+    (record,) = read_records(tmp_path)
+    assert record.run_id == folder.name and record.hparams["world_size"] == 2 and record.status == "finished"

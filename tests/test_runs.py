@@ -114,3 +114,18 @@ def test_a_wandb_server_that_never_answers_is_abandoned_within_init_timeout(tmp_
     finally:
         finish_wandb([logger])
         server.close()
+
+
+def test_every_rank_of_one_launch_derives_the_same_run_id():
+    from lightning_dims.runs.identity import launcher_key
+
+    fresh = new_run_id("resnet18", "mnist", 500, 1, now=0)
+    torchrun = {"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "abc", "RANK": "1"}
+    srun = {"SLURM_NTASKS": "4", "SLURM_JOB_ID": "77", "SLURM_ARRAY_TASK_ID": "3", "SLURM_STEP_ID": "0"}
+    assert resolve_run_id(None, fresh, torchrun) == resolve_run_id(None, new_run_id("resnet18", "mnist", 500, 1), torchrun)
+    assert resolve_run_id(None, fresh, torchrun).startswith("resnet18-mnist-n500-s1-torchrun")
+    assert resolve_run_id(None, fresh, srun) == "resnet18-mnist-n500-s1-slurm77_3.0"
+    assert launcher_key({"SLURM_NTASKS": "1", "SLURM_JOB_ID": "77"}) is None  # one task: a fresh id
+    agent = {"WANDB_SWEEP_ID": "s", "WANDB_RUN_ID": "w1ld"} | torchrun
+    assert resolve_run_id(None, fresh, agent) == "w1ld"  # the agent's W&B run id wins over the launcher
+    assert resolve_run_id("mine", fresh, agent) == "mine"

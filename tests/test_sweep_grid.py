@@ -37,13 +37,14 @@ def test_grid_expands_like_a_wandb_agent(tmp_path):
     runs = expand_grid(load_sweep(write(tmp_path, SWEEP)))
     assert len(runs) == 6
     first = runs[0]
-    assert first.parameters == {"model.arch": "resnet18", "data.name": "digits", "data.train_size": 100, "data.classes": [3, 8]}
+    # a nested parameters block is one dict-valued parameter, written as the agent writes it (Python repr)
+    assert first.parameters == {"model.arch": "resnet18", "data": {"name": "digits", "train_size": 100}, "data.classes": [3, 8]}
     assert first.argv == [
         "lightning-dims", "fit", "--trainer.max_epochs=1",
-        "--model.arch=resnet18", "--data.name=digits", "--data.train_size=100", "--data.classes=[3, 8]",
+        "--model.arch=resnet18", "--data={'name': 'digits', 'train_size': 100}", "--data.classes=[3, 8]",
     ]
     assert len({run.run_id for run in runs}) == 6
-    assert first.run_id.startswith("resnet18-digits-100-")  # readable, then the hash
+    assert first.run_id.startswith("resnet18-digits-")  # readable, then the hash
     identity = command_identity(SWEEP)
     assert first.run_id.split("-")[-1] == run_id_for(dict(reversed(list(first.parameters.items()))), identity).split("-")[-1]
 
@@ -87,6 +88,18 @@ def test_shards_partition_the_grid(tmp_path):
 def test_unrunnable_sweeps_are_refused_with_the_fix(tmp_path, config, message):
     with pytest.raises(SweepFileError, match=message):
         expand_grid(load_sweep(write(tmp_path, config)))
+
+
+def test_every_agent_macro_and_unknown_ones_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCH", "/scratch/me")
+    config = {"program": "train.py", "parameters": {"lr": {"value": 0.1}, "on": {"value": False}},
+              "command": ["${env}", "${interpreter}", "${program}", "--out=${envvar:SCRATCH}/x", "${args_no_hyphens}",
+                          "${args_json}", "${args_no_boolean_flags}", "${args_json_file}"]}  # fmt: skip
+    (run,) = expand_grid(config)
+    assert run.argv == [sys.executable, "train.py", "--out=/scratch/me/x", "lr=0.1", "on=False", '{"lr": 0.1, "on": false}',
+                        "--lr=0.1", "${args_json_file}"]  # fmt: skip
+    with pytest.raises(SweepFileError, match=r"unknown macro \$\{argz\}"):
+        expand_grid(dict(config, command=["${program}", "${argz}"]))
 
 
 def test_missing_file_names_the_path(tmp_path):

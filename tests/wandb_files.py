@@ -38,11 +38,12 @@ def record_payloads(path: str | Path) -> list[bytes]:
 
 
 def offline_run(folder: str | Path) -> dict:
-    """``{"history": [{key: value}], "config": {key: value}}`` of the one offline run below ``folder``."""
+    """``{"history": [{key: value}], "config": {key: value}, "summary": {key: value}, "metrics": {name: summary}}``
+    of the one offline run below ``folder`` (``metrics``: ``define_metric`` summaries, e.g. ``{"val/loss": ["min"]}``)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = Path(folder).rglob("offline-run-*/run-*.wandb")
-    history, config = [], {}
+    history, config, summary, metrics = [], {}, {}, {}
     for payload in record_payloads(path):
         record = pb.Record()
         record.ParseFromString(payload)
@@ -52,4 +53,11 @@ def offline_run(folder: str | Path) -> dict:
         elif kind == "config":
             for item in record.config.update:
                 config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-    return {"history": history, "config": config, "file": path}
+        elif kind == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "metric":
+            kinds = record.metric.summary
+            chosen = [name for name in ("min", "max", "mean", "last", "best") if getattr(kinds, name, False)]
+            metrics[record.metric.name or record.metric.glob_name] = chosen
+    return {"history": history, "config": config, "summary": summary, "metrics": metrics, "file": path}

@@ -11,6 +11,9 @@ results record defines. Per eps, over the held-out test set with the model in ev
 * ``clean_acc``, ``attacked_acc``: fraction correctly classified;
 * ``loss_penalty = attacked_loss - clean_loss`` (the quantity the paper correlates with K_F);
 * ``acc_penalty = clean_acc - attacked_acc``.
+
+In W&B (names that do not change with the spec): the first eps as ``fgsm/<metric>``, every eps in
+the table ``fgsm/table`` (``pgd/...`` alike), the eps fractions in the config ``attack_eps_fraction``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from lightning_dims.callbacks.loggers import log_metrics, update_wandb_summary
+from lightning_dims.callbacks.loggers import (
+    log_hyperparams,
+    log_metrics,
+    log_wandb_table,
+    update_wandb_summary,
+)
 from lightning_dims.callbacks.sampling import (
     batch_inputs,
     batch_targets,
@@ -45,6 +53,7 @@ from lightning_dims.properties.robustness import (
     parse_eps,
 )
 from lightning_dims.records.contributions import RecordContributor
+from lightning_dims.runs.wandb_names import ATTACK_METRICS, attack_key
 
 INTENSITY_RANGES = {"max255": (0.0, 255.0), "max1": (0.0, 1.0)}
 """Input bounds ``(lo, hi)`` of each preprocessing intensity scaling (``raw`` has none: pass bounds)."""
@@ -217,16 +226,21 @@ class AdversarialEvalCallback(Callback, RecordContributor):
             )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Attack, then log the primary (first) eps as ``<attack>/<metric>`` and every eps in ``<attack>/table``."""
         self.results = self.evaluate(trainer, pl_module)
+        primary = eps_key(self.eps[0] * (self.resolved_bounds[1] - self.resolved_bounds[0]))
         metrics = {
-            f"{attack}/{key}/{name}": value
+            attack_key(attack, name): getattr(per_eps[primary], name)
             for attack, per_eps in self.results.items()
-            for key, values in per_eps.items()
-            for name, value in values.model_dump().items()
-            if name not in ("n", "eps", "eps_fraction")
+            for name in ATTACK_METRICS
         }
         log_metrics(trainer, metrics)
         update_wandb_summary(trainer, metrics)
+        log_hyperparams(trainer, {"attack_eps_fraction": list(self.eps)})
+        columns = ["attack", "eps_fraction", "eps", *ATTACK_METRICS, "n"]
+        for attack, per_eps in self.results.items():
+            rows = [[attack, m.eps_fraction, m.eps, *(getattr(m, name) for name in ATTACK_METRICS), m.n] for m in per_eps.values()]
+            log_wandb_table(trainer, f"{attack}/table", columns, rows)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, AttackMetrics]]:
         """``{attack: {eps_key: metrics}}`` of ``pl_module`` over the test subset (every rank's share, summed)."""

@@ -5,8 +5,8 @@ callback asks the datamodule for ``dataset_properties(m, k, estimator, kf_mode)`
 data layer under the preprocessing spec and the training set's fingerprint), and puts them into
 
 * the loggers' run configuration (``data_properties``: the whole dict, spec included),
-* the metrics ``data/label_sharpness`` (K_F, inverse intensity units) and ``data/d_data`` (unitless),
-  and the W&B summary under ``label_sharpness`` and ``d_data``,
+* the metrics and W&B summary ``data/label_sharpness`` (K_F, inverse intensity units),
+  ``data/d_data`` (unitless) and ``data/log_n_over_d_data`` (``log N / d_data``, N training images),
 * the results record (``label_sharpness``, ``d_data``, ``data_properties``).
 
 Under DDP rank 0 computes and broadcasts, so every rank records the same numbers.
@@ -29,6 +29,11 @@ from lightning_dims.callbacks.loggers import (
 )
 from lightning_dims.data.task import d_data_options
 from lightning_dims.records.contributions import RecordContributor
+from lightning_dims.runs.wandb_names import (
+    DATA_D_DATA,
+    DATA_LABEL_SHARPNESS,
+    DATA_LOG_N_OVER_D_DATA,
+)
 
 REPORTED = ("label_sharpness", "d_data")
 
@@ -99,8 +104,12 @@ class DataPropertiesCallback(Callback, RecordContributor):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"dataset_properties() gave {name} = {value}; expected a positive finite number")
         log_hyperparams(trainer, {"data_properties": properties})
-        log_metrics(trainer, {f"data/{name}": value for name, value in numbers.items()})
-        update_wandb_summary(trainer, numbers)
+        metrics = {DATA_LABEL_SHARPNESS: numbers["label_sharpness"], DATA_D_DATA: numbers["d_data"]}
+        n = properties.get("n")
+        if isinstance(n, Real) and n > 1:
+            metrics[DATA_LOG_N_OVER_D_DATA] = math.log(n) / numbers["d_data"]  # the law's x: log N / d_data
+        log_metrics(trainer, metrics)
+        update_wandb_summary(trainer, metrics)
 
     def results_record_fields(self) -> dict:
         """``{"label_sharpness": K_F, "d_data": d, "data_properties": {...}, "data_warnings": {...}}``.

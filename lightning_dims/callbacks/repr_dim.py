@@ -5,7 +5,8 @@ samples (validation set by default, training set as in the paper) are flattened 
 their intrinsic dimension is estimated with the project's exact-kNN estimators: TwoNN (paper's
 choice, default; ``mu_i = T_2/T_1``, slope of ``-log(1 - i/n)`` on ``log mu_(i)``) and/or the
 Levina-Bickel MLE with k neighbours. Estimates are unitless and logged as
-``d_repr/<layer>/<estimator>``.
+``d_repr/<layer>/<estimator>`` (dots in layer names as ``_``) and, for the paper's penultimate layer
+(the module's ``feature_layer``), ``d_repr/penultimate/<estimator>``.
 
 Memory bound: activations are kept as float32, ``max_samples * feature_dim * 4`` bytes per layer
 (every rank holds the gathered set under DDP), plus the kNN working memory (512 MiB budget).
@@ -59,6 +60,7 @@ from lightning_dims.properties import (
     make_estimator,
 )
 from lightning_dims.records.contributions import RecordContributor
+from lightning_dims.runs.wandb_names import PENULTIMATE, d_repr_key
 
 
 class ReprDimWarning(UserWarning):
@@ -308,10 +310,18 @@ class ReprDimCallback(Callback, RecordContributor):
                 "seconds": time.perf_counter() - start,
             }
         )
-        log_metrics(
-            trainer,
-            {f"d_repr/{e.layer}/{e.estimator}": e.value for e in estimates if e.value is not None},
-        )
+        log_metrics(trainer, {key: value for key, value in self.metric_names(pl_module, estimates).items() if value is not None})
+
+    def metric_names(self, pl_module: pl.LightningModule, estimates: Sequence[LayerEstimate]) -> dict[str, float | None]:
+        """W&B names of the estimates: ``d_repr/<layer>/<estimator>`` (dots as ``_``), and for the module's
+        ``feature_layer`` (the paper's penultimate layer) also ``d_repr/penultimate/<estimator>``."""
+        penultimate = getattr(pl_module, "feature_layer", None)
+        names: dict[str, float | None] = {}
+        for e in estimates:
+            names[d_repr_key(e.layer, e.estimator)] = e.value
+            if e.layer == penultimate:
+                names[d_repr_key(PENULTIMATE, e.estimator)] = e.value
+        return names
 
     # -- checkpointing: a resumed run keeps its d_repr history -------------------------------------
 

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from lightning_dims.cli import user_errors
+from lightning_dims.configs import resolve_config
+from lightning_dims.errors import UsageError
 from lightning_dims.sweep.check import check_runs
 from lightning_dims.sweep.grid import expand_grid, load_sweep, shard
 from lightning_dims.sweep.runner import point_state, run_sweep
@@ -25,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="runs at once in this process")
     parser.add_argument("--shard", help="i/n: only every n-th grid point starting at the i-th")
     parser.add_argument("--results", default="results", help="folder for records, run folders and logs (may be shared)")
+    parser.add_argument(
+        "--print-path", action="store_true",
+        help="print the sweep file's path and stop (for `wandb sweep \"$(lightning-dims sweep sweeps/paper --print-path)\"`)",
+    )  # fmt: skip
     parser.add_argument(
         "--wait", action="store_true",
         help="after the pass, wait for points other processes are running; take over those whose holder dies",
@@ -55,6 +61,12 @@ def dry_run(runs, results: Path) -> int:
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.print_path:
+        try:
+            print(resolve_config(args.sweep).resolve())
+        except FileNotFoundError as error:
+            raise UsageError(str(error)) from None
+        return 0
     runs = expand_grid(load_sweep(args.sweep), cwd=Path.cwd())
     if args.shard:
         runs = shard(runs, args.shard)

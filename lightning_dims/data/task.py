@@ -214,6 +214,19 @@ class DatasetTask:
         """(n, C, S, S) float32 preprocessed images of a split."""
         return preprocess_images(self.pool().read(self.indices(split)), self.spec)
 
+    def task_name(self) -> str:
+        """A short name of the task: dataset, class pair and non-default options (``mnist-3v8``, ``synthetic-d4``).
+
+        Class ids appear when the task is a choice among more classes (natural pairs, explicit
+        classes); options when they differ from the dataset's defaults.
+        """
+        parts = [self.name]
+        if self.info.default_classes == "pair" or self.requested_classes is not None:
+            parts.append("v".join(str(c) for c in self.classes))
+        changed = {key: value for key, value in self.options.items() if self.info.options.get(key) != value}
+        parts += [f"{key}{value}" for key, value in sorted(changed.items())]
+        return "-".join(str(part) for part in parts)
+
     @property
     def class_names(self) -> list[str]:
         names = self.pool().class_names
@@ -225,6 +238,7 @@ class DatasetTask:
         spec = self.spec
         return {
             "dataset": self.name,
+            "task": self.task_name(),
             "domain": self.domain,
             "options": dict(self.options),
             "classes": list(self.classes),

@@ -82,6 +82,13 @@ class AttackMetrics(BaseModel):
             self.acc_penalty = acc
         return self
 
+    def __getitem__(self, name: str):
+        """Read access by name as well (``metrics["loss_penalty"]``), as for the record's plain JSON."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
     @classmethod
     def from_totals(cls, totals, **extra) -> "AttackMetrics":
         """Means and penalties from summed totals (:data:`TOTALS` order, any float sequence or tensor)."""

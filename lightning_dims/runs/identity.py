@@ -1,9 +1,12 @@
 """Who a run is: its run id, and the ``config_hash`` of everything that can change its results.
 
-Run ids name the run folder, the record and the W&B run. They hold only ``[A-Za-z0-9._-]``
-(:func:`sanitize_run_id`), whether they come from ``--run_id``, from the launching process
-(:data:`RUN_ID_ENV`, so DDP workers share the launcher's id and folder) or are made up
-(:func:`new_run_id`).
+Run ids name the run folder, the record and the W&B run: one identity. They hold only
+``[A-Za-z0-9._-]`` (:func:`sanitize_run_id`) and come from, in this order (:func:`resolve_run_id`):
+``--run_id``; the launching process (:data:`RUN_ID_ENV`: DDP workers Lightning starts share their
+launcher's id and folder); ``wandb agent`` (``WANDB_RUN_ID`` when ``WANDB_SWEEP_ID`` is set: the
+agent's run id, so a re-run of a preempted W&B run finds its folder and checkpoint); a
+multi-process launcher (torchrun's ``TORCHELASTIC_RUN_ID``, SLURM ``srun``'s job and step ids:
+every rank derives the same id); or a new readable, unique id (:func:`new_run_id`).
 
 The config hash: the resolved fit config, flattened to dotted keys (``model.lr``,
 ``trainer.max_epochs``), without the keys that cannot change a result (:data:`IGNORED_KEYS`,
@@ -49,6 +52,7 @@ IGNORED_KEYS = frozenset(
         "trainer.enable_model_summary",
         "trainer.enable_checkpointing",
         "trainer.log_every_n_steps",
+        "trainer.enable_autolog_hparams",
         "trainer.num_sanity_val_steps",
     }
 )
@@ -76,13 +80,45 @@ def new_run_id(arch: str, dataset: str, train_size: int, seed: int, now: float |
     return sanitize_run_id(f"{arch}-{dataset}-n{train_size}-s{seed}-{stamp}-{secrets.token_hex(2)}")
 
 
+def agent_run_id(environ: Mapping[str, str]) -> str | None:
+    """The ``wandb agent`` run this process is (``WANDB_RUN_ID`` under ``WANDB_SWEEP_ID``), or None."""
+    if environ.get("WANDB_SWEEP_ID") and environ.get("WANDB_RUN_ID"):
+        return environ["WANDB_RUN_ID"]
+    return None
+
+
+def launcher_key(environ: Mapping[str, str]) -> str | None:
+    """What every rank of one multi-process launch shares: torchrun's run id, or SLURM's job and step.
+
+    None for a single process (a single-task SLURM job or a plain ``python`` gets a fresh id).
+    """
+    world = environ.get("WORLD_SIZE") or environ.get("SLURM_NTASKS") or "1"
+    if not world.isdigit() or int(world) < 2:
+        return None
+    torchrun = environ.get("TORCHELASTIC_RUN_ID", "")
+    if torchrun and torchrun.lower() != "none":
+        return f"torchrun{hashlib.sha1(torchrun.encode()).hexdigest()[:8]}"
+    if environ.get("SLURM_JOB_ID"):
+        job = environ["SLURM_JOB_ID"] + (f"_{environ['SLURM_ARRAY_TASK_ID']}" if environ.get("SLURM_ARRAY_TASK_ID") else "")
+        return f"slurm{job}" + (f".{environ['SLURM_STEP_ID']}" if environ.get("SLURM_STEP_ID") else "")
+    return None
+
+
 def resolve_run_id(requested: str | None, default: str, environ: Mapping[str, str] | None = None) -> str:
-    """The run id: the one asked for, else the launcher's (DDP workers), else ``default``; always sanitised."""
+    """The run id (see the module docstring for the order); always sanitised.
+
+    ``default`` is a fresh id; under a multi-process launcher its random suffix is replaced by the
+    launcher's key so that every rank arrives at the same id.
+    """
     environ = os.environ if environ is None else environ
     if requested:
         return sanitize_run_id(requested)
     if environ.get(RUN_ID_ENV):
         return sanitize_run_id(environ[RUN_ID_ENV])
+    if (agent := agent_run_id(environ)) is not None:
+        return sanitize_run_id(agent)
+    if (key := launcher_key(environ)) is not None:
+        return sanitize_run_id(f"{default.rsplit('-', 3)[0]}-{key}")
     return default
 
 

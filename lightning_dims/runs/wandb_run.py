@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning_dims.runs.identity import wandb_run_id
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+DEFAULT_PROJECT = "lightning-dims"
 
 
 @dataclass
@@ -31,7 +32,8 @@ class WandbOptions:
     Attributes:
         mode: ``auto`` (online when an API key is configured, else offline; ``WANDB_MODE`` wins),
             ``online``, ``offline`` or ``disabled``.
-        project: W&B project.
+        project: W&B project; None: ``$WANDB_PROJECT`` (what ``wandb agent`` sets to the sweep's project),
+            else ``lightning-dims``.
         entity: W&B team or user; None: the key's default entity.
         group: W&B run group (e.g. a sweep name).
         tags: W&B run tags.
@@ -39,7 +41,7 @@ class WandbOptions:
     """
 
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
-    project: str = "lightning-dims"
+    project: str | None = None
     entity: str | None = None
     group: str | None = None
     tags: list[str] = field(default_factory=list)
@@ -139,11 +141,12 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             name=run_id,
             id=wandb_run_id(run_id),
             save_dir=str(save_dir),
-            project=options.project,
+            project=options.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             entity=options.entity,
             group=options.group,
             tags=list(options.tags) or None,
             mode=run_mode,
+            resume="allow",  # a re-run of the same run id (resume, wandb agent re-run) continues its W&B run
             settings=wandb.Settings(init_timeout=options.init_timeout, silent=True),
         )
         logger._wandb_init.pop("anonymous", None)  # Lightning passes None; W&B warns the setting is obsolete
@@ -202,7 +205,8 @@ def finish_wandb(loggers) -> None:
 
 
 def wandb_summary(loggers) -> dict | None:
-    """Project, id, mode and local folder of the first W&B run among ``loggers`` (for the record)."""
+    """Where the first W&B run among ``loggers`` really went (for the record): entity, project, id,
+    sweep id, mode, local folder and URL."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
@@ -210,8 +214,10 @@ def wandb_summary(loggers) -> dict | None:
             run = logger._experiment
             offline = bool(getattr(run.settings, "_offline", False)) or getattr(run.settings, "mode", "") == "offline"
             return {
-                "project": logger.name,
+                "entity": getattr(run, "entity", None) or None,
+                "project": getattr(run, "project", None) or logger.name,
                 "id": getattr(run, "id", None),
+                "sweep_id": getattr(run, "sweep_id", None) or os.environ.get("WANDB_SWEEP_ID") or None,
                 "mode": "offline" if offline else "online",
                 "dir": getattr(run, "dir", None),
                 "url": None if offline else getattr(run, "url", None),

@@ -1,10 +1,11 @@
 """Expand a W&B sweep file (``method: grid``) into the runs an agent would launch, each with a stable id.
 
 The same YAML serves ``wandb sweep`` + ``wandb agent`` (online) and ``lightning-dims sweep``
-(offline, no server). Supported: ``parameters`` with ``value`` or ``values`` (dotted names such
-as ``model.arch``, or W&B's nested ``parameters:`` blocks, which are flattened to dotted names),
-and ``command`` with the macros ``${env}``, ``${interpreter}``, ``${program}``, ``${args}``,
-``${args_no_hyphens}``. Random and Bayesian sweeps need a W&B server and are refused with that fix.
+(offline, no server), and a grid point gets the same command either way: parameters with
+``value`` or ``values`` (dotted names such as ``model.arch``; a nested ``parameters:`` block is
+one dict-valued parameter, as W&B sends it), the command built with wandb's own functions and
+every macro ``wandb agent`` knows (:func:`expand_command`). Random and Bayesian sweeps need a W&B
+server and are refused with that fix.
 
 Run ids: ``<readable label>-<12 hex>``, the hex a hash of the grid point's parameters **and** the
 whole command template (program, fixed flags, and the contents of every ``--config`` file it
@@ -20,13 +21,14 @@ import itertools
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from lightning_dims.errors import LightningDimsError
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
+"""wandb's default command (``wandb.sdk.launch.sweeps.utils.DEFAULT_SWEEP_COMMAND``)."""
 
 
 class SweepFileError(LightningDimsError, ValueError):
@@ -41,43 +43,43 @@ class SweepRun:
         run_id: stable id from the parameters and the command (see the module docstring).
         parameters: dotted parameter name -> value.
         argv: the command to run, macros expanded.
+        environment: variables ``wandb agent`` would set for the run (``WANDB_PROJECT``/``WANDB_ENTITY``
+            from the sweep file's ``project``/``entity``).
     """
 
     run_id: str
     parameters: dict[str, Any]
     argv: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
 
 
-def flatten_parameters(parameters: Mapping[str, Any], prefix: str = "") -> dict[str, list]:
-    """Dotted name -> list of grid values, from W&B ``parameters`` (``value``/``values``/nested)."""
-    flat: dict[str, list] = {}
+def grid_parameters(parameters: Mapping[str, Any], prefix: str = "") -> dict[str, list]:
+    """Parameter name -> its grid values, as W&B's sweep engine sends them to an agent.
+
+    ``value``/``values`` give one or several values; a nested ``parameters:`` block is one
+    parameter whose values are dicts, the product of its inner parameters (W&B passes nested
+    parameters to the program as one dict-valued argument, ``--data={'name': 'digits', ...}``).
+    """
+    grid: dict[str, list] = {}
     for name, spec in parameters.items():
-        dotted = f"{prefix}{name}"
+        where = f"{prefix}{name}"
         if not isinstance(spec, Mapping):
-            raise SweepFileError(f"parameter {dotted!r} must be a mapping with 'value' or 'values', got {spec!r}")
+            raise SweepFileError(f"parameter {where!r} must be a mapping with 'value' or 'values', got {spec!r}")
         if "parameters" in spec:
-            flat.update(flatten_parameters(spec["parameters"], prefix=f"{dotted}."))
+            inner = grid_parameters(spec["parameters"], prefix=f"{where}.")
+            grid[name] = [dict(zip(inner, values)) for values in itertools.product(*inner.values())]
         elif "values" in spec:
             if not isinstance(spec["values"], list) or not spec["values"]:
-                raise SweepFileError(f"parameter {dotted!r}: 'values' must be a non-empty list")
-            flat[dotted] = list(spec["values"])
+                raise SweepFileError(f"parameter {where!r}: 'values' must be a non-empty list")
+            grid[name] = list(spec["values"])
         elif "value" in spec:
-            flat[dotted] = [spec["value"]]
+            grid[name] = [spec["value"]]
         else:
             raise SweepFileError(
-                f"parameter {dotted!r} has neither 'value' nor 'values' ({sorted(spec)}): offline grid sweeps "
+                f"parameter {where!r} has neither 'value' nor 'values' ({sorted(spec)}): offline grid sweeps "
                 "cannot sample distributions; list the values, or run it with `wandb sweep` + `wandb agent`"
             )
-    return flat
-
-
-def format_value(value: Any) -> str:
-    """A parameter value as a command-line string (lists and dicts as JSON, like W&B)."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return grid
 
 
 def point_label(parameters: Mapping[str, Any], limit: int = 48) -> str:
@@ -128,25 +130,56 @@ def command_identity(config: Mapping, cwd: Path | None = None) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+KNOWN_MACROS = frozenset(
+    {"env", "interpreter", "program", "args", "args_no_equals", "args_no_hyphens", "args_no_boolean_flags",
+     "args_json", "args_json_file", "args_append_hydra", "args_override_hydra"}
+)  # fmt: skip
+"""The macros ``wandb agent`` expands (``wandb_agent.Agent._command_run``); ``${envvar:NAME}`` too."""
+
+ARGS_JSON_FILE = "${args_json_file}"
+"""Left in the argv: the runner writes the run's arguments as JSON and puts the file's path here."""
+
+
 def expand_command(command: list[str], parameters: Mapping[str, Any], program: str | None) -> list[str]:
-    """W&B's command macros with the run's parameters."""
+    """The argv ``wandb agent`` would run for one grid point, built with wandb's own functions.
+
+    ``create_sweep_command`` fills ``${envvar:NAME}``, ``create_sweep_command_args`` formats the
+    values (``--name=<str(value)>``: Python repr for dicts, lists, None and booleans, as the agent
+    writes them). Two deliberate differences, so a local sweep uses the installation that started
+    it: ``${env}`` is dropped (the agent's ``/usr/bin/env`` only searches PATH) and
+    ``${interpreter}`` is this Python (the agent's is ``python`` from PATH). ``${args_json_file}``
+    is filled by the runner. An unknown macro is an error (the agent would silently drop it).
+    """
+    from wandb.sdk.launch.sweeps.utils import (
+        create_sweep_command,
+        create_sweep_command_args,
+    )
+
+    template = create_sweep_command([str(token) for token in command])
+    macros = create_sweep_command_args({"args": {name: {"value": value} for name, value in parameters.items()}})
     argv: list[str] = []
-    for token in command:
-        if token == "${env}":
+    for token in template:
+        if not (token.startswith("${") and token.endswith("}")):
+            argv.append(token)
             continue
-        if token == "${interpreter}":
-            if program and program.endswith(".py"):
-                argv.append(sys.executable)
-        elif token == "${program}":
+        macro = token[2:-1]
+        if macro not in KNOWN_MACROS:
+            raise SweepFileError(
+                f"unknown macro {token} in the sweep's command; wandb agent knows ${{{'}, ${'.join(sorted(KNOWN_MACROS))}}} "
+                "and ${envvar:NAME}"
+            )
+        if macro == "env":
+            continue
+        if macro == "interpreter":
+            argv.append(sys.executable)
+        elif macro == "program":
             if not program:
                 raise SweepFileError("the command uses ${program} but the sweep file has no 'program'")
-            argv.append(program)
-        elif token == "${args}":
-            argv += [f"--{name}={format_value(value)}" for name, value in parameters.items()]
-        elif token == "${args_no_hyphens}":
-            argv += [f"{name}={format_value(value)}" for name, value in parameters.items()]
+            argv.append(str(program))
+        elif macro == "args_json_file":
+            argv.append(ARGS_JSON_FILE)
         else:
-            argv.append(token)
+            argv += [str(item) for item in macros[macro]]
     return argv
 
 
@@ -180,14 +213,16 @@ def expand_grid(config: Mapping, cwd: Path | None = None) -> list[SweepRun]:
 
     ``cwd``: the folder the commands will run in (relative ``--config`` files resolve there).
     """
-    grid = flatten_parameters(config["parameters"])
+    grid = grid_parameters(config["parameters"])
     command = config.get("command", DEFAULT_COMMAND)
     program = config.get("program")
     identity = command_identity(config, cwd)
+    environment = {name: str(config[key]) for key, name in (("project", "WANDB_PROJECT"), ("entity", "WANDB_ENTITY")) if config.get(key)}
     runs = []
     for values in itertools.product(*grid.values()):
         parameters = dict(zip(grid.keys(), values))
-        runs.append(SweepRun(run_id_for(parameters, identity), parameters, expand_command(command, parameters, program)))
+        argv = expand_command(command, parameters, program)
+        runs.append(SweepRun(run_id_for(parameters, identity), parameters, argv, environment))
     return runs
 
 

@@ -18,6 +18,7 @@ each run's output to ``<results>/logs/<run_id>.log``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from lightning_dims.runs.claims import (
     read_claim,
     stale_after_s,
 )
-from lightning_dims.sweep.grid import SweepRun
+from lightning_dims.sweep.grid import ARGS_JSON_FILE, SweepRun
 
 PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
 """Programs run through this interpreter, so a sweep uses the installation that launched it."""
@@ -89,8 +90,13 @@ def point_state(run: SweepRun, results: Path) -> tuple[str, str | None]:
 
 
 def fit_command(run: SweepRun, results: Path) -> list[str]:
-    """The run's argv with the program resolved and its folders and id set."""
+    """The run's argv with the program resolved, its folders and id set, and ``${args_json_file}`` written."""
     argv = list(run.argv)
+    if ARGS_JSON_FILE in argv:
+        path = results / "logs" / f"{run.run_id}.args.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run.parameters))
+        argv = [str(path) if token == ARGS_JSON_FILE else token for token in argv]
     if argv and argv[0] in PROGRAM_ALIASES:
         argv = PROGRAM_ALIASES[argv[0]] + argv[1:]
     argv += [f"--run_id={run.run_id}", f"--results_dir={results}", f"--run_dir={results / 'runs'}"]
@@ -122,7 +128,7 @@ def run_one(run: SweepRun, results: Path, quiet: bool = False, cwd: Path | None 
         with log.open("a") as handle:
             handle.write(f"$ {' '.join(argv)}\n")
             handle.flush()
-            env = {**os.environ, TOKEN_ENV: claim.token}
+            env = {**run.environment, **os.environ, TOKEN_ENV: claim.token}  # the user's environment wins
             code = subprocess.call(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
     status = "finished" if code == 0 and is_finished(path) else "failed"
     return RunOutcome(run.run_id, status, time.perf_counter() - started, log)

@@ -12,6 +12,7 @@ best-val checkpoint, K_F/d_data, per-epoch seeding, the checkpoint stamp) and th
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -36,6 +37,7 @@ from lightning_dims.runs.config_files import RunConfigSaver
 from lightning_dims.runs.identity import (
     DERIVED_KEYS,
     RUN_ID_ENV,
+    agent_run_id,
     config_hash,
     differing_keys,
     new_run_id,
@@ -86,6 +88,37 @@ def expand_config_names(args: list[str]) -> list[str]:
     return expanded
 
 
+def python_literal_as_json(value: str) -> str:
+    """A value as ``wandb agent`` writes it (``str()`` of a Python object: ``{'a': None}``, ``None``) as JSON.
+
+    jsonargparse reads YAML, where ``None`` is the string "None"; containers and ``None`` are
+    parsed with ``ast.literal_eval`` and re-written as JSON. Anything else is returned unchanged.
+    """
+    text = value.strip()
+    if text == "None":
+        return "null"
+    if not text[:1] in ("{", "["):
+        return value
+    try:
+        return json.dumps(ast.literal_eval(text))
+    except (ValueError, SyntaxError, TypeError):
+        return value  # not a Python literal (e.g. already JSON with true/null): leave it to the parser
+
+
+def agent_values(args: list[str]) -> list[str]:
+    """``args`` with every option value written as ``wandb agent`` writes it made parseable (see above)."""
+    normalised = []
+    for arg in args:
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg.split("=", 1)
+            normalised.append(f"{key}={python_literal_as_json(value)}")
+        elif not arg.startswith("--"):
+            normalised.append(python_literal_as_json(arg))
+        else:
+            normalised.append(arg)
+    return normalised
+
+
 def without_print_config(args: list[str]) -> list[str]:
     """``args`` minus ``--print_config[=...]`` (the first, defaults-finding parse must not print and exit)."""
     return [arg for arg in args if arg != "--print_config" and not arg.startswith("--print_config=")]
@@ -115,6 +148,7 @@ class FitCLI(LightningCLI):
                 model_class=ImageClassifier,
                 datamodule_class=DimsDataModule,
                 save_config_callback=RunConfigSaver,
+                trainer_defaults={"enable_autolog_hparams": False},  # the run's W&B config is flat and ours
                 parser_kwargs={"prog": PROG, "description": __doc__.split("\n\n")[0], "exit_on_error": False, "allow_abbrev": False},
                 args=args,
                 run=False,
@@ -145,7 +179,7 @@ class FitCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse twice: the first parse finds the arch/dataset/accelerator that the defaults depend on."""
-        args = expand_config_names(sys.argv[1:] if args is None else list(args))
+        args = expand_config_names(agent_values(sys.argv[1:] if args is None else list(args)))
         if not hasattr(self, "base_defaults"):
             self.base_defaults = parser.get_defaults()  # before any derived default is set
         first = parser.parse_args(without_print_config(args))
@@ -165,6 +199,7 @@ class FitCLI(LightningCLI):
                 "enter the report; give at least 1 epoch"
             )
         default = new_run_id(config.model.arch, config.data.name, config.data.train_size, config.data.seed)
+        from_agent = not config.run_id and agent_run_id(os.environ) is not None and not os.environ.get(RUN_ID_ENV)
         config.run_id = resolve_run_id(config.run_id, default)
         os.environ[RUN_ID_ENV] = config.run_id  # DDP workers re-run this command: same id, same folder
         self.run_folder = Path(config.run_dir) / config.run_id
@@ -177,6 +212,9 @@ class FitCLI(LightningCLI):
                 f"{record.config_hash}): nothing to run or resume; choose another --run_id for a new run"
             )
         last = self.run_folder / "checkpoints" / "last.ckpt"
+        if last.is_file() and not config.ckpt_path and from_agent:
+            config.ckpt_path = "last"  # wandb agent re-running its preempted run: continue it
+            print(f"{PROG}: wandb agent re-runs {config.run_id!r}: resuming from {last}", file=sys.stderr)
         if last.is_file() and not config.ckpt_path:
             raise ConfigError(
                 f"run {config.run_id!r} has a checkpoint from an earlier attempt ({last}): resume it with "
@@ -250,7 +288,33 @@ class FitCLI(LightningCLI):
         kwargs["default_root_dir"] = str(self.run_folder)
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = self.default_logger()
+            self.describe_wandb_run(kwargs["logger"])
         return super().instantiate_trainer(**kwargs)
+
+    def describe_wandb_run(self, logger: Any) -> None:
+        """The flat W&B config of the run (one meaning per key, agent or not) and ``val/loss`` summarised as its minimum."""
+        from lightning.pytorch.loggers import WandbLogger
+
+        if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or logger._experiment is None:
+            return
+        described = self.datamodule.describe()
+        flat = {
+            "dataset": described["dataset"],
+            "task": described["task"],
+            "domain": described["domain"],
+            "arch": self.config.model.arch,
+            "n_train": described["split_sizes"]["train"],
+            "seed": int(self.config.data.seed),
+            "spec": described["preprocessing"]["key"],
+            "lr": self.model.lr,
+            "epochs": self.config.trainer.max_epochs,
+            "config_hash": self.facts.config_hash,
+        }
+        try:
+            logger.experiment.config.update(flat, allow_val_change=True)
+            logger.experiment.define_metric("val/loss", summary="min")
+        except Exception as error:  # W&B must never fail a run
+            rank_zero_only(print)(f"{PROG}: warning: could not describe the W&B run: {error}", file=sys.stderr)
 
     def default_checkpoints(self) -> list[ModelCheckpoint]:
         """``last.ckpt`` at the end of every training epoch, and the best-val-loss checkpoint when there is a val set.
@@ -321,6 +385,10 @@ class FitConfigParser:
             _ParseOnlyCLI([])
         except _Parsed as parsed:
             self._cli = parsed.cli
+
+    def dump(self, config: Any) -> dict:
+        """A resolved config as plain data (for comparing two command lines)."""
+        return json.loads(self._cli.parser.dump(config, format="json", skip_unset=False))
 
     def parse(self, args: list[str]) -> Any:
         parser = self._cli.parser
