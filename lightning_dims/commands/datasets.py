@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from lightning_dims.cli import user_errors
 from lightning_dims.data import DATASETS, resolve_data_root
 
 
@@ -31,6 +32,7 @@ def availability(info, root, root_given: bool) -> str:
     return "present" if info.is_present(root) else "missing"
 
 
+@user_errors("lightning-dims datasets")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = resolve_data_root(args.data_root)
