@@ -83,7 +83,7 @@ def check_wandb(run_folder: Path, record: dict) -> None:
     run = offline_run(run_folder)
     logged = {key: value for step in run["history"] for key, value in step.items()}
     assert logged["d_repr/layer4/twonn"] == pytest.approx(record["d_repr"]["layer4"]["twonn"])
-    assert logged["fgsm/2.0/loss_penalty"] == pytest.approx(record["fgsm"]["2.0"]["loss_penalty"])
+    assert logged["fgsm/loss_penalty"] == pytest.approx(record["fgsm"]["2.0"]["loss_penalty"])
     assert logged["data/label_sharpness"] == pytest.approx(record["label_sharpness"])
     assert logged["data/d_data"] == pytest.approx(record["d_data"])
     assert logged["d_repr/table/_type"] == "table-file"

@@ -113,7 +113,6 @@ def test_paper_presets():
     assert paper_learning_rate("vgg16", "svhn") == 1e-6  # the paper's VGG-on-SVHN exception
     assert paper_learning_rate("resnet18", "svhn") == 1e-3
     assert [paper_batch_size(a) for a in PAPER_ARCHS] == [40, 25, 12, 6, 6, 6]
-    assert all(paper_batch_size(a) is not None for a in list_models())  # every registered arch has a protocol file
     assert paper_batch_size(TIMM_ARCH) is None and "data.batch_size" not in paper_defaults(TIMM_ARCH, "mnist")
     defaults = paper_defaults("vgg13", "svhn")
     assert defaults["model.lr"] == 1e-6 and defaults["data.batch_size"] == 6 and defaults["trainer.max_epochs"] == 100
