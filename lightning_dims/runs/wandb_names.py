@@ -1,0 +1,61 @@
+"""The W&B names of a run's paper quantities: one list, for the code that logs them and the dashboards.
+
+No dots and nothing that depends on the architecture or the preprocessing spec, so one panel or
+filter works over a whole sweep (design.md, "W&B names"):
+
+* summary: ``data/label_sharpness`` (K_F, 1/intensity units), ``data/d_data``,
+  ``data/log_n_over_d_data`` (``ln N / d_data``), ``d_repr/penultimate/<estimator>`` (the paper's
+  layer of every arch: ResNet ``layer4``, VGG ``classifier.3``), ``fgsm/<field>`` at the primary
+  eps, ``test/<metric>`` (final weights), ``test_best/<metric>`` (best-val weights), ``val/loss``;
+* history: ``d_repr/penultimate/<estimator>`` against ``trainer/global_step`` (Lightning's step key);
+* flat config: :data:`CONFIG_KEYS`.
+
+Units as in the results record (:mod:`lightning_dims.records.schema`): losses in nats per image,
+accuracies in [0, 1].
+"""
+
+from __future__ import annotations
+
+PENULTIMATE = "penultimate"
+"""The layer alias of the paper's penultimate layer in ``d_repr/<layer>/<estimator>``."""
+
+LABEL_SHARPNESS = "data/label_sharpness"
+D_DATA = "data/d_data"
+LOG_N_OVER_D_DATA = "data/log_n_over_d_data"
+VAL_LOSS = "val/loss"
+STEP = "trainer/global_step"
+"""The x key Lightning's ``WandbLogger`` logs every metric against."""
+
+FGSM_FIELDS = ("loss_penalty", "clean_loss", "attacked_loss", "attacked_acc")
+"""FGSM quantities summarised at the primary eps (the first of the callback's ``eps``)."""
+
+EVAL_FIELDS = ("loss", "acc", "auroc")
+
+CONFIG_KEYS = ("dataset", "task", "domain", "arch", "n_train", "seed", "spec", "lr", "epochs", "config_hash")
+"""Flat W&B config keys: dataset name, task (dataset and class pair), domain (natural/medical),
+architecture, N (training images), seed, preprocessing spec key, the effective learning rate,
+epochs, and the run's config hash."""
+
+
+def d_repr(estimator: str, layer: str = PENULTIMATE) -> str:
+    """``d_repr/<layer>/<estimator>``: intrinsic dimension of ``layer``'s activations."""
+    return f"d_repr/{layer}/{estimator}"
+
+
+def fgsm(field: str) -> str:
+    """``fgsm/<field>`` at the primary eps; ``field`` one of :data:`FGSM_FIELDS`."""
+    if field not in FGSM_FIELDS:
+        raise ValueError(f"unknown FGSM field {field!r}: use one of {', '.join(FGSM_FIELDS)}")
+    return f"fgsm/{field}"
+
+
+def test(field: str = "loss", best: bool = False) -> str:
+    """``test/<field>`` (final weights) or ``test_best/<field>`` (best-validation weights)."""
+    if field not in EVAL_FIELDS:
+        raise ValueError(f"unknown evaluation field {field!r}: use one of {', '.join(EVAL_FIELDS)}")
+    return f"{'test_best' if best else 'test'}/{field}"
+
+
+def task_name(dataset: str, classes: list[int] | None) -> str:
+    """The task of a run: ``<dataset>`` or ``<dataset>:<a>-<b>`` with its class pair (``digits:3-8``)."""
+    return dataset if not classes else f"{dataset}:{'-'.join(str(c) for c in classes)}"
