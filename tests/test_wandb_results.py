@@ -1,5 +1,6 @@
-"""Results in W&B, on real offline runs: every run saves its record into its W&B run, and
-``report --from-wandb`` reads them back through W&B's public API and writes the report a folder gives.
+"""Results in W&B, on real offline runs: every run saves its record into its W&B run,
+``report --from-wandb`` reads them back through W&B's public API and writes the report a folder gives,
+and every key a dashboard panel plots is one that the runs log.
 
 There is no W&B server here: the API is :class:`wandb_files.OfflineApi`, which serves the offline
 runs' files (what ``wandb sync`` uploads) through the same calls, with the same signatures, as
@@ -11,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import inspect
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,8 @@ from wandb_files import OfflineApi, OfflineFile, OfflineRunView, offline_run
 from lightning_dims.commands.fit import main as fit_main
 from lightning_dims.commands.report import WANDB_DOWNLOADS
 from lightning_dims.commands.report import main as report_main
-from lightning_dims.records import read_record
+from lightning_dims.dashboards.spec import dashboard_spec
+from lightning_dims.records import read_record, read_records
 from lightning_dims.records.schema import WANDB_RECORD_FILE
 from lightning_dims.records.selection import select_records
 from lightning_dims.records.wandb_source import parse_wandb_path, wandb_records
@@ -176,3 +179,26 @@ def test_a_wandb_failure_while_saving_the_record_is_a_warning(tmp_path, monkeypa
     finally:
         logger.experiment.finish()
 
+
+def test_every_dashboard_key_is_logged_by_a_real_run(runs):
+    """Each panel's summary, config and history key is in the offline W&B run of a real fit."""
+    spec = dashboard_spec("me", "lightning-dims", archs=["resnet18"], estimator="twonn")
+    for folder in folders(runs):
+        wandb = offline_run(folder)
+        logged = {
+            "summary": set(wandb["summary"]),
+            "config": set(wandb["config"]),
+            "history": {key for row in wandb["history"] for key in row},
+        }
+        missing = sorted(str(key) for key in spec.keys() if key.name not in logged[key.section])
+        assert not missing, f"{folder.name}: panels use keys the run does not log: {missing}"
+        (record,) = read_records(folder)
+        summary, config = wandb["summary"], wandb["config"]
+        assert summary["test/loss"] == pytest.approx(record.test.loss)  # final weights
+        assert summary["data/label_sharpness"] == pytest.approx(record.label_sharpness)
+        assert summary["data/log_n_over_d_data"] == pytest.approx(math.log(record.n_train) / record.d_data)
+        assert summary["d_repr/penultimate/twonn"] == pytest.approx(record.d_repr["layer4"]["twonn"])  # ResNet: layer4
+        assert summary["fgsm/loss_penalty"] == pytest.approx(record.fgsm["2.0"].loss_penalty)  # 2/255 of [0, 255]
+        assert (config["dataset"], config["task"], config["domain"], config["n_train"]) == (
+            "digits", "digits:3-8", "natural", record.n_train,
+        )  # fmt: skip
