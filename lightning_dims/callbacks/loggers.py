@@ -15,38 +15,10 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_warn
 
 
-def design_aliases(trainer: pl.Trainer, metrics: Mapping[str, float]) -> dict[str, float]:
-    """The design's W&B names for ``metrics`` (:func:`lightning_dims.runs.wandb_names.design_aliases`)."""
-    from lightning_dims.runs import wandb_names
-
-    module = getattr(trainer, "lightning_module", None)
-    feature_layer = getattr(module, "feature_layer", None)
-    n_train = None
-    if wandb_names.D_DATA in metrics and callable(getattr(trainer.datamodule, "describe", None)):
-        n_train = trainer.datamodule.describe()["split_sizes"]["train"]
-    return wandb_names.design_aliases(metrics, feature_layer if isinstance(feature_layer, str) else None, n_train)
-
-
-def log_design_config(loggers, record) -> None:
-    """Add the design's flat config keys of ``record`` to every W&B run among ``loggers`` (a warning if W&B fails)."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    from lightning_dims.runs.wandb_names import design_config
-
-    for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            try:
-                logger._experiment.config.update(design_config(record), allow_val_change=True)
-            except Exception as error:  # W&B must never fail a run
-                rank_zero_warn(f"could not add the run's config to W&B: {error}")
-
-
 def log_metrics(trainer: pl.Trainer, metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log scalar ``metrics`` to every logger of ``trainer`` at ``step`` (default: the global step),
-    with the design's names beside layer- and eps-dependent ones (:func:`design_aliases`)."""
+    """Log scalar ``metrics`` to every logger of ``trainer`` at ``step`` (default: the global step)."""
     if not metrics:
         return
-    metrics = {**metrics, **design_aliases(trainer, metrics)}
     step = trainer.global_step if step is None else step
     for logger in trainer.loggers:
         logger.log_metrics(dict(metrics), step=step)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightning_dims.callbacks.loggers import log_design_config
 from lightning_dims.records.build import Evaluations, RunFacts, run_record
 from lightning_dims.records.contributions import callback_fields
 from lightning_dims.records.store import write_record
@@ -104,7 +103,6 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
                 )
                 path = write_record(session.record_file, record)
                 save_record_to_wandb(trainer.loggers, path)
-                log_design_config(trainer.loggers, record)
                 print(f"{session.program}: {status}; results record: {path}", file=sys.stderr)
         finally:
             finish_wandb(trainer.loggers)

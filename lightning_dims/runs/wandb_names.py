@@ -16,10 +16,6 @@ accuracies in [0, 1].
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any
-
 PENULTIMATE = "penultimate"
 """The layer alias of the paper's penultimate layer in ``d_repr/<layer>/<estimator>``."""
 
@@ -63,45 +59,3 @@ def test(field: str = "loss", best: bool = False) -> str:
 def task_name(dataset: str, classes: list[int] | None) -> str:
     """The task of a run: ``<dataset>`` or ``<dataset>:<a>-<b>`` with its class pair (``digits:3-8``)."""
     return dataset if not classes else f"{dataset}:{'-'.join(str(c) for c in classes)}"
-
-
-def log_n_over_d_data(n_train: int, d_data: float) -> float:
-    """``ln N / d_data``: the law's abscissa (``log L`` is linear in it, slope -1 per unit of log K_F)."""
-    return math.log(n_train) / d_data
-
-
-def design_config(record: Any) -> dict[str, Any]:
-    """The flat config (:data:`CONFIG_KEYS`) of a results record."""
-    return {
-        "dataset": record.dataset,
-        "task": task_name(record.dataset, record.classes),
-        "domain": record.domain,
-        "arch": record.arch,
-        "n_train": record.n_train,
-        "seed": record.seed,
-        "spec": record.preprocessing.get("key"),
-        "lr": record.hparams.get("lr"),
-        "epochs": record.hparams.get("max_epochs"),
-        "config_hash": record.config_hash,
-    }
-
-
-def design_aliases(metrics: Mapping[str, float], feature_layer: str | None, n_train: int | None) -> dict[str, float]:
-    """The design's names for callback metrics logged under layer- and eps-dependent names.
-
-    ``d_repr/<feature_layer>/<est>`` -> ``d_repr/penultimate/<est>``; ``fgsm/<eps>/<field>`` at the
-    first eps in ``metrics`` -> ``fgsm/<field>``; ``data/d_data`` -> also ``data/log_n_over_d_data``.
-    """
-    aliases: dict[str, float] = {}
-    primary_eps = None
-    for key, value in metrics.items():
-        parts = key.split("/")
-        if len(parts) == 3 and parts[0] == "d_repr" and feature_layer is not None and parts[1] == feature_layer:
-            aliases[d_repr(parts[2])] = value
-        elif len(parts) == 3 and parts[0] == "fgsm" and parts[2] in FGSM_FIELDS:
-            primary_eps = parts[1] if primary_eps is None else primary_eps
-            if parts[1] == primary_eps:
-                aliases[fgsm(parts[2])] = value
-        elif key == D_DATA and n_train:
-            aliases[LOG_N_OVER_D_DATA] = log_n_over_d_data(n_train, value)
-    return aliases
