@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("lightning_dims.commands.fit", "train one architecture on one dataset task (LightningCLI)"),
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
+    "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
     "demo": ("lightning_dims.commands.demo", "the whole pipeline on embedded data, on a CPU, in minutes"),
     "prepare": ("lightning_dims.commands.prepare", "a radiology dataset from its official download: images + manifest.csv"),
 }

@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from wandb_files import offline_run
+from wandb_files import settled_offline_run
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_records
-from lightning_dims.runs.wandb_names import ATTACK_METRICS, CONFIG_KEYS
+from lightning_dims.runs.wandb_names import CONFIG_KEYS, FGSM_FIELDS
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_an_offline_run_logs_the_dashboard_names(tmp_path):
     ]  # fmt: skip
     assert main(args) == 0
     (record,) = read_records(tmp_path)
-    run = offline_run(tmp_path / "names")
+    run = settled_offline_run(tmp_path / "names", "test_best/loss", "fgsm/loss_penalty")
     config, summary = run["config"], run["summary"]
     logged = set(summary) | {key for row in run["history"] for key in row}
 
@@ -37,7 +37,7 @@ def test_an_offline_run_logs_the_dashboard_names(tmp_path):
     expected = {
         "data/label_sharpness", "data/d_data", "data/log_n_over_d_data",
         "d_repr/penultimate/twonn", "d_repr/layer4/twonn", "d_repr/avgpool/twonn",
-        *(f"fgsm/{name}" for name in ATTACK_METRICS), "test/loss", "test/acc", "test_best/loss", "test_best/acc", "val/loss",
+        *(f"fgsm/{name}" for name in FGSM_FIELDS), "test/loss", "test/acc", "test_best/loss", "test_best/acc", "val/loss",
     }  # fmt: skip
     assert expected <= logged, expected - logged
     assert not [key for key in logged if "." in key], "dots break W&B filters"

@@ -5,8 +5,16 @@ them to ``Trainer(callbacks=[...])``. Each has ``results_record_fields()``, merg
 results record.
 """
 
-from lightning_dims.callbacks.activations import ActivationRecorder, LayerSpec, default_layers, module_names
-from lightning_dims.callbacks.adversarial import AdversarialEvalCallback, robustness_metrics
+from lightning_dims.callbacks.activations import (
+    ActivationRecorder,
+    LayerSpec,
+    default_layers,
+    module_names,
+)
+from lightning_dims.callbacks.adversarial import (
+    AdversarialEvalCallback,
+    robustness_metrics,
+)
 from lightning_dims.callbacks.data_properties import DataPropertiesCallback
 from lightning_dims.callbacks.repr_dim import (
     DegenerateRepresentationError,

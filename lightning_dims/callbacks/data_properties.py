@@ -30,9 +30,9 @@ from lightning_dims.callbacks.loggers import (
 from lightning_dims.data.task import d_data_options
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.runs.wandb_names import (
-    DATA_D_DATA,
-    DATA_LABEL_SHARPNESS,
-    DATA_LOG_N_OVER_D_DATA,
+    D_DATA,
+    LABEL_SHARPNESS,
+    LOG_N_OVER_D_DATA,
 )
 
 REPORTED = ("label_sharpness", "d_data")
@@ -104,10 +104,10 @@ class DataPropertiesCallback(Callback, RecordContributor):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"dataset_properties() gave {name} = {value}; expected a positive finite number")
         log_hyperparams(trainer, {"data_properties": properties})
-        metrics = {DATA_LABEL_SHARPNESS: numbers["label_sharpness"], DATA_D_DATA: numbers["d_data"]}
+        metrics = {LABEL_SHARPNESS: numbers["label_sharpness"], D_DATA: numbers["d_data"]}
         n = properties.get("n")
         if isinstance(n, Real) and n > 1:
-            metrics[DATA_LOG_N_OVER_D_DATA] = math.log(n) / numbers["d_data"]  # the law's x: log N / d_data
+            metrics[LOG_N_OVER_D_DATA] = math.log(n) / numbers["d_data"]  # the law's x: log N / d_data
         log_metrics(trainer, metrics)
         update_wandb_summary(trainer, metrics)
 

@@ -60,7 +60,7 @@ from lightning_dims.properties import (
     make_estimator,
 )
 from lightning_dims.records.contributions import RecordContributor
-from lightning_dims.runs.wandb_names import PENULTIMATE, d_repr_key
+from lightning_dims.runs.wandb_names import PENULTIMATE, d_repr
 
 
 class ReprDimWarning(UserWarning):
@@ -318,9 +318,9 @@ class ReprDimCallback(Callback, RecordContributor):
         penultimate = getattr(pl_module, "feature_layer", None)
         names: dict[str, float | None] = {}
         for e in estimates:
-            names[d_repr_key(e.layer, e.estimator)] = e.value
+            names[d_repr(e.estimator, e.layer)] = e.value
             if e.layer == penultimate:
-                names[d_repr_key(PENULTIMATE, e.estimator)] = e.value
+                names[d_repr(e.estimator, PENULTIMATE)] = e.value
         return names
 
     # -- checkpointing: a resumed run keeps its d_repr history -------------------------------------

@@ -1,26 +1,36 @@
 """``lightning-dims report --results DIR --out DIR``: report.md, PNG figures and fits.json from results records.
 
-Reads every ``*.record.json`` below ``--results``, keeps one record per run id (the newest
-finished), and pools only runs of one protocol (``lightning_dims.records.selection``); it prints
-how many records it read, used and skipped, and why.
+Reads every ``*.record.json`` below ``--results`` (or, with ``--from-wandb ENTITY/PROJECT[/SWEEP_ID]``,
+the records the finished runs saved into W&B, downloaded into ``<out>/wandb-records/``), keeps one
+record per run id (the newest finished), and pools only runs of one protocol
+(``lightning_dims.records.selection``); it prints how many records it read, used and skipped, and why.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lightning_dims.analysis.report import write_report
 from lightning_dims.cli import user_errors
 from lightning_dims.errors import UsageError
 from lightning_dims.records.selection import select_records
+from lightning_dims.records.wandb_source import wandb_records
 
 PROG = "lightning-dims report"
+WANDB_DOWNLOADS = "wandb-records"
+"""Sub-folder of ``--out`` the W&B records are downloaded into (``<run id>.record.json``: a results folder)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split(":", 1)[1].strip().split("\n\n")[0])
-    parser.add_argument("--results", required=True, help="folder searched recursively for *.record.json")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--results", help="folder searched recursively for *.record.json")
+    source.add_argument(
+        "--from-wandb", metavar="ENTITY/PROJECT[/SWEEP_ID]",
+        help="read the records the finished runs of a W&B project (or sweep) saved, through the W&B API",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, help="folder to write report.md, fits.json and the figures into")
     parser.add_argument("--spec", help="preprocessing spec key to report when the records mix several (e.g. 224px-1ch-max255)")
     parser.add_argument("--protocol", help="the protocol hash to report when the records mix several (the error lists them)")
@@ -35,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    source = args.results
+    if args.from_wandb is not None:
+        source = wandb_records(args.from_wandb, Path(args.out) / WANDB_DOWNLOADS)
     try:
-        selection = select_records(args.results, protocol=args.protocol, vary=args.vary, strict=args.strict)
+        selection = select_records(source, protocol=args.protocol, vary=args.vary, strict=args.strict)
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
     print(selection.summary(), file=sys.stderr)

@@ -25,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lightning_dims.properties.robustness import AttackMetrics, eps_key
 
 RECORD_SUFFIX = ".record.json"
+WANDB_RECORD_FILE = "results_record.json"
+"""The record's name among its W&B run's files: one per run, whatever the run id, and not ending in
+:data:`RECORD_SUFFIX`, so the copy inside a run folder's ``wandb/`` is not read as a second record."""
 SCHEMA = "lightning-dims/results-record"
 SCHEMA_VERSION = 2
 """2: ``config``, ``config_hash``, ``config_derived``, ``attempts``, ``data_warnings`` added."""

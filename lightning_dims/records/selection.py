@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.records.schema import ResultsRecord
-from lightning_dims.records.store import latest_per_run, scan_records
+from lightning_dims.records.store import RecordScan, latest_per_run, scan_records
 
 GRID_KEYS = frozenset(
     {
@@ -86,17 +86,19 @@ def describe_difference(reference: dict, other: dict, limit: int = 5) -> str:
 
 
 def select_records(
-    folder: str | os.PathLike[str],
+    source: str | os.PathLike[str] | RecordScan,
     *,
     protocol: str | None = None,
     vary: Iterable[str] = (),
     strict: bool = False,
 ) -> Selection:
-    """The finished records under ``folder`` that one report may pool (module docstring)."""
+    """The finished records that one report may pool (module docstring), from a folder (scanned
+    recursively) or from records already read (a :class:`RecordScan`, e.g. from W&B)."""
     vary = tuple(vary)
-    scan = scan_records(folder)
-    selection = Selection(read=len(scan.records) + len(scan.unreadable))
+    scan = source if isinstance(source, RecordScan) else scan_records(source)
+    selection = Selection(read=len(scan.records) + len(scan.unreadable) + len(scan.missing))
     selection.skipped += [(str(path), f"unreadable: {reason}") for path, reason in scan.unreadable]
+    selection.skipped += scan.missing
     kept, superseded = latest_per_run(scan.records)
     newest = {record.run_id: path for path, record in kept}
     selection.skipped += [

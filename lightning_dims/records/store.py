@@ -161,10 +161,15 @@ def write_record(path: str | os.PathLike[str], record: ResultsRecord) -> Path:
 
 @dataclass
 class RecordScan:
-    """What :func:`scan_records` found: readable records (with their files) and unreadable files."""
+    """What a scan found: readable records (with their files), unreadable files, and places without a record.
+
+    ``missing`` is ``(where, why)`` for sources that hold no record to read, e.g. a W&B run that is
+    still running (:mod:`~lightning_dims.records.wandb_source`); a folder scan leaves it empty.
+    """
 
     records: list[tuple[Path, ResultsRecord]] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
 
 
 def scan_records(folder: str | os.PathLike[str]) -> RecordScan:

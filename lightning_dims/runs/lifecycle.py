@@ -8,8 +8,8 @@
 
 However the block ends (normally, an exception, Ctrl-C/SIGTERM, Lightning's own interrupt), on
 global rank 0 the attempt is closed in ``attempts.jsonl``, the results record is written (status
-``finished``, ``failed`` with the error, or ``interrupted``; what the callbacks measured is kept),
-the W&B run is finished and the run's claim released. Exceptions still propagate.
+``finished``, ``failed`` with the error, or ``interrupted``; what the callbacks measured is kept)
+and saved into the W&B run, the W&B run is finished and the run's claim released. Exceptions still propagate.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from lightning_dims.records.contributions import callback_fields
 from lightning_dims.records.store import write_record
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import Claim
+from lightning_dims.runs.wandb_results import save_record_to_wandb
 from lightning_dims.runs.wandb_run import finish_wandb, wandb_summary
 
 
@@ -101,6 +102,7 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
                     wandb=wandb_summary(trainer.loggers),
                 )
                 path = write_record(session.record_file, record)
+                save_record_to_wandb(trainer.loggers, path)
                 print(f"{session.program}: {status}; results record: {path}", file=sys.stderr)
         finally:
             finish_wandb(trainer.loggers)

@@ -1,0 +1,46 @@
+"""A run's results record saved into its W&B run, so W&B holds every number the analysis reads.
+
+The record file is copied into the W&B run's files folder as ``results_record.json``
+(:data:`~lightning_dims.records.schema.WANDB_RECORD_FILE`) and saved with policy ``now``: an
+online run uploads it at once, an offline run keeps the copy in ``<run>/wandb/offline-run-*/files/``
+and ``wandb sync`` uploads it with the rest. A resumed W&B run replaces the earlier attempt's copy.
+``lightning-dims report --from-wandb`` reads these files back (:mod:`lightning_dims.records.wandb_source`).
+
+W&B problems are warnings, never a failed run (design: a run never fails because of W&B).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_warn
+
+from lightning_dims.records.schema import WANDB_RECORD_FILE
+
+
+def save_record_to_wandb(loggers: Iterable, record_file: str | os.PathLike[str]) -> list[Path]:
+    """Save ``record_file`` into the W&B run of every started ``WandbLogger`` in ``loggers``.
+
+    Returns the copies made in the runs' files folders (empty without W&B, or when saving failed).
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    saved = []
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger) or logger._experiment is None:
+            continue
+        run = logger._experiment
+        try:
+            files = Path(run.dir)
+            target = files / WANDB_RECORD_FILE
+            partial = files / f".{WANDB_RECORD_FILE}.{os.getpid()}.tmp"
+            shutil.copyfile(record_file, partial)
+            os.replace(partial, target)  # W&B never sees half a record
+            run.save(str(target), base_path=str(files), policy="now")
+            saved.append(target)
+        except Exception as error:  # W&B must never fail a run; the record on disk is intact
+            rank_zero_warn(f"could not save the results record {record_file} to the W&B run: {error}")
+    return saved
