@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
 from lightning_dims.data.spec import PreprocessingSpec, preprocess
 from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
+from lightning_dims.machine import usable_cores
 
 PREPROCESS_CHUNK = 256
 """Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
@@ -61,14 +61,6 @@ def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> to
     return torch.cat(out)
 
 
-def default_decode_threads() -> int:
-    """Threads for decoding image files: the CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def load_split(
     pool: ImagePool,
     indices: np.ndarray,
@@ -88,7 +80,7 @@ def load_split(
     from tqdm.auto import tqdm
 
     indices = np.asarray(indices, dtype=np.int64)
-    threads = default_decode_threads() if threads is None else max(1, int(threads))
+    threads = usable_cores() if threads is None else max(1, int(threads))
     chunk = DECODE_CHUNK if pool.decodes_files else PREPROCESS_CHUNK
     chunks = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
     disable = True if not len(indices) else (None if progress is None else not progress)  # None: tqdm shows it on a terminal
