@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from lightning_dims.cli import main as cli
-from lightning_dims.records import read_record
+from lightning_dims.machine import visible_gpus
+from lightning_dims.sweep.estimate import GroupCost, StepSetting
 from lightning_dims.sweep.grid import SweepRun, expand_grid, load_sweep
 from lightning_dims.sweep.launch import (
     ClusterOptions,
@@ -259,3 +260,47 @@ def test_local_job_array_runs_each_point_once_and_a_preempted_task_is_requeued_a
     assert "requeue signal; stopping the running points" in logs and logs.count(": 3 points") == 3  # 2 starts + 1 requeue
     assert "task 1/2: 3 points" in logs and "task 2/2: 3 points" in logs
     assert "6 of 6 points finished" in output
+
+
+def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_workers(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep = six_points(tmp_path)
+    assert cli(["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--workers", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("estimate: 6 of 6 points not finished; this machine: 2 runs at once")
+    row = next(line for line in out if line.startswith("resnet18")).split()
+    # 2 datasets x train sizes 40 + 50 + 60, 2 epochs each; batch 20 at 16 px, 1 channel, float32 on the CPU
+    assert row[:7] == ["resnet18", "6", "600", "20", "16", "1", "32-true"]
+    images_per_s, hours = float(row[7]), float(row[8].replace(",", ""))
+    assert images_per_s > 0 and hours == pytest.approx(600 / images_per_s / 3600, abs=0.051)
+    total = next(line for line in out if line.startswith("total")).split()
+    assert total[:3] == ["total", "6", "600"]
+    assert any("2 processes at once on the CPU (1 thread each)" in line for line in out)
+    assert any(line.startswith("not timed: validation (120 images") for line in out)  # val_size 10 x 2 epochs x 6
+    assert not (tmp_path / "results" / "runs").exists()  # nothing ran
+    setting = StepSetting("vgg19", 6, 224, 1, "bf16-mixed", "cuda")
+    assert GroupCost(setting, runs=2, train_images=18_000, images_per_s=2.5).hours == 2.0  # 18,000 / 2.5 / 3600
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_script_runs_its_code_paths_on_the_cpu(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(TESTS.parent / "benchmarks"))
+    from bench_gpu import main as bench_gpu
+
+    sweep = six_points(tmp_path)
+    assert bench_gpu(["--sweep", str(sweep), "--dry-run"]) == 0
+    assert "  resnet18 batch 20 at 16 px, 1 ch" in capsys.readouterr().out
+    out = tmp_path / "gpu.json"
+    args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out)]
+    assert bench_gpu(args) == 0
+    figures = json.loads(out.read_text())
+    (row,) = figures["rows"]
+    rates = {int(r): rate for r, rate in row["images_per_s"].items()}
+    assert sorted(rates) == [1, 2] and min(rates.values()) > 0 and row["train_images"] == 600
+    best = max(rates, key=rates.get)
+    assert row["best_runs_per_gpu"] == best and row["hours_one_gpu"] == pytest.approx(600 / rates[best] / 3600)
+    assert figures["hours_one_gpu"] == pytest.approx(row["hours_one_gpu"])
+    if not visible_gpus():  # on a machine without a GPU, asking for one is one clear line
+        assert bench_gpu(["--sweep", str(sweep)]) == 2
+        assert "no CUDA GPU visible" in capsys.readouterr().err
