@@ -9,6 +9,7 @@
 * after: ``DimsDataModule.train_dataloader()`` as it is now: the split decoded and preprocessed once
   (timed separately, as ``setup``; files on every usable core), then each epoch is a permutation
   and index gathers from one tensor (here in CPU memory: there is no GPU on the benchmark machine).
+  Its floor is memory bandwidth, so the time of one plain copy of the split's tensor is printed too.
 
 Datasets: MNIST (``$LIGHTNING_DIMS_DATA``; 28 x 28 in one array, resized to 224) and a folder of
 ``--n + 10`` 8-bit gray PNGs of ``--png-side`` pixels (MNIST digits upsampled and written once to a
@@ -75,6 +76,17 @@ def epoch_seconds(loader, epochs: int, step=None) -> list[float]:
     return times
 
 
+def copy_seconds(images: torch.Tensor, repeats: int = 3) -> float:
+    """Best time to copy ``images`` once: the floor of any epoch that touches every byte."""
+    target = torch.empty_like(images)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        target.copy_(images)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def mnist_module(args, **overrides) -> DimsDataModule:
     kwargs = dict(name="mnist", classes=[3, 8], train_size=args.n, val_size=0, test_size=10, size=args.size, batch_size=BATCH)
     return DimsDataModule(**(kwargs | overrides))
@@ -108,11 +120,13 @@ def compare(name: str, make_module, args) -> dict:
     after = epoch_seconds(loader, args.epochs)
     n = len(loader.dataset)
     row = {"name": name, "n": n, "before": n / min(before), "after": n / min(after), "setup": setup}
+    row["copy"] = n / copy_seconds(loader.dataset.images)
     row["amortised"] = n * 100 / (setup + 100 * min(after))  # 100 epochs, setup included
     print(
         f"{name:<28} before {row['before']:>10,.0f} img/s   after {row['after']:>12,.0f} img/s "
         f"({row['after'] / row['before']:,.0f}x)   setup once {setup:.2f} s; over 100 epochs incl. setup "
-        f"{row['amortised']:,.0f} img/s ({row['amortised'] / row['before']:.1f}x)",
+        f"{row['amortised']:,.0f} img/s ({row['amortised'] / row['before']:.1f}x); copying the split's bytes once "
+        f"(memory bandwidth floor) {row['copy']:,.0f} img/s",
         flush=True,
     )
     return row
