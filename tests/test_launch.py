@@ -304,3 +304,17 @@ def test_the_gpu_benchmark_script_runs_its_code_paths_on_the_cpu(tmp_path, capsy
     if not visible_gpus():  # on a machine without a GPU, asking for one is one clear line
         assert bench_gpu(["--sweep", str(sweep)]) == 2
         assert "no CUDA GPU visible" in capsys.readouterr().err
+
+
+def test_job_array_options_without_their_launcher_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep = str(six_points(tmp_path))
+    assert cli(["sweep", sweep, "--partition", "gpu", "--time", "10"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "lightning-dims sweep: error: --time, --partition: apply only with --launcher slurm or local"
+    )
+    assert cli(["sweep", sweep, "--launcher", "local", "--gpus-per-task", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "lightning-dims sweep: error: --gpus-per-task: applies only with --launcher slurm"
+    assert cli(["sweep", sweep, "--launcher", "local", "--workers", "2", "--tasks", "3"]) == 2
+    assert "--tasks 3: the local launcher runs every task at once, and this machine takes 2 runs at once" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

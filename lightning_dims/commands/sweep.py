@@ -124,6 +124,22 @@ def cluster_options(args) -> "ClusterOptions":
     )
 
 
+SLURM_ONLY = ("partition", "gpus_per_task", "cpus_per_task", "array_parallelism", "slurm_option", "slurm_setup")
+JOB_ARRAY_ONLY = ("tasks", "time", "jobs_folder", *SLURM_ONLY)
+
+
+def refuse_unused_options(args) -> None:
+    """Job-array options without the launcher that reads them: one line naming the fix."""
+    from lightning_dims.sweep.launch import LaunchError
+
+    if args.launcher == "slurm":
+        return
+    unused, needs = (SLURM_ONLY, "--launcher slurm") if args.launcher == "local" else (JOB_ARRAY_ONLY, "--launcher slurm or local")
+    given = [f"--{name.replace('_', '-')}" for name in unused if getattr(args, name) not in (None, [])]
+    if given:
+        raise LaunchError(f"{', '.join(given)}: {'applies' if len(given) == 1 else 'apply'} only with {needs}")
+
+
 def launch(args, runs, results: Path) -> int:
     """Submit the grid as a job array; for ``local``, wait for it and sum up from the results folder."""
     from lightning_dims.sweep.launch import make_executor, plan_tasks, sbatch_script, wait_for
@@ -166,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.shard:
         runs = shard(runs, args.shard)
     results = Path(args.results)
+    refuse_unused_options(args)
     if args.estimate:
         from lightning_dims.sweep.estimate import estimate_grid
 

@@ -271,14 +271,14 @@ def plan_tasks(
     ]
 
 
+LAUNCHERS = {"slurm": slurm_executor, "local": local_executor}
+
+
 def make_executor(launcher: str, folder: Path, options: ClusterOptions):
     """The submitit executor of ``launcher`` (``slurm`` or ``local``)."""
     if launcher not in LAUNCHERS:
         raise LaunchError(f"--launcher {launcher!r}: choose one of {sorted(LAUNCHERS)}")
     return LAUNCHERS[launcher](folder, options)
-
-
-LAUNCHERS = {"slurm": slurm_executor, "local": local_executor}
 
 
 def wait_for(jobs: list, poll_s: float = 5.0) -> list[dict[str, int] | str]:
