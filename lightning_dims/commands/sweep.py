@@ -162,8 +162,9 @@ def launch(args, runs, results: Path) -> int:
         return 2
     jobs = executor.submit_array(tasks)
     sizes = sorted({len(task.runs) for task in tasks})
+    ids = ", ".join(dict.fromkeys(job.job_id.split("_")[0] for job in jobs))
     print(f"submitted {len(tasks)} {args.launcher} array tasks ({'-'.join(map(str, sizes))} points each, "
-          f"{len(runs)} in all); job {jobs[0].job_id.split('_')[0]}, logs in {folder}")  # fmt: skip
+          f"{len(runs)} in all): job {ids}; logs in {folder}")  # fmt: skip
     if args.launcher == "slurm":
         print(f"follow: squeue --me; states of the points: {PROG} {args.sweep} --results {args.results} --dry-run")
         return 0

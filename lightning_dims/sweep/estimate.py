@@ -216,6 +216,11 @@ def format_hours(hours: float | None) -> str:
     return "-" if hours is None else f"{hours:,.1f}"
 
 
+def format_rate(images_per_s: float) -> str:
+    """Images per second with at least three significant digits below 100."""
+    return f"{images_per_s:,.1f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
+
+
 def estimate_grid(runs: list[SweepRun], results: Path, runs_per_device: int | None, workers: int | None, steps: int) -> int:
     """Print the cost table of the grid's unfinished points (see the module docstring); 0."""
     from lightning_dims.sweep.runner import point_state
@@ -236,7 +241,7 @@ def estimate_grid(runs: list[SweepRun], results: Path, runs_per_device: int | No
         s = cost.setting
         print(
             f"{s.arch:<10} {cost.runs:>5} {cost.train_images:>14,} {s.batch_size:>5} {s.size:>4} {s.channels:>2} "
-            f"{s.precision or '32-true':>10} {cost.images_per_s:>9.1f} {format_hours(cost.hours):>9}",
+            f"{s.precision or '32-true':>10} {format_rate(cost.images_per_s):>9} {format_hours(cost.hours):>9}",
             flush=True,
         )
         total_runs, total_images, total_val = total_runs + cost.runs, total_images + cost.train_images, total_val + cost.val_images
