@@ -58,3 +58,23 @@ class RaiseAtEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch >= self.epoch and strike_once(self.marker):
             raise RuntimeError(f"injected failure at epoch {trainer.current_epoch}")
+
+
+class PauseAtEpoch(Callback):
+    """Hold the run at the start of epoch ``epoch`` (``last.ckpt`` of the epoch before is written) until
+    it receives SIGTERM or ``seconds`` pass, so a test can signal it at a known point. Writes the run
+    folder into ``marker`` when it starts holding."""
+
+    def __init__(self, epoch: int = 1, marker: str | None = None, seconds: float = 300.0):
+        self.epoch = epoch
+        self.marker = marker
+        self.seconds = seconds
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        import time
+
+        if trainer.current_epoch >= self.epoch and strike_once(self.marker):
+            Path(f"{self.marker}.run").write_text(str(trainer.default_root_dir))
+            deadline = time.monotonic() + self.seconds
+            while not trainer.received_sigterm and time.monotonic() < deadline:
+                time.sleep(0.1)

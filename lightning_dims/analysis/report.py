@@ -102,7 +102,7 @@ def write_report(records: Sequence[Any], out: str | os.PathLike[str], *, spec: s
     }
     write_atomic(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
 
-    lines = [f"# lightning-dims report", "", f"{len(rows)} finished runs, preprocessing spec `{spec_key}`.", ""]
+    lines = ["# lightning-dims report", "", f"{len(rows)} finished runs, preprocessing spec `{spec_key}`.", ""]
     lines += ["## Datasets", "", *dataset_table(rows), "", f"![dataset properties]({paths['dataset_properties'].name})", ""]
     lines += ["## Generalization: log L = a + b d_data and log L = a' + s log N / d_data", ""]
     lines += ["| group | runs | b (per dim) | R^2 | s | s std. err. | R^2 |", "|---|---|---|---|---|---|---|"]

@@ -5,9 +5,18 @@ Batches are ``(x, y)``: ``x`` float32 (B, C, S, S) preprocessed by :attr:`DimsDa
 (B,) task labels (``classes[i]`` -> ``i``). The splits and the K_F / d_data of the training set
 come from :class:`~lightning_dims.data.task.DatasetTask`, so ``lightning-dims measure`` with the
 same arguments measures exactly the images a run trains on.
+
+The data path: a run's images (at most a few thousand) are decoded, resized and scaled **once**
+(:meth:`DatasetTask.images`, files decoded in parallel) into one tensor per split, moved once to
+the training device (channels-last on CUDA); a batch is an index gather from it
+(:class:`ResidentSplit`), an epoch a permutation drawn from ``(seed, epoch)``
+(:class:`EpochShuffleSampler`). No file is read and nothing is resized after setup, and no
+loader worker processes are needed.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import lightning as L
 import numpy as np
@@ -15,35 +24,52 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lightning_dims.data.spec import PreprocessingSpec
-from lightning_dims.data.task import CacheMode, DatasetTask, preprocess_images
+from lightning_dims.data.task import CacheMode, DatasetTask
 from lightning_dims.seeds import epoch_seed
 
+SPLIT_NAMES = ("train", "val", "test")
 
-class SplitImages(Dataset):
-    """The native-size images and task labels of one split, read from the pool on demand."""
+# Lightning suggests loader workers for a loader without them; ours gather batches from memory
+# (the filter Lightning's warnings guide gives for this message).
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
-    def __init__(self, task: DatasetTask, split: str):
-        self.pool = task.pool()
-        self.indices = task.indices(split)
-        self.labels = task.labels(split)
+
+class ResidentSplit(Dataset):
+    """A split's preprocessed images (N, C, S, S) and labels (N,), each one tensor on one device.
+
+    ``__getitems__`` (which :class:`~torch.utils.data.DataLoader` and ``Subset`` call with a whole
+    batch of indices) gathers the batch in one indexing operation on that device; advanced
+    indexing keeps the images' memory format (channels-last stays channels-last).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = labels
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.labels)
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.pool.read([self.indices[item]])[0], self.labels[item]
+        return self.images[item], self.labels[item]
+
+    def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(items, dtype=torch.long).to(self.images.device, non_blocking=True)
+        return self.images[index], self.labels[index]
 
 
-class PreprocessBatch:
-    """DataLoader ``collate_fn``: preprocess a batch of native-size images in one call (several
-    times faster than image by image; images of different native sizes are handled one by one)."""
+def gathered_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """DataLoader ``collate_fn`` for :class:`ResidentSplit`: the batch is already gathered."""
+    return batch
 
-    def __init__(self, spec: PreprocessingSpec):
-        self.spec = spec
 
-    def __call__(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = zip(*items)
-        return preprocess_images(list(images), self.spec), torch.stack(labels)
+def on_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``images`` moved to ``device``; channels-last on CUDA (what cuDNN's convolutions prefer), as is elsewhere."""
+    images = images.to(device)
+    if device.type == "cuda" and images.ndim == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images
 
 
 class EpochShuffleSampler(RandomSampler):
@@ -83,7 +109,8 @@ class DimsDataModule(L.LightningDataModule):
         intensity: ``max255`` (paper), ``max1`` or ``raw``.
         seed: class pair, splits and training-batch order.
         batch_size: images per batch.
-        num_workers: DataLoader worker processes.
+        num_workers: threads that decode image files once at setup (0: every usable core); batches
+            are gathered in the training process itself, so no loader workers are started.
         data_root: folder holding the datasets (default ``$LIGHTNING_DIMS_DATA``, else ``./data``);
             for ``folder``/``csv`` the dataset itself.
         download: let torchvision download a missing natural dataset.
@@ -126,7 +153,7 @@ class DimsDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
-        self._splits: dict[str, SplitImages] = {}
+        self._resident: dict[tuple[str, str], ResidentSplit] = {}
 
     # ---- available right after construction ------------------------------------------------------
     @property
@@ -155,20 +182,34 @@ class DimsDataModule(L.LightningDataModule):
         self.task.pool()
 
     def setup(self, stage: str | None = None) -> None:
+        """Draw the splits (no pixels are read here: that happens once, when a loader first asks)."""
         self.task.setup()
-        if not self._splits:
-            self._splits = {split: SplitImages(self.task, split) for split in ("train", "val", "test")}
+
+    def device(self) -> torch.device:
+        """The training device: the trainer's (this rank's) root device, the CPU before a trainer is attached."""
+        trainer = getattr(self, "trainer", None)
+        return torch.device("cpu") if trainer is None else trainer.strategy.root_device
+
+    def resident(self, split: str) -> ResidentSplit:
+        """The split's images and labels on the training device (moved there once per device)."""
+        device = self.device()
+        key = (split, str(device))
+        if key not in self._resident:
+            from lightning.pytorch.utilities import rank_zero_only
+
+            progress = None if rank_zero_only.rank == 0 else False  # a bar on rank 0's terminal
+            images = self.task.images(split, threads=self.num_workers or None, progress=progress)
+            images = on_device(images, device)
+            self._resident[key] = ResidentSplit(images, self.task.labels(split).to(device))
+        return self._resident[key]
 
     def loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        dataset = self._splits[split]
+        dataset = self.resident(split)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
-            collate_fn=PreprocessBatch(self.spec),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            collate_fn=gathered_batch,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -47,6 +47,9 @@ class ImagePool:
     partition: np.ndarray | None = None
     signature: str = ""
 
+    decodes_files = False
+    """True when reading decodes one file per image (worth spreading over threads)."""
+
     def __len__(self) -> int:
         return int(len(self.labels))
 
@@ -122,6 +125,7 @@ class FilePool(ImagePool):
     """A pool with one image file per sample (see :data:`IMAGE_SUFFIXES`)."""
 
     paths: list[Path] = field(default_factory=list, repr=False)
+    decodes_files = True
 
     def read(self, indices) -> list[torch.Tensor]:
         return [read_image_file(self.paths[int(i)]) for i in np.asarray(indices, dtype=np.int64)]

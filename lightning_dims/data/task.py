@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -24,9 +25,13 @@ from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
 from lightning_dims.data.spec import PreprocessingSpec, preprocess
 from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
+from lightning_dims.machine import usable_cores
 
 PREPROCESS_CHUNK = 256
 """Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
+
+DECODE_CHUNK = 32
+"""Image files decoded and preprocessed per task of the decoding threads."""
 
 CacheMode = Literal["use", "refresh", "off"]
 """Property cache: ``use`` (read, compute and store when absent), ``refresh`` (compute and replace), ``off``."""
@@ -54,6 +59,51 @@ def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> to
             f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
         )
     return torch.cat(out)
+
+
+def load_split(
+    pool: ImagePool,
+    indices: np.ndarray,
+    spec: PreprocessingSpec,
+    threads: int | None = None,
+    progress: bool | None = False,
+    desc: str = "decoding",
+) -> torch.Tensor:
+    """The images at ``indices`` of ``pool``, read and preprocessed once into one (N, C, S, S) tensor.
+
+    File pools are decoded and preprocessed in chunks of :data:`DECODE_CHUNK` images on ``threads``
+    threads (default: every usable core; Pillow and torch release the GIL while they work); in-memory
+    pools in this thread (torch parallelises the resize itself). The result is bit-identical to
+    :func:`preprocess_images` over the whole list: every step of :func:`~lightning_dims.data.spec.preprocess`
+    works on each image alone. ``progress``: a bar counting images (None: only on a terminal).
+    """
+    from tqdm.auto import tqdm
+
+    indices = np.asarray(indices, dtype=np.int64)
+    threads = usable_cores() if threads is None else max(1, int(threads))
+    chunk = DECODE_CHUNK if pool.decodes_files else PREPROCESS_CHUNK
+    chunks = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
+    disable = True if not len(indices) else (None if progress is None else not progress)  # None: tqdm shows it on a terminal
+    with tqdm(total=len(indices), desc=desc, unit="img", disable=disable, dynamic_ncols=True) as bar:
+
+        def load(part: np.ndarray) -> torch.Tensor:
+            images = preprocess_images(pool.read(part), spec)
+            bar.update(len(part))
+            return images
+
+        if pool.decodes_files and threads > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as executor:
+                parts = list(executor.map(load, chunks))
+        else:
+            parts = [load(part) for part in chunks]
+    if not parts:
+        return preprocess_images([], spec)
+    shapes = {tuple(part.shape[1:]) for part in parts}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
+        )
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def d_data_options(estimator: str, k: int, options: dict | None = None) -> dict:
@@ -133,6 +183,7 @@ class DatasetTask:
         self._labels: np.ndarray | None = None
         self._indices: dict[str, np.ndarray] | None = None
         self._native_channels: int | None = self.info.channels
+        self._images: dict[str, torch.Tensor] = {}
 
     # ---- facts available without reading pixels -------------------------------------------------
     @property
@@ -210,9 +261,17 @@ class DatasetTask:
         """(n,) int64 task labels of a split."""
         return torch.from_numpy(self.setup()._labels[self.indices(split)])
 
-    def images(self, split: str) -> torch.Tensor:
-        """(n, C, S, S) float32 preprocessed images of a split."""
-        return preprocess_images(self.pool().read(self.indices(split)), self.spec)
+    def images(self, split: str, threads: int | None = None, progress: bool | None = False) -> torch.Tensor:
+        """(n, C, S, S) float32 preprocessed images of a split, read once and kept (treat as read-only).
+
+        The first call decodes and preprocesses (:func:`load_split`, on ``threads`` threads with an
+        optional progress bar); later calls, e.g. the K_F / d_data measurement of the training set a
+        run trains on, return the same tensor.
+        """
+        if split not in self._images:
+            desc = f"{self.name} {split}"
+            self._images[split] = load_split(self.pool(), self.indices(split), self.spec, threads, progress, desc)
+        return self._images[split]
 
     def task_name(self) -> str:
         """A short name of the task: dataset, class pair and non-default options (``mnist-3v8``, ``synthetic-d4``).

@@ -14,17 +14,26 @@ its ``fit`` child. Per point:
 
 Records go to ``<results>/<run_id>.record.json``, run folders to ``<results>/runs/<run_id>/``,
 each run's output to ``<results>/logs/<run_id>.log``.
+
+Runs going at once each take a :class:`~lightning_dims.sweep.slots.Slot` (the GPU the run sees,
+its CPU threads). A :class:`RunnerControl` lets a signal handler stop a sweep: no further point
+starts, and the running ``fit`` children get SIGTERM (each writes an ``interrupted`` record and
+releases its claim; the next attempt resumes from ``last.ckpt``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +54,7 @@ from lightning_dims.runs.claims import (
     stale_after_s,
 )
 from lightning_dims.sweep.grid import ARGS_JSON_FILE, SweepRun
+from lightning_dims.sweep.slots import Slot
 
 PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
 """Programs run through this interpreter, so a sweep uses the installation that launched it."""
@@ -57,7 +67,8 @@ class RunOutcome:
     """What happened to one grid point in this process.
 
     ``status``: ``finished`` (ran to a finished record here), ``failed``, ``skipped`` (already
-    finished), or ``claimed`` (another live process is running it; ``detail`` names it).
+    finished), ``claimed`` (another live process is running it; ``detail`` names it), or
+    ``stopped`` (not started, or interrupted, because the sweep was stopped: a preemption).
     """
 
     run_id: str
@@ -65,6 +76,67 @@ class RunOutcome:
     seconds: float
     log: Path | None
     detail: str | None = None
+
+
+class RunnerControl:
+    """Stops a sweep from another thread or a signal handler, and knows when it has wound down.
+
+    ``block_signals``: signals the ``fit`` children start with blocked (inherited through exec):
+    a cluster's requeue signal (submitit's ``USR2``), which SLURM sends to every process of a
+    job step, is for the launcher task alone; it stops the children itself, with SIGTERM.
+    """
+
+    def __init__(self, block_signals: tuple[int, ...] = ()):
+        self.block_signals = tuple(block_signals)
+        self.stopped = threading.Event()
+        self._children: set[subprocess.Popen] = set()
+        self._active = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Marks a point being worked on (claimed) by this process, until the block ends."""
+        with self._changed:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._active -= 1
+                self._changed.notify_all()
+
+    def start(self, argv: list[str], **popen: object) -> subprocess.Popen | None:
+        """Start a child, unless the sweep is stopped (None)."""
+        with self._changed:
+            if self.stopped.is_set():
+                return None
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.block_signals) if self.block_signals else None
+            try:
+                child = subprocess.Popen(argv, **popen)
+            finally:
+                if previous is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            self._children.add(child)
+            return child
+
+    def wait(self, child: subprocess.Popen) -> int:
+        code = child.wait()
+        with self._changed:
+            self._children.discard(child)
+        return code
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Start nothing more; send ``signum`` to the running children."""
+        with self._changed:
+            self.stopped.set()
+            for child in self._children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no point is being worked on (children ended, claims released); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._active == 0, timeout)
 
 
 def run_folder(results: Path, run_id: str) -> Path:
@@ -105,8 +177,21 @@ def fit_command(run: SweepRun, results: Path) -> list[str]:
     return argv
 
 
-def run_one(run: SweepRun, results: Path, quiet: bool = False, cwd: Path | None = None) -> RunOutcome:
-    """Run one grid point if it is not finished and nobody else is running it (module docstring)."""
+def run_one(
+    run: SweepRun,
+    results: Path,
+    quiet: bool = False,
+    cwd: Path | None = None,
+    environment: Mapping[str, str] | None = None,
+    control: RunnerControl | None = None,
+) -> RunOutcome:
+    """Run one grid point if it is not finished and nobody else is running it (module docstring).
+
+    ``environment``: variables added to the ``fit`` child's (a slot's GPU and threads).
+    """
+    control = control or RunnerControl()
+    if control.stopped.is_set():
+        return RunOutcome(run.run_id, "stopped", 0.0, None)
     path = record_path(results, run.run_id)
     state, _, reason = inspect_record(path)
     if state is RecordState.FINISHED:
@@ -118,19 +203,27 @@ def run_one(run: SweepRun, results: Path, quiet: bool = False, cwd: Path | None 
     except ClaimHeldError as error:
         holder = read_claim(run_folder(results, run.run_id) / CLAIM_NAME)
         return RunOutcome(run.run_id, "claimed", 0.0, None, holder.holder if holder else str(error))
-    with claim:
+    with control.working(), claim:
         if is_finished(path):  # finished by another process between our look and our claim
             return RunOutcome(run.run_id, "skipped", 0.0, None)
         log = results / "logs" / f"{run.run_id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         argv = fit_command(run, results)
+        extra = dict(environment or {})
         started = time.perf_counter()
         with log.open("a") as handle:
-            handle.write(f"$ {' '.join(argv)}\n")
+            setting = "".join(f"{name}={value} " for name, value in sorted(extra.items()))
+            handle.write(f"$ {setting}{' '.join(argv)}\n")
             handle.flush()
-            env = {**run.environment, **os.environ, TOKEN_ENV: claim.token}  # the user's environment wins
-            code = subprocess.call(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
-    status = "finished" if code == 0 and is_finished(path) else "failed"
+            env = {**run.environment, **os.environ, **extra, TOKEN_ENV: claim.token}  # the user's environment wins over the sweep file's
+            child = control.start(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+            if child is None:
+                return RunOutcome(run.run_id, "stopped", 0.0, None)
+            code = control.wait(child)
+    if code == 0 and is_finished(path):
+        status = "finished"
+    else:
+        status = "stopped" if control.stopped.is_set() else "failed"
     return RunOutcome(run.run_id, status, time.perf_counter() - started, log)
 
 
@@ -174,29 +267,45 @@ def run_sweep(
     cwd: Path | None = None,
     wait: bool = False,
     poll_s: float = WAIT_POLL_S,
+    slots: list[Slot] | None = None,
+    control: RunnerControl | None = None,
 ) -> list[RunOutcome]:
-    """Run ``runs`` with up to ``workers`` at once, in ``cwd`` (default: the current folder, like a W&B
-    agent; relative paths in the sweep's command resolve there); outcomes in grid order.
+    """Run ``runs``, as many at once as there are ``slots`` (default: ``workers`` slots that leave the
+    environment as it is), in ``cwd`` (default: the current folder, like a W&B agent; relative paths
+    in the sweep's command resolve there); outcomes in grid order.
 
-    ``wait``: after the pass, keep watching points claimed by other processes until each is
-    finished, and run those whose holder died (their claim goes stale).
+    Each run takes a free slot, first come first served (so GPUs are dealt round robin) and gives
+    it back when it ends. ``wait``: after the pass, keep watching points claimed by other processes
+    until each is finished, and run those whose holder died (their claim goes stale). ``control``:
+    to stop the sweep from a signal handler (:class:`RunnerControl`).
     """
     results = results.resolve()
     results.mkdir(parents=True, exist_ok=True)
-    progress = Progress(len(runs), workers, quiet)
+    slots = list(slots) if slots else [Slot()] * max(1, workers)
+    control = control or RunnerControl()
+    free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
+    for slot in slots:
+        free.put(slot)
+    progress = Progress(len(runs), len(slots), quiet)
+
+    def in_a_slot(run: SweepRun) -> RunOutcome:
+        slot = free.get()
+        try:
+            return run_one(run, results, quiet, cwd, slot.environment(), control)
+        finally:
+            free.put(slot)
 
     def attempt(run: SweepRun) -> RunOutcome:
-        outcome = run_one(run, results, quiet, cwd)
+        outcome = in_a_slot(run)
         if outcome.status != "claimed" or not wait:
             progress.report(run, outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
         outcomes = dict(zip((run.run_id for run in runs), pool.map(attempt, runs)))
         pending = [run for run in runs if outcomes[run.run_id].status == "claimed"] if wait else []
-        while pending:
-            time.sleep(poll_s)
-            for run, outcome in zip(pending, pool.map(lambda r: run_one(r, results, quiet, cwd), pending)):
+        while pending and not control.stopped.wait(poll_s):
+            for run, outcome in zip(pending, pool.map(in_a_slot, pending)):
                 if outcome.status != "claimed":
                     outcomes[run.run_id] = outcome
                     progress.report(run, outcome)
