@@ -83,7 +83,7 @@ def analyse(
     series_results = [series.analyse_series(s, rows, exponents, properties) for s in series.controlled_series(rows)]
     penalties, s6 = robustness.penalty_vs_sharpness(rows, properties)
     ours = [
-        paper.OurValue(p.dataset, p.task, p.ref_n, p.kf_m, p.d_data, p.label_sharpness, spec_key or "", "records")
+        paper.OurValue(p.dataset, p.task, p.domain, p.ref_n, p.kf_m, p.d_data, p.label_sharpness, spec_key or "", "records")
         for p in properties.values()
         if p.d_data is not None and p.label_sharpness is not None
     ]

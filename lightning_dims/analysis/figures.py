@@ -53,9 +53,17 @@ def height_for(entries: int, axes_height: float = 3.4) -> float:
     return axes_height + 0.6 + 0.17 * math.ceil(entries / 3)
 
 
+MIN_TICK_RATIO = 1.2
+"""Neighbouring ticks on a log axis closer than this ratio would print over each other: the later is dropped."""
+
+
 def plain_log_ticks(axis, values: Sequence[float]) -> None:
-    """Log axis ticks at ``values``, written as plain numbers (200, not 2 x 10^2)."""
-    axis.set_major_locator(matplotlib.ticker.FixedLocator(sorted(set(values))))
+    """Log axis ticks at ``values`` (thinned so labels do not collide), written as plain numbers (200, not 2 x 10^2)."""
+    ticks: list[float] = []
+    for value in sorted(set(values)):
+        if not ticks or value >= MIN_TICK_RATIO * ticks[-1]:
+            ticks.append(value)
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
     axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
 

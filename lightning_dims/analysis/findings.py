@@ -10,7 +10,8 @@ False when they do not. The demo prints them and the report lists the same text.
 3. **Sharper labels, higher loss**, per series varying the label contrast (or across all tasks
    when there is none): slope of ``log L(N_c)`` on ``log K_F`` above 0 (law: 1).
 4. **Sharper labels, more fragile**, per contrast series (else pooled): Pearson r of the FGSM loss
-   penalty with K_F above 0, with the partial r given the clean loss beside it.
+   penalty with K_F above 0; the verdict also says whether the partial r given the clean loss
+   stays above 0 (K_F explains the penalty beyond how wrong the network already is).
 5. **d_repr <= d_data** in the paper's layer (the first recorded): the fraction of runs.
 """
 
@@ -112,10 +113,18 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
         partial = scope.partial_given_clean_loss
         given = ("" if partial is None else
                  f"; given the clean test loss, partial r = {partial.r:.2f} {interval_text(partial.ci)}")
-        verdict = "holds" if holds else "does not hold at this scale"
+        if not holds:
+            verdict = "This does not hold at this scale."
+        elif partial is None:
+            verdict = "This holds."
+        elif above_zero(partial.ci):
+            verdict = "This holds, also beyond what the clean loss explains."
+        else:
+            verdict = ("The raw correlation holds, but not beyond the clean loss: "
+                       "at this scale the penalty follows how wrong the network already is.")
         out.append(Finding("FGSM penalty rises with K_F", holds,
                            f"Sharper labels, more fragile ({name}): FGSM loss penalty vs K_F Pearson r = {c.pearson:.2f} "
-                           f"{interval_text(c.pearson_ci)} over {c.n} runs{given}. This {verdict}."))
+                           f"{interval_text(c.pearson_ci)} over {c.n} runs{given}. {verdict}"))
     return out
 
 
@@ -126,9 +135,15 @@ def representation_bound(analysis: Analysis) -> list[Finding]:
         if bound is None:
             continue
         p = bound.below
+        if p.k == p.n:
+            verdict = "This holds in every run."
+        elif 2 * p.k >= p.n:
+            verdict = f"It fails in {p.n - p.k} runs (named in the report)."
+        else:
+            verdict = "This does not hold at this scale."
         out.append(Finding("d_repr <= d_data", p.k == p.n,
                            f"Representations stay below the data's dimension: d_repr ({bound.layer}) <= d_data in "
-                           f"{p.k} of {p.n} runs ({p.fraction:.0%}, 95% interval {interval_text(p.ci)})."))
+                           f"{p.k} of {p.n} runs ({p.fraction:.0%}, 95% interval {interval_text(p.ci)}). {verdict}"))
     return out
 
 

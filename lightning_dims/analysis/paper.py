@@ -65,6 +65,7 @@ class OurValue:
 
     dataset: str
     task: str
+    domain: str
     n: int | None
     m: int | None
     d_data: float
@@ -81,7 +82,7 @@ def measurement_values(measurements: Iterable[Mapping]) -> list[OurValue]:
             continue
         classes = m.get("classes")
         task = m["dataset"] + (f" {' vs '.join(map(str, classes))}" if classes and classes != list(range(len(classes))) else "")
-        values.append(OurValue(m["dataset"], task, m.get("n"), m.get("m"), float(m["d_data"]),
+        values.append(OurValue(m["dataset"], task, m.get("domain") or "unknown", m.get("n"), m.get("m"), float(m["d_data"]),
                                float(m["label_sharpness"]), (m.get("preprocessing") or {}).get("key", ""), "measure"))
     return values
 
@@ -91,6 +92,18 @@ class ComparisonRow:
     dataset: str
     paper: PaperValue | None
     ours: tuple[OurValue, ...]
+
+
+def domain_ratio(rows: Iterable[ComparisonRow]) -> float | None:
+    """Mean K_F of our medical values over the mean of our natural ones (the paper: about 2.5)."""
+    by_domain: dict[str, list[float]] = {}
+    for row in rows:
+        for value in row.ours:
+            by_domain.setdefault(value.domain, []).append(value.label_sharpness)
+    if not by_domain.get("medical") or not by_domain.get("natural"):
+        return None
+    mean = {d: sum(v) / len(v) for d, v in by_domain.items()}
+    return mean["medical"] / mean["natural"]
 
 
 def paper_comparison(ours: Iterable[OurValue]) -> list[ComparisonRow]:
