@@ -1,7 +1,7 @@
 """The report's figures hold plotted data, not just a file: readable PNGs with both domains' points.
 
-Medical points are drawn in matplotlib's ``tab:red``, natural ones in ``tab:blue``
-(``lightning_dims.analysis.figures.DOMAIN_COLOURS``); an empty or one-domain figure fails.
+Medical tasks are drawn in shades of matplotlib's ``Reds``, natural ones in shades of ``Blues``
+(``lightning_dims.analysis.figures.DOMAIN_COLOURMAPS``); an empty or one-domain figure fails.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from PIL import Image
 from lightning_dims.analysis.report import write_report
 from lightning_dims.records import ResultsRecord
 
-FIGURES = ("loss_vs_d_data.png", "loss_vs_law.png", "penalty_vs_k_f.png", "d_repr_vs_d_data.png", "dataset_properties.png")
+FIGURES = tuple(
+    f"{name}_resnet18.png"
+    for name in ("loss_vs_n", "alpha_vs_inverse_d", "loss_at_centre_vs_k_f", "loss_vs_d_data_each_n", "penalty_vs_k_f", "d_repr_vs_d_data")
+)
 
 
 def record(i: int, domain: str, d_data: float, k_f: float, n: int) -> ResultsRecord:
@@ -31,12 +34,12 @@ def record(i: int, domain: str, d_data: float, k_f: float, n: int) -> ResultsRec
 
 
 def domain_pixels(path) -> dict[str, int]:
-    """Pixels of each domain's colour (also as 0.7-alpha points on white), and the image size."""
+    """Pixels of each domain's hue (any shade of red or blue, also semi-transparent on white), and the image size."""
     image = np.asarray(Image.open(path).convert("RGB")).astype(int)
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     return {
-        "medical": int(((r > 180) & (g < 140) & (b < 140) & (r - g > 80)).sum()),  # tab:red (214, 39, 40)
-        "natural": int(((b > 150) & (r < 120) & (b - r > 80)).sum()),  # tab:blue (31, 119, 180)
+        "medical": int(((r - np.maximum(g, b)) > 60).sum()),  # Reds: red well above green and blue
+        "natural": int(((b - r) > 60).sum()),  # Blues: blue well above red
         "ink": int((image.sum(axis=2) < 600).sum()),  # anything clearly not white
         "width": image.shape[1],
         "height": image.shape[0],

@@ -53,7 +53,7 @@ def test_sweep_runs_every_point_once_then_skips_and_reports(tmp_path, capsys):
     assert main(["report", "--results", str(results), "--out", str(out)]) == 0
     fits = json.loads((out / "fits.json").read_text())
     assert fits["n_runs"] == 4 and fits["spec"] == "16px-1ch-max255"
-    assert (out / "report.md").read_text().count("| digits | natural | 2 |") == 1
+    assert (out / "report.md").read_text().count("| resnet18 | digits 3 vs 8 | natural | 40..80 (2) | 2 |") == 1
 
 
 def test_sweep_refuses_a_random_search_with_the_fix(tmp_path, capsys):

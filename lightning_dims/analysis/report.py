@@ -1,7 +1,7 @@
-"""``report.md``, PNG figures and ``fits.json`` from a folder of results records.
+"""``report.md``, PNG figures and ``fits.json`` from an :class:`~lightning_dims.analysis.analyse.Analysis`.
 
-Only runs measured under one preprocessing spec are compared (K_F and d_data change with size,
-channels and intensity scaling): a folder holding several specs needs ``spec=KEY``.
+Every table states its unit and interval; every fit the analysis could not make is listed with its
+reason under "Skipped". ``docs/analysis.md`` explains each statistic.
 """
 
 from __future__ import annotations
@@ -9,40 +9,18 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning_dims.analysis import figures
-from lightning_dims.analysis.collect import rows_from_records
-from lightning_dims.analysis.fits import (
-    domain_gap,
-    generalization_fits,
-    group_rows,
-    representation_summary,
-    robustness_fits,
-)
-from lightning_dims.data.spec import SpecMismatchError
-
-
-def select_spec(rows: list[dict], spec: str | None) -> tuple[list[dict], str | None]:
-    """The rows of one preprocessing spec; refuses to mix specs silently."""
-    keys = sorted({str(r["preprocessing"]) for r in rows})
-    if spec is not None:
-        chosen = [r for r in rows if r["preprocessing"] == spec]
-        if not chosen:
-            raise SpecMismatchError(f"no finished run was measured under spec {spec!r}; the records hold {keys}")
-        return chosen, spec
-    if len(keys) > 1:
-        raise SpecMismatchError(
-            f"the records mix preprocessing specs {keys}: K_F and d_data are not comparable across them; "
-            "pass --spec KEY to report one of them"
-        )
-    return rows, (keys[0] if keys else None)
-
-
-def key_name(key: tuple) -> str:
-    return "/".join(str(part) for part in key) if key else "all"
+from lightning_dims.analysis.analyse import Analysis, analyse
+from lightning_dims.analysis.findings import findings
+from lightning_dims.analysis.health import CHANCE_BAND, FINAL_WORSE_RATIO, LEARNED_MARGIN, RANKS_WELL
+from lightning_dims.analysis.laws import AcrossTasks
+from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, domain_ratio
+from lightning_dims.analysis.stats import Correlation, Interval
+from lightning_dims.analysis.tasks import centre_sizes
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -53,18 +31,17 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def dataset_table(rows: Sequence[Mapping]) -> list[str]:
-    lines = ["| dataset | domain | runs | d_data | K_F | mean test loss | mean test acc |", "|---|---|---|---|---|---|---|"]
-    for (dataset, domain), group in sorted(group_rows(rows, ("dataset", "domain")).items()):
+def ci(interval: Interval, digits: int = 3) -> str:
+    return f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
 
-        def mean(field: str) -> float | None:
-            values = [r[field] for r in group if isinstance(r.get(field), (int, float))]
-            return sum(values) / len(values) if values else None
 
-        lines.append(
-            f"| {dataset} | {domain} | {len(group)} | {fmt(mean('d_data'))} | {fmt(mean('label_sharpness'))} "
-            f"| {fmt(mean('test_loss'))} | {fmt(mean('test_acc'))} |"
-        )
+def with_ci(value: float | None, interval: Interval, digits: int = 3) -> str:
+    return f"{fmt(value, digits)} {ci(interval, digits)}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
@@ -74,58 +51,248 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_report(records: Sequence[Any], out: str | os.PathLike[str], *, spec: str | None = None) -> dict:
-    """Write ``report.md``, ``fits.json`` and figures into ``out``; returns the fits."""
+def correlation_cells(c: Correlation | None) -> list[str]:
+    if c is None:
+        return ["n/a", "n/a"]
+    return [with_ci(c.pearson, c.pearson_ci, 2), with_ci(c.spearman, c.spearman_ci, 2)]
+
+
+def across_rows(fits: Mapping[str, AcrossTasks]) -> list[list[str]]:
+    return [
+        [arch, f.fit.n, with_ci(f.fit.slope, f.fit.slope_ci), with_ci(f.fit.intercept, f.fit.intercept_ci), fmt(f.fit.r2, 2),
+         *correlation_cells(f.correlation)]
+        for arch, f in fits.items()
+    ]
+
+
+ACROSS_HEADER = ["arch", "tasks", "slope [95% CI]", "intercept [95% CI]", "R^2", "Pearson r [95% CI]", "Spearman rho [95% CI]"]
+
+
+def figure_paths(analysis: Analysis, out: Path) -> dict[str, list[Path]]:
+    """Draw every figure into ``out``; name -> paths (one per arch or series)."""
+    paths: dict[str, list[Path]] = {key: [] for key in ("curves", "alpha", "centre", "fig2", "penalty", "repr", "series")}
+    for arch in analysis.archs:
+        paths["curves"].append(figures.save(figures.learning_curves(analysis.rows, analysis.exponents, arch),
+                                            out / f"loss_vs_n_{arch}.png"))
+        if arch in analysis.alpha_vs_dimension:
+            paths["alpha"].append(figures.save(alpha_figure(analysis, analysis.alpha_vs_dimension[arch]),
+                                               out / f"alpha_vs_inverse_d_{arch}.png"))
+        if arch in analysis.loss_vs_sharpness:
+            paths["centre"].append(figures.save(centre_figure(analysis, analysis.loss_vs_sharpness[arch]),
+                                                out / f"loss_at_centre_vs_k_f_{arch}.png"))
+        if any(s.arch == arch for s in analysis.fig2) or analysis.properties:
+            paths["fig2"].append(figures.save(figures.loss_vs_dimension(analysis.rows, analysis.properties, analysis.fig2, arch),
+                                              out / f"loss_vs_d_data_each_n_{arch}.png"))
+        if any(p.arch == arch for p in analysis.penalties):
+            paths["penalty"].append(figures.save(figures.penalty_vs_sharpness(analysis.rows, analysis.properties, arch),
+                                                 out / f"penalty_vs_k_f_{arch}.png"))
+        if any(b.arch == arch for b in analysis.bounds):
+            paths["repr"].append(figures.save(figures.repr_vs_data(analysis.rows, analysis.bounds, arch),
+                                              out / f"d_repr_vs_d_data_{arch}.png"))
+    for i, result in enumerate(analysis.series):
+        fit = result.exponent_vs_inverse_dimension if result.series.varied == "d" else result.centre_loss_vs_sharpness
+        if fit is not None:
+            draw = alpha_figure if result.series.varied == "d" else centre_figure
+            paths["series"].append(figures.save(draw(analysis, fit, result.series.name), out / f"series_{i + 1}.png"))
+    return paths
+
+
+def alpha_figure(analysis: Analysis, fit: AcrossTasks, title: str | None = None):
+    points = {
+        task: (1.0 / analysis.properties[(fit.arch, task)].d_data, analysis.exponents[(fit.arch, task)].alpha,
+               analysis.exponents[(fit.arch, task)].alpha_ci)
+        for task in fit.tasks
+    }
+    return figures.across_tasks(fit, analysis.rows, points, (0.0, 1.0), "1 / d_data (reference N)",
+                                "exponent alpha [95% CI]", title or f"{fit.arch}: alpha vs 1/d_data (law: alpha = 1/d)")
+
+
+def centre_figure(analysis: Analysis, fit: AcrossTasks, title: str | None = None):
+    points = {}
+    for task in fit.tasks:
+        e = analysis.exponents[(fit.arch, task)]
+        log_ci = tuple(None if v is None else math.log(v) for v in e.loss_at_centre_ci)
+        points[task] = (math.log(analysis.properties[(fit.arch, task)].label_sharpness), math.log(e.loss_at_centre), log_ci)
+    centre = centre_sizes(analysis.rows)[fit.arch]
+    return figures.across_tasks(fit, analysis.rows, points, None, "log K_F (1/intensity, reference N)",
+                                f"log test loss at N = {centre:.0f} [95% CI]",
+                                title or f"{fit.arch}: loss at the centre of the N range vs K_F")
+
+
+def images(paths: Sequence[Path], alt: str) -> list[str]:
+    return [f"![{alt}]({p.name})" for p in paths] + ([""] if paths else [])
+
+
+def task_table(analysis: Analysis) -> list[str]:
+    centres = centre_sizes(analysis.rows)
+    rows = []
+    keys = sorted({(r.arch, r.domain, r.task) for r in analysis.rows})
+    for arch, domain, task in keys:
+        runs = [r for r in analysis.rows if r.arch == arch and r.task == task]
+        p = analysis.properties.get((arch, task))
+        e = analysis.exponents.get((arch, task))
+        sizes = sorted({r.n_train for r in runs})
+        alpha_d = e.alpha * p.d_data if e and p and p.d_data else None
+        centre = "n/a" if e is None else with_ci(e.loss_at_centre, e.loss_at_centre_ci) + (" (extrapolated)" if e.extrapolated else "")
+        rows.append([
+            arch, task, domain, f"{sizes[0]}..{sizes[-1]} ({len(sizes)})", len(runs),
+            fmt(p.d_data if p else None), f"{fmt(p.label_sharpness if p else None)} ({fmt(p.kf_m if p else None)})",
+            "n/a" if e is None else with_ci(e.alpha, e.alpha_ci), fmt(alpha_d, 2), fmt(e.r2 if e else None, 2), centre,
+        ])
+    header = ["arch", "task", "domain", "N (sizes)", "runs", "d_data", "K_F (M)", "alpha [95% CI]", "alpha x d_data",
+              "R^2", "L(N_c) [95% CI]"]
+    note = ("N_c = " + ", ".join(f"{c:.0f} ({a})" for a, c in centres.items()) +
+            "; d_data (MLE, k = 20) and K_F (1/intensity, exhaustive over M images) at the reference N = " +
+            ", ".join(f"{n} ({a})" for a, n in analysis.ref_sizes.items()) + ". The law predicts alpha x d_data = 1.")
+    return table(header, rows) + ["", note]
+
+
+def runs_table(analysis: Analysis) -> list[str]:
+    rows = []
+    for r in sorted(analysis.rows, key=lambda r: (r.arch, r.domain, r.task, r.n_train, r.seed)):
+        rows.append([r.arch, r.task, r.n_train, r.seed, fmt(r.test_loss), fmt(r.test_acc), fmt(r.test_auroc),
+                     fmt(r.best_loss), fmt(r.best_acc), fmt(r.best_auroc), ", ".join(analysis.flags[r.run_id]) or "ok"])
+    header = ["arch", "task", "N", "seed", "test loss", "test acc", "test AUROC", "best-val: loss", "acc", "AUROC", "flags"]
+    return table(header, rows)
+
+
+def penalty_table(analysis: Analysis) -> list[str]:
+    rows = []
+    for p in analysis.penalties:
+        partial = p.partial_given_clean_loss
+        rows.append([p.arch, p.scope, p.n_runs, p.n_tasks, *correlation_cells(p.vs_sharpness),
+                     "n/a" if p.vs_log_clean_loss is None else with_ci(p.vs_log_clean_loss.pearson, p.vs_log_clean_loss.pearson_ci, 2),
+                     "n/a" if partial is None else with_ci(partial.r, partial.ci, 2)])
+    header = ["arch", "scope", "runs", "tasks", "Pearson r [95% CI]", "Spearman rho [95% CI]",
+              "r with log clean loss", "partial r given log clean loss [95% CI]"]
+    return table(header, rows)
+
+
+def series_table(analysis: Analysis) -> list[str]:
+    rows = []
+    for result in analysis.series:
+        name = result.series.name
+        for label, fit in (("alpha vs 1/d_data", result.exponent_vs_inverse_dimension),
+                           ("log L(N_c) vs log K_F", result.centre_loss_vs_sharpness)):
+            if fit is not None:
+                rows.append([name, label, fit.fit.n, with_ci(fit.fit.slope, fit.fit.slope_ci), fmt(fit.fit.r2, 2),
+                             *correlation_cells(fit.correlation)])
+        if result.penalty is not None:
+            c = result.penalty.vs_sharpness
+            partial = result.penalty.partial_given_clean_loss
+            rows.append([name, "FGSM penalty vs K_F (runs)", c.n, "-", "-", *correlation_cells(c)])
+            if partial is not None:
+                rows.append([name, "  partial r given log clean loss", partial.n, "-", "-", with_ci(partial.r, partial.ci, 2), "-"])
+    return table(["series", "fit", "points", "slope [95% CI]", "R^2", "Pearson r [95% CI]", "Spearman rho [95% CI]"], rows)
+
+
+def comparison_table(analysis: Analysis) -> list[str]:
+    rows = []
+    for row in analysis.comparison:
+        domain = row.ours[0].domain if row.ours else "-"
+        paper_cells = ([domain, "-", "-"] if row.paper is None
+                       else [row.paper.domain, fmt(row.paper.d_data), fmt(row.paper.k_f_1e4)])
+        name = row.paper.name if row.paper else f"{row.dataset} (not in the paper)"
+        if not row.ours:
+            rows.append([name, *paper_cells, "not measured here (no data, or no measurement at the paper's spec)",
+                         "-", "-", "-", "-"])
+        for ours in row.ours:
+            rows.append([name, *paper_cells, ours.task, fmt(ours.n), fmt(ours.m), fmt(ours.d_data),
+                         fmt(ours.label_sharpness / PAPER_KF_UNIT)])
+    header = ["dataset", "domain", "paper d_data", "paper K_F (1e-4)", "our task", "N", "M", "our d_data", "our K_F (1e-4)"]
+    ratio = domain_ratio(analysis.comparison)
+    note = [] if ratio is None else ["", f"Mean K_F of our medical values over our natural ones at this spec: {ratio:.2f} "
+                                         "(the paper: about 2.5 over its 11 datasets)."]
+    return table(header, rows) + note
+
+
+def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Sequence) -> list[str]:
+    flagged = sum(1 for f in analysis.flags.values() if f)
+    lines = ["# lightning-dims report", ""]
+    lines += [f"{len(analysis.rows)} finished runs ({', '.join(analysis.archs)}) under preprocessing spec `{analysis.spec}`; "
+              f"{len({(r.arch, r.task) for r in analysis.rows})} tasks; {flagged} runs flagged (see Runs); "
+              f"{len(analysis.skips)} fits or values skipped (see Skipped). Statistics and intervals: docs/analysis.md.", ""]
+    lines += ["## Findings", ""] + [f"- {f.text}" for f in listed] + [""]
+    lines += ["## Tasks: one K_F and d_data each, and the learning-curve exponent", ""] + task_table(analysis) + [""]
+    lines += images(paths["curves"], "learning curves")
+    lines += ["## The law across tasks", "", "Exponent alpha against 1/d_data (the law: slope 1, intercept 0):", ""]
+    lines += table(ACROSS_HEADER, across_rows(analysis.alpha_vs_dimension)) + [""] + images(paths["alpha"], "alpha vs 1/d")
+    lines += ["Log test loss at the centre N_c against log K_F (the law: slope 1 among tasks of equal d_data):", ""]
+    lines += table(ACROSS_HEADER, across_rows(analysis.loss_vs_sharpness)) + [""] + images(paths["centre"], "loss vs K_F")
+    if analysis.series:
+        lines += ["## Controlled series (one dataset option varied, the others fixed)", ""] + series_table(analysis) + [""]
+        lines += images(paths["series"], "series")
+    lines += ["## Test loss vs d_data at each N (the paper's Fig. 2)", "",
+              "Per domain and training size: log L = a + b d_data over the tasks' runs at that N, d_data at the reference N.", ""]
+    lines += table(["arch", "domain", "N", "tasks", "b per dimension [95% CI]", "R^2"],
+                   [[s.arch, s.domain, s.n_train, len(s.tasks), with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2)]
+                    for s in analysis.fig2]) + [""] + images(paths["fig2"], "Fig. 2")
+    lines += ["## Robustness: FGSM loss penalty vs K_F", "",
+              "One point per run: its task's K_F and its penalty L_attacked - L_clean (nats). Runs of one task share its "
+              "K_F, so pooled and per-domain intervals (which assume independent points) are too narrow; the per-N rows "
+              "are the independent tests. The partial r removes what log clean loss explains from both.", ""]
+    lines += penalty_table(analysis) + [""] + images(paths["penalty"], "penalty vs K_F")
+    lines += ["## Representations: d_repr <= d_data", ""]
+    lines += table(["arch", "layer", "estimator", "embedded", "runs", "below", "fraction [95% CI]", "runs above"],
+                   [[b.arch, b.layer, fmt(b.estimator), fmt(b.source), b.below.n, b.below.k,
+                     with_ci(b.below.fraction, b.below.ci, 2), ", ".join(b.runs_above) or "none"] for b in analysis.bounds])
+    lines += ["", "d_data of each run's own training set; a proportion's interval is Clopper-Pearson.", ""]
+    lines += images(paths["repr"], "d_repr vs d_data")
+    lines += ["## Runs: final weights (test) and best-validation weights (test_best) on the test set", "",
+              f"Flags: *not learned*: test accuracy below chance + {LEARNED_MARGIN} (chance = 1/classes, test sets are "
+              f"class-balanced); *miscalibrated*: accuracy within {CHANCE_BAND} of chance with AUROC >= {RANKS_WELL}; "
+              f"*final epoch worse*: final test loss above {FINAL_WORSE_RATIO}x the best-val weights' test loss.", ""]
+    lines += runs_table(analysis) + [""]
+    lines += ["## Our K_F and d_data at the paper's spec beside its Figure 1", "",
+              "Paper values read off its Figure 1 (224 x 224, max 255, 1 channel; CIFAR-10, SVHN and ImageNet apparently "
+              "3 channels; N = 500..1750). Ours only where measured under the same spec.", ""]
+    lines += comparison_table(analysis) + ["", K_F_DEFINITION_NOTE, ""]
+    lines += ["## Skipped", ""] + ([f"- {s}" for s in analysis.skips] or ["- nothing"]) + [""]
+    return lines
+
+
+def fits_json(analysis: Analysis, listed: Sequence) -> dict:
+    def keyed(mapping: Mapping[tuple[str, str], Any]) -> dict:
+        return {f"{arch}/{task}": value.to_dict() for (arch, task), value in mapping.items()}
+
+    return {
+        "spec": analysis.spec,
+        "n_runs": len(analysis.rows),
+        "reference_n": analysis.ref_sizes,
+        "centre_n": centre_sizes(analysis.rows),
+        "findings": [f.to_dict() for f in listed],
+        "task_properties": keyed(analysis.properties),
+        "exponents": keyed(analysis.exponents),
+        "alpha_vs_inverse_d_data": {a: f.to_dict() for a, f in analysis.alpha_vs_dimension.items()},
+        "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in analysis.loss_vs_sharpness.items()},
+        "series": [s.to_dict() for s in analysis.series],
+        "fig2_loss_vs_d_data": [s.to_dict() for s in analysis.fig2],
+        "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
+        "representation_bound": [b.to_dict() for b in analysis.bounds],
+        "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},
+        "paper_comparison": [
+            {"dataset": r.dataset, "paper": None if r.paper is None else {**r.paper.__dict__},
+             "ours": [o.__dict__ for o in r.ours]} for r in analysis.comparison
+        ],
+        "skipped": [s.to_dict() for s in analysis.skips],
+    }
+
+
+def write_report(
+    records: Sequence[Any],
+    out: str | os.PathLike[str],
+    *,
+    spec: str | None = None,
+    ref_n: int | None = None,
+    measurements: Sequence[Mapping] = (),
+) -> dict:
+    """Analyse ``records`` (already selected) and write ``report.md``, ``fits.json`` and figures into ``out``; returns fits.json's dict."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, spec_key = select_spec(rows_from_records(records), spec)
-    if not rows:
-        raise ValueError("no finished runs among the records: nothing to report (check --results)")
-    by_domain = generalization_fits(rows, by=("domain",))
-    by_domain_arch = generalization_fits(rows, by=("domain", "arch"))
-    fits = {
-        "spec": spec_key,
-        "n_runs": len(rows),
-        "generalization": {key_name(k): v for k, v in by_domain.items()},
-        "generalization_by_arch": {key_name(k): v for k, v in by_domain_arch.items()},
-        "domain_gap": domain_gap(by_domain),
-        "robustness": {key_name(k): v for k, v in robustness_fits(rows).items()},
-        "robustness_by_arch": {key_name(k): v for k, v in robustness_fits(rows, by=("arch",)).items()},
-        "representations": representation_summary(rows),
-    }
-    paths = {
-        "loss_vs_d_data": figures.loss_vs_dimension(rows, by_domain, out / "loss_vs_d_data.png"),
-        "loss_vs_law": figures.loss_vs_law(rows, by_domain, out / "loss_vs_law.png"),
-        "penalty_vs_k_f": figures.penalty_vs_sharpness(rows, out / "penalty_vs_k_f.png"),
-        "d_repr_vs_d_data": figures.repr_vs_data(rows, out / "d_repr_vs_d_data.png"),
-        "dataset_properties": figures.dataset_properties(rows, out / "dataset_properties.png"),
-    }
+    analysis = analyse(records, spec=spec, ref_n=ref_n, measurements=measurements)
+    listed = findings(analysis)
+    paths = figure_paths(analysis, out)
+    fits = fits_json(analysis, listed)
     write_atomic(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
-
-    lines = ["# lightning-dims report", "", f"{len(rows)} finished runs, preprocessing spec `{spec_key}`.", ""]
-    lines += ["## Datasets", "", *dataset_table(rows), "", f"![dataset properties]({paths['dataset_properties'].name})", ""]
-    lines += ["## Generalization: log L = a + b d_data and log L = a' + s log N / d_data", ""]
-    lines += ["| group | runs | b (per dim) | R^2 | s | s std. err. | R^2 |", "|---|---|---|---|---|---|---|"]
-    for name, entry in {**fits["generalization"], **fits["generalization_by_arch"]}.items():
-        a, b = entry["log_loss_vs_d_data"], entry["log_loss_vs_log_n_over_d_data"]
-        lines.append(
-            f"| {name} | {entry['n_runs']} | {fmt(a['slope'])} | {fmt(a['r2'])} | {fmt(b['slope'])} "
-            f"| {fmt(b['slope_stderr'])} | {fmt(b['r2'])} |"
-        )
-    gap = fits["domain_gap"]
-    if gap:
-        lines += ["", f"Intercept gap medical - natural: {fmt(gap['intercept_gap'])}; "
-                  f"log(K_F medical / K_F natural): {fmt(gap['log_label_sharpness_ratio'])} (the law predicts these agree)."]
-    lines += ["", f"![loss vs d_data]({paths['loss_vs_d_data'].name}) ![law]({paths['loss_vs_law'].name})", ""]
-    lines += ["## Robustness: FGSM loss penalty vs K_F", "", "| group | runs | Pearson [95% CI] | Spearman [95% CI] |", "|---|---|---|---|"]
-    for name, corr in {**fits["robustness"], **fits["robustness_by_arch"]}.items():
-        lines.append(
-            f"| {name} | {corr['n']} | {fmt(corr['pearson'])} [{fmt(corr['pearson_ci'][0])}, {fmt(corr['pearson_ci'][1])}] "
-            f"| {fmt(corr['spearman'])} [{fmt(corr['spearman_ci'][0])}, {fmt(corr['spearman_ci'][1])}] |"
-        )
-    lines += ["", f"![penalty vs K_F]({paths['penalty_vs_k_f'].name})", ""]
-    rep = fits["representations"]
-    lines += ["## Representations", "", f"{rep['n_runs']} runs with d_repr; fraction with d_repr <= d_data: {fmt(rep['fraction_below'])}.",
-              "", f"![d_repr vs d_data]({paths['d_repr_vs_d_data'].name})", ""]
-    write_atomic(out / "report.md", "\n".join(lines))
+    write_atomic(out / "report.md", "\n".join(report_lines(analysis, paths, listed)))
     return fits

@@ -1,20 +1,14 @@
-"""Lightning callbacks measuring what a trained network does: d_repr, adversarial robustness, data properties.
+"""Lightning callbacks measuring what a trained network does: d_repr, adversarial robustness, data properties
+(and BatchNormRecalibration, which re-estimates batch-norm statistics so short runs are evaluated as trained).
 
 Attach them in a LightningCLI config (``callbacks/paper.yaml``, ``callbacks/fast.yaml``) or pass
 them to ``Trainer(callbacks=[...])``. Each has ``results_record_fields()``, merged into the run's
 results record.
 """
 
-from lightning_dims.callbacks.activations import (
-    ActivationRecorder,
-    LayerSpec,
-    default_layers,
-    module_names,
-)
-from lightning_dims.callbacks.adversarial import (
-    AdversarialEvalCallback,
-    robustness_metrics,
-)
+from lightning_dims.callbacks.activations import ActivationRecorder, LayerSpec, default_layers, module_names
+from lightning_dims.callbacks.adversarial import AdversarialEvalCallback, robustness_metrics
+from lightning_dims.callbacks.batchnorm import BatchNormRecalibration
 from lightning_dims.callbacks.data_properties import DataPropertiesCallback
 from lightning_dims.callbacks.repr_dim import (
     DegenerateRepresentationError,
@@ -27,6 +21,7 @@ from lightning_dims.callbacks.repr_dim import (
 __all__ = [
     "ActivationRecorder",
     "AdversarialEvalCallback",
+    "BatchNormRecalibration",
     "DataPropertiesCallback",
     "DegenerateRepresentationError",
     "LayerEstimate",

@@ -1,89 +1,154 @@
-"""``lightning-dims demo [--out DIR]``: the whole pipeline on embedded data, on a CPU, in minutes.
+"""``lightning-dims demo [--out DIR]``: the paper's claims put to a test on embedded data, on a CPU, in minutes.
 
-1. measures K_F and d_data of the three embedded datasets (natural ``digits`` 3 vs 8, medical
-   ``brain-tissue``, ``synthetic`` with d = 8) under the demo's spec (32 px, 1 channel, max 255);
-2. runs ``sweeps/quick.yaml`` (ResNet-18, three training sizes per dataset, the cheap callbacks:
-   K_F/d_data, d_repr, FGSM) through ``lightning-dims sweep``, W&B offline unless configured;
-3. writes the report (``report.md``, figures, ``fits.json``) from the results records.
+1. measures K_F and d_data of every task of the demo's grid (``sweeps/demo.yaml``: ``synthetic``
+   at d = 2, 3, 4, 6 and, at d = 4, label contrast 1, 0.7, 0.5, 0.4, and the medical ``brain-tissue``;
+   ``sweeps/demo-digits.yaml``: natural ``digits`` 3 vs 8) at the largest training size they all
+   have, under the demo's spec (16 px, 1 channel, per-image max 255);
+2. trains a small ResNet on each task at four training sizes through ``lightning-dims sweep``
+   (W&B offline unless configured), with K_F/d_data, d_repr and FGSM measured by callbacks;
+3. writes the report (``report.md``, figures, ``fits.json``) and prints its findings in plain
+   words, each with its numbers and whether it holds at this scale.
 
-Re-running continues where it stopped: finished runs are kept, interrupted ones resume.
+A run has learned when its final test accuracy is at least chance + 0.15 (0.65 for these binary
+tasks with class-balanced test sets); the demo says which runs did not. Re-running continues
+where it stopped: finished runs are kept, interrupted ones resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from lightning_dims.analysis.report import write_report
 from lightning_dims.cli import user_errors
-from lightning_dims.records import read_records
-from lightning_dims.sweep.grid import expand_grid, load_sweep
-from lightning_dims.sweep.runner import run_sweep
+from lightning_dims.errors import UsageError
+from lightning_dims.sweep.grid import SweepRun, expand_grid, load_sweep
 
-DEMO_SWEEP = "sweeps/quick"
+PROG = "lightning-dims demo"
+DEMO_SWEEPS = ("sweeps/demo", "sweeps/demo-digits")
+"""The demo's grid: shipped sweep files (``lightning_dims/configs/sweeps/``), usable from any folder."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lightning-dims demo", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--out", default="demo-out", help="folder for results, run folders and the report")
     parser.add_argument(
-        "--sweep", default=DEMO_SWEEP,
-        help="grid sweep to run: a file or a shipped sweep (default: sweeps/quick, shipped with the package)",
+        "--sweep", action="append", default=None,
+        help="grid sweep to run, a file or a shipped sweep, repeatable (default: sweeps/demo and sweeps/demo-digits, "
+             "shipped with the package)",
     )  # fmt: skip
-    parser.add_argument("--workers", type=int, default=1, help="training runs at once")
+    parser.add_argument(
+        "--workers", type=int, default=min(2, os.cpu_count() or 1),
+        help="training runs at once, the cores split among them (default: 2, or 1 on a one-core machine)",
+    )  # fmt: skip
     return parser
 
 
-def measure_tasks(runs) -> list[dict]:
-    """K_F and d_data of each distinct dataset task of the sweep, at its smallest training size."""
-    from lightning_dims.data import DimsDataModule
+def load_average() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "n/a"
 
-    tasks: dict[str, tuple[dict, list[int]]] = {}  # task as canonical JSON -> (data args, its training sizes)
+
+def common_reference_size(runs: list[SweepRun]) -> int | None:
+    """The largest training size that every task of the grid is trained at (the report's reference N)."""
+    sizes: dict[str, set[int]] = {}
+    for run in runs:
+        key = json.dumps(run.parameters.get("data", {}), sort_keys=True)
+        sizes.setdefault(key, set()).add(run.parameters.get("data.train_size"))
+    common = set.intersection(*sizes.values()) - {None} if sizes else set()
+    return max(common) if common else None
+
+
+def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
+    """K_F and d_data of each distinct task of the grid at training size ``ref_n`` (shared with the runs' cache)."""
+    from lightning_dims.analysis.rows import task_key, task_labels
+    from lightning_dims.data import DatasetTask
+
+    tasks = {}
     for run in runs:
         data = dict(run.parameters.get("data", {}))
-        _, sizes = tasks.setdefault(json.dumps(data, sort_keys=True), (data, []))
-        if run.parameters.get("data.train_size") is not None:
-            sizes.append(run.parameters["data.train_size"])
-    rows = []
-    for data, sizes in tasks.values():
-        datamodule = DimsDataModule(**data, **({"train_size": min(sizes)} if sizes else {}))
-        datamodule.setup("fit")
-        rows.append({"dataset": data["name"], "domain": datamodule.domain, **datamodule.dataset_properties()})
-    return rows
+        tasks.setdefault(json.dumps(data, sort_keys=True), data)
+    measured = []
+    for data in tasks.values():
+        options = data.pop("dataset_options", None)
+        task = DatasetTask(**data | {"train_size": ref_n}, options=options)
+        measured.append((task, task.properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive")))
+    labels = task_labels((t.name, tuple(t.classes), dict(t.options)) for t, _ in measured)
+    return [
+        {**properties, "task": labels[task_key(t.name, t.classes, t.options)], "domain": t.domain}
+        for t, properties in measured
+    ]
 
 
-@user_errors("lightning-dims demo")
+def print_properties(rows: list[dict], ref_n: int) -> None:
+    spec = rows[0]["preprocessing"]["key"] if rows else "?"
+    print(f"1/3 K_F and d_data of each task at N = {ref_n} (spec {spec}; K_F in 1/intensity, max over all "
+          "differently labelled pairs; d_data: MLE, k = 20)")
+    for row in sorted(rows, key=lambda r: (r["domain"], r["task"])):
+        print(f"    {row['task']:<30} {row['domain']:<9}  K_F = {row['label_sharpness']:.3e}   d_data = {row['d_data']:5.2f}")
+    by_domain = {}
+    for row in rows:
+        by_domain.setdefault(row["domain"], []).append(row["label_sharpness"])
+    if "medical" in by_domain and "natural" in by_domain:
+        ratio = (sum(by_domain["medical"]) / len(by_domain["medical"])) / (sum(by_domain["natural"]) / len(by_domain["natural"]))
+        print(f"    medical K_F / natural K_F = {ratio:.2f} (the paper: about 2.5 at 224 px over 11 datasets)")
+
+
+def print_health(results: Path) -> None:
+    """One line on how many runs learned, and a line for each that did not."""
+    from lightning_dims.analysis.health import LEARNED_MARGIN, learned
+    from lightning_dims.analysis.rows import rows_from_records
+    from lightning_dims.records import read_records
+
+    rows, _ = rows_from_records(read_records(results))
+    failed = [r for r in rows if not learned(r)]
+    print(f"    {len(rows) - len(failed)} of {len(rows)} runs learned (final test accuracy >= chance + {LEARNED_MARGIN}, "
+          f"i.e. >= {0.5 + LEARNED_MARGIN:.2f} on these binary tasks)")
+    for r in failed:
+        print(f"    did not learn: {r.task} N = {r.n_train}: test accuracy {r.test_acc}, AUROC {r.test_auroc}")
+    return len(failed)
+
+
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
-    sweep_file = args.sweep
-    started = time.perf_counter()
-    runs = expand_grid(load_sweep(sweep_file), cwd=Path.cwd())
+    started, load_before = time.perf_counter(), load_average()
+    runs = [run for name in (args.sweep or DEMO_SWEEPS) for run in expand_grid(load_sweep(name), cwd=Path.cwd())]
+    ref_n = common_reference_size(runs)
+    if ref_n is None:
+        raise UsageError("the sweeps share no training size to measure every task at; give every task one common data.train_size")
 
-    print("1/3 dataset properties (32 px, 1 channel, per-image max 255; K_F in 1/intensity units)")
-    for row in measure_tasks(runs):
-        print(f"    {row['dataset']:<13} {row['domain']:<9} N={row.get('n', '?'):<5} K_F={row['label_sharpness']:.3e}  "
-              f"d_data={row['d_data']:.2f}")
+    print_properties(measure_tasks(runs, ref_n), ref_n)
 
-    print(f"2/3 training {len(runs)} runs from {sweep_file} (records in {out / 'results'}; logs in {out / 'results' / 'logs'})")
-    outcomes = run_sweep(runs, out / "results", workers=args.workers)
+    from lightning_dims.analysis.report import write_report
+    from lightning_dims.records.selection import select_records
+    from lightning_dims.sweep.runner import run_sweep
+    from lightning_dims.sweep.slots import machine_slots
+
+    results = out / "results"
+    slots = machine_slots(workers=args.workers)
+    print(f"2/3 training {len(runs)} runs, {len(slots)} at a time (records in {results}, logs in {results / 'logs'})")
+    outcomes = run_sweep(runs, results, slots=slots)
     failed = [o for o in outcomes if o.status == "failed"]
+    print_health(results)
 
-    print(f"3/3 report -> {out / 'report'}")
-    fits = write_report(read_records(out / "results"), out / "report")
-    for domain, entry in fits["generalization"].items():
-        law = entry["log_loss_vs_log_n_over_d_data"]
-        print(f"    {domain:<10} log test loss vs log N / d_data: slope {law['slope']:.2f} (R^2 {law['r2']:.2f}, {entry['n_runs']} runs)")
-    pooled = fits["robustness"].get("all")
-    if pooled:
-        print(f"    FGSM loss penalty vs K_F: Pearson {pooled['pearson']:.2f}, Spearman {pooled['spearman']:.2f} ({pooled['n']} runs)")
-    representations = fits["representations"]
-    if representations["n_runs"]:
-        print(f"    d_repr <= d_data in {representations['fraction_below']:.0%} of {representations['n_runs']} runs")
-    print(f"done in {time.perf_counter() - started:.0f} s: open {out / 'report' / 'report.md'}")
+    print(f"3/3 report -> {out / 'report' / 'report.md'}")
+    selection = select_records(results)
+    if selection.skipped:
+        print(f"    {selection.summary()}")
+    fits = write_report(selection.used, out / "report")
+    print("Findings:")
+    for number, finding in enumerate(fits["findings"], start=1):
+        print(f"  {number}. {finding['text']}")
+    seconds = time.perf_counter() - started
+    print(f"done in {seconds:.0f} s ({seconds / 60:.1f} min); load average (1, 5, 15 min) at start {load_before}, "
+          f"at end {load_average()}")
     if failed:
         print(f"{len(failed)} runs failed (logs: {', '.join(str(o.log) for o in failed)}); re-run to retry", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ record per run id (the newest finished), and pools only runs of one protocol
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -39,7 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="a config key the grid varies beyond dataset, N, arch and seed (e.g. model.lr); repeatable",
     )  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="fail when any record is skipped, instead of saying why")
+    parser.add_argument(
+        "--ref-n", type=int,
+        help="training size at which each task's K_F and d_data are taken (default: the largest N every task has)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--measurements", action="append", default=[], metavar="FILE",
+        help="JSON lines from `lightning-dims measure --json` (repeatable): values at the paper's spec for the "
+             "comparison with its Figure 1",
+    )  # fmt: skip
     return parser
+
+
+def read_measurements(paths: list[str]) -> list[dict]:
+    """Every JSON object of every file (one per line, as ``measure --json`` prints them)."""
+    measurements = []
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise ValueError(f"--measurements {path}: {error.strerror or error}") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    measurements.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path} line {number} is not JSON ({error.msg}); expected `measure --json` output") from None
+    return measurements
 
 
 @user_errors(PROG)
@@ -56,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     for where, why in selection.skipped:
         print(f"  skipped {where}: {why}", file=sys.stderr)
     try:
-        fits = write_report(selection.used, args.out, spec=args.spec)
+        fits = write_report(selection.used, args.out, spec=args.spec, ref_n=args.ref_n,
+                            measurements=read_measurements(args.measurements))
     except ValueError as error:
         raise UsageError(str(error)) from None
     print(f"report of {fits['n_runs']} runs ({fits['spec']}, protocol {selection.protocol}) written to {args.out}/report.md")

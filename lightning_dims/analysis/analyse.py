@@ -1,0 +1,105 @@
+"""Everything the report says, computed once from a selected list of results records.
+
+:func:`analyse` runs, in order: records -> rows (:mod:`.rows`), one spec, per-task reference
+properties and exponents (:mod:`.tasks`), the law across tasks and the paper's Fig. 2
+(:mod:`.laws`), controlled series (:mod:`.series`), FGSM penalty vs K_F (:mod:`.robustness`),
+training health and the d_repr bound (:mod:`.health`), the paper comparison (:mod:`.paper`).
+Every fit that could not be made is in ``skips`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightning_dims.analysis import health, laws, paper, robustness, series, tasks
+from lightning_dims.analysis.rows import RunRow, rows_from_records
+from lightning_dims.analysis.skips import Skip
+from lightning_dims.data.spec import SpecMismatchError
+
+
+def select_spec(rows: list[RunRow], spec: str | None) -> tuple[list[RunRow], str | None]:
+    """The rows of one preprocessing spec; refuses to mix specs silently (K_F and d_data change with it)."""
+    keys = sorted({str(r.spec) for r in rows})
+    if spec is not None:
+        chosen = [r for r in rows if r.spec == spec]
+        if not chosen:
+            raise SpecMismatchError(f"no finished run was measured under spec {spec!r}; the records hold {keys}")
+        return chosen, spec
+    if len(keys) > 1:
+        raise SpecMismatchError(
+            f"the records mix preprocessing specs {keys}: K_F and d_data are not comparable across them; "
+            "pass --spec KEY to report one of them"
+        )
+    return rows, (keys[0] if keys else None)
+
+
+@dataclass
+class Analysis:
+    spec: str | None
+    rows: list[RunRow]
+    ref_sizes: dict[str, int]
+    properties: dict[tuple[str, str], tasks.TaskProperties]
+    exponents: dict[tuple[str, str], tasks.TaskExponent]
+    alpha_vs_dimension: dict[str, laws.AcrossTasks]
+    loss_vs_sharpness: dict[str, laws.AcrossTasks]
+    fig2: list[laws.DimensionSlope]
+    series: list[series.SeriesResult]
+    penalties: list[robustness.PenaltyScope]
+    bounds: list[health.ReprBound]
+    flags: dict[str, list[str]]
+    comparison: list[paper.ComparisonRow]
+    skips: list[Skip] = field(default_factory=list)
+
+    @property
+    def archs(self) -> list[str]:
+        return sorted({r.arch for r in self.rows})
+
+
+def analyse(
+    records: Iterable[Any],
+    *,
+    spec: str | None = None,
+    ref_n: int | None = None,
+    eps: float | None = None,
+    measurements: Sequence[Mapping] = (),
+) -> Analysis:
+    """The whole analysis of already-selected records (one per run; see the module docstring).
+
+    Raises:
+        SpecMismatchError: the records mix preprocessing specs and ``spec`` does not choose one.
+        ValueError: no finished run among the records.
+    """
+    all_rows, skips = rows_from_records(records, eps=eps)
+    rows, spec_key = select_spec(all_rows, spec)
+    if not rows:
+        raise ValueError("no finished runs among the records: nothing to report (check --results)")
+    properties, s1 = tasks.reference_properties(rows, ref_n)
+    exponents, s2 = tasks.task_exponents(rows)
+    by_dimension, s3 = laws.exponent_vs_inverse_dimension(exponents, properties)
+    by_sharpness, s4 = laws.centre_loss_vs_sharpness(exponents, properties)
+    fig2, s5 = laws.loss_vs_dimension_at_each_n(rows, properties)
+    series_results = [series.analyse_series(s, rows, exponents, properties) for s in series.controlled_series(rows)]
+    penalties, s6 = robustness.penalty_vs_sharpness(rows, properties)
+    ours = [
+        paper.OurValue(p.dataset, p.task, p.domain, p.ref_n, p.kf_m, p.d_data, p.label_sharpness, spec_key or "", "records")
+        for p in properties.values()
+        if p.d_data is not None and p.label_sharpness is not None
+    ]
+    return Analysis(
+        spec=spec_key,
+        rows=rows,
+        ref_sizes=tasks.reference_sizes(rows, ref_n),
+        properties=properties,
+        exponents=exponents,
+        alpha_vs_dimension=by_dimension,
+        loss_vs_sharpness=by_sharpness,
+        fig2=fig2,
+        series=series_results,
+        penalties=penalties,
+        bounds=health.representation_bound(rows),
+        flags={r.run_id: health.run_flags(r) for r in rows},
+        comparison=paper.paper_comparison(ours + paper.measurement_values(measurements)),
+        skips=skips + s1 + s2 + s3 + s4 + s5 + s6 + [s for result in series_results for s in result.skips],
+    )

@@ -1,0 +1,86 @@
+"""Did each run learn, did its last epoch hold, and does d_repr stay under d_data?
+
+Per run (final weights on the test set, ``test``; best-validation weights, ``test_best``):
+
+* **learned**: test accuracy at least ``chance + LEARNED_MARGIN`` (chance = 1 / classes: the test
+  sets are class-balanced), i.e. 0.65 for the binary tasks;
+* **miscalibrated**: accuracy within ``CHANCE_BAND`` of chance while AUROC >= ``RANKS_WELL``: the
+  network ranks the test images well but its decision threshold is off (what stale batch-norm
+  statistics after a few steps look like);
+* **final epoch worse**: the final weights' test loss exceeds the best-validation weights' by more
+  than ``FINAL_WORSE_RATIO`` times (needs ``test_best``): the run ended on an unstable epoch and
+  its final loss overstates what it learned.
+
+**Representation bound** (paper.md §1, §2.3): per layer, how many runs have ``d_repr <= d_data``,
+with d_data of that run's own training set (the images the representation was learned from),
+as a fraction with a Clopper-Pearson interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from lightning_dims.analysis.rows import RunRow
+from lightning_dims.analysis.stats import Proportion, proportion
+from lightning_dims.analysis.tasks import positive
+
+LEARNED_MARGIN = 0.15
+CHANCE_BAND = 0.1
+RANKS_WELL = 0.8
+FINAL_WORSE_RATIO = 1.5
+PENULTIMATE_LAYERS = ("layer4", "classifier.3")
+"""The paper's d_repr layers (ResNet, VGG; ``lightning_dims.models.registry``), listed first."""
+
+
+def chance(row: RunRow) -> float:
+    return 1.0 / max(2, row.num_classes)
+
+
+def learned(row: RunRow) -> bool:
+    return row.test_acc is not None and row.test_acc >= chance(row) + LEARNED_MARGIN
+
+
+def run_flags(row: RunRow) -> list[str]:
+    """The health flags of one run (empty when it learned and its last epoch held)."""
+    flags = []
+    if row.test_acc is None:
+        return ["no test accuracy"]
+    if not learned(row):
+        flags.append("not learned")
+    if abs(row.test_acc - chance(row)) <= CHANCE_BAND and (row.test_auroc or 0) >= RANKS_WELL:
+        flags.append("miscalibrated")
+    if positive(row.best_loss) and positive(row.test_loss) and row.test_loss > FINAL_WORSE_RATIO * row.best_loss:
+        flags.append("final epoch worse")
+    return flags
+
+
+@dataclass(frozen=True)
+class ReprBound:
+    """``d_repr <= d_data`` in one layer over the runs that measured it."""
+
+    arch: str
+    layer: str
+    estimator: str | None
+    source: str | None
+    below: Proportion
+    runs_above: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "below": self.below.to_dict()}
+
+
+def representation_bound(rows: Sequence[RunRow]) -> list[ReprBound]:
+    """Per (arch, layer), the paper's layer first: the fraction of runs with ``d_repr <= d_data`` (own training set)."""
+    out = []
+    for arch in sorted({r.arch for r in rows}):
+        layers = sorted({layer for r in rows if r.arch == arch for layer in r.d_repr},
+                        key=lambda layer: (layer not in PENULTIMATE_LAYERS, layer))
+        for layer in layers:
+            pairs = [(r, r.d_repr[layer]) for r in rows if r.arch == arch and layer in r.d_repr and positive(r.d_data)]
+            if not pairs:
+                continue
+            above = tuple(f"{r.task} N={r.n_train}" for r, value in pairs if value > r.d_data)
+            out.append(ReprBound(arch, layer, pairs[0][0].d_repr_estimator, pairs[0][0].d_repr_source,
+                                 proportion(len(pairs) - len(above), len(pairs)), above))
+    return out

@@ -1,0 +1,134 @@
+"""The generalization law across tasks (paper.md §3), one point per task, per arch.
+
+``L ~ K_F N^(-1/d_data)`` predicts, for the quantities of :mod:`lightning_dims.analysis.tasks`:
+
+* **exponent vs dimension**: ``alpha = 1 / d_data``. Fit ``alpha = a + b / d_data`` over tasks;
+  the law says ``b = 1`` and ``a = 0``. Pearson/Spearman of alpha with 1/d_data beside it.
+* **loss vs sharpness**: at one common N, ``log L = log K_F + const`` among tasks of equal
+  d_data. Fit ``log L(N_c) = a + b log K_F``; the law says ``b = 1`` (d_data differences between
+  tasks add scatter, so this is clean only in a controlled series at fixed d, as on ``synthetic``).
+* **the paper's Fig. 2**: at each training size N and per domain, ``log L = a + b d_data`` over
+  the tasks' runs at that N, each task at its reference d_data. The paper's finding is a steeper
+  slope ``b`` for medical than for natural images. Fitting at each N separately keeps the fall of
+  the loss with N out of the slope.
+
+Intervals as in :mod:`lightning_dims.analysis.stats` (t for slopes, Fisher for Pearson, bootstrap
+for Spearman). A fit needs three tasks (four for a correlation); otherwise it is skipped with the
+reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from lightning_dims.analysis.rows import RunRow
+from lightning_dims.analysis.skips import Skip
+from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line
+from lightning_dims.analysis.tasks import TaskExponent, TaskProperties, positive
+
+
+@dataclass(frozen=True)
+class AcrossTasks:
+    """A line fit over tasks (``tasks`` in point order), with the correlation when there are 4+ tasks."""
+
+    arch: str
+    x: str
+    y: str
+    tasks: tuple[str, ...]
+    fit: LineFit
+    correlation: Correlation | None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "fit": self.fit.to_dict(),
+                "correlation": None if self.correlation is None else self.correlation.to_dict()}
+
+
+def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float]], skips: list[Skip]) -> AcrossTasks | None:
+    scope = f"{arch}: {y_name} vs {x_name}"
+    try:
+        fit = fit_line([p[1] for p in points], [p[2] for p in points])
+    except FitError as error:
+        skips.append(Skip("across-task fit", scope, f"{error} (tasks: {', '.join(p[0] for p in points) or 'none'})"))
+        return None
+    correlation = None
+    try:
+        correlation = correlate([p[1] for p in points], [p[2] for p in points])
+    except FitError as error:
+        skips.append(Skip("across-task correlation", scope, str(error)))
+    return AcrossTasks(arch, x_name, y_name, tuple(p[0] for p in points), fit, correlation)
+
+
+def exponent_vs_inverse_dimension(
+    exponents: Mapping[tuple[str, str], TaskExponent], properties: Mapping[tuple[str, str], TaskProperties]
+) -> tuple[dict[str, AcrossTasks], list[Skip]]:
+    """arch -> fit of ``alpha`` on ``1 / d_data`` over its tasks (law: slope 1, intercept 0)."""
+    out, skips = {}, []
+    for arch in sorted({arch for arch, _ in exponents}):
+        points = [
+            (task, 1.0 / properties[(a, task)].d_data, e.alpha)
+            for (a, task), e in exponents.items()
+            if a == arch and (a, task) in properties and positive(properties[(a, task)].d_data)
+        ]
+        fit = _across(arch, "1/d_data", "alpha", points, skips)
+        if fit is not None:
+            out[arch] = fit
+    return out, skips
+
+
+def centre_loss_vs_sharpness(
+    exponents: Mapping[tuple[str, str], TaskExponent], properties: Mapping[tuple[str, str], TaskProperties]
+) -> tuple[dict[str, AcrossTasks], list[Skip]]:
+    """arch -> fit of ``log L(N_c)`` on ``log K_F`` over its tasks (law: slope 1 at equal d_data)."""
+    out, skips = {}, []
+    for arch in sorted({arch for arch, _ in exponents}):
+        points = [
+            (task, math.log(properties[(a, task)].label_sharpness), math.log(e.loss_at_centre))
+            for (a, task), e in exponents.items()
+            if a == arch and (a, task) in properties and positive(properties[(a, task)].label_sharpness)
+        ]
+        fit = _across(arch, "log K_F", "log L(N_c)", points, skips)
+        if fit is not None:
+            out[arch] = fit
+    return out, skips
+
+
+@dataclass(frozen=True)
+class DimensionSlope:
+    """The paper's Fig. 2 at one N: ``log L = a + b d_data`` over one domain's tasks."""
+
+    arch: str
+    domain: str
+    n_train: int
+    tasks: tuple[str, ...]
+    fit: LineFit
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "fit": self.fit.to_dict()}
+
+
+def loss_vs_dimension_at_each_n(
+    rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties]
+) -> tuple[list[DimensionSlope], list[Skip]]:
+    """Per (arch, domain, N): slope of log test loss on the tasks' reference d_data (every run a point)."""
+    groups: dict[tuple[str, str, int], list[RunRow]] = defaultdict(list)
+    for row in rows:
+        props = properties.get((row.arch, row.task))
+        if positive(row.test_loss) and props is not None and positive(props.d_data):
+            groups[(row.arch, row.domain, row.n_train)].append(row)
+    slopes, skips = [], []
+    for (arch, domain, n), group in sorted(groups.items()):
+        tasks = tuple(sorted({r.task for r in group}))
+        scope = f"{arch} {domain} N = {n}"
+        if len(tasks) < 3:
+            skips.append(Skip("Fig. 2 slope", scope, f"{len(tasks)} task(s) ({', '.join(tasks)}): a slope over d_data needs 3"))
+            continue
+        try:
+            fit = fit_line([properties[(arch, r.task)].d_data for r in group], [math.log(r.test_loss) for r in group])
+        except FitError as error:
+            skips.append(Skip("Fig. 2 slope", scope, str(error)))
+            continue
+        slopes.append(DimensionSlope(arch, domain, n, tasks, fit))
+    return slopes, skips

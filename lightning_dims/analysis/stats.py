@@ -1,0 +1,274 @@
+"""The statistics of the report, on top of ``scipy.stats``: line fits, correlations, partial correlation, proportions.
+
+Every estimate comes with a two-sided ``confidence`` interval (default 95 %) and the number of
+points it rests on. Which interval, and under which assumption:
+
+* **Line fit** ``y = intercept + slope x`` (:func:`fit_line`): ordinary least squares,
+  ``scipy.stats.linregress``; intervals ``estimate +- t_{(1+c)/2, n-2} * stderr``, exact when the
+  residuals are independent and normal with one variance. :meth:`LineFit.mean_at` gives the fitted
+  mean at one ``x`` with its interval ``s * sqrt(1/n + (x - mean x)^2 / Sxx)``.
+* **Pearson r** (:func:`correlate`): ``scipy.stats.pearsonr``; interval from Fisher's
+  ``z = artanh r`` with standard error ``1/sqrt(n - 3)`` (``pearsonr(...).confidence_interval``),
+  exact for bivariate normal data, needs n >= 4.
+* **Spearman rho**: ``scipy.stats.spearmanr``; interval by ``scipy.stats.bootstrap`` (paired
+  resampling of the points, BCa, 9999 resamples, fixed seed). When some resamples have a constant
+  variable (few points, or few distinct values), rho is undefined there and the interval is
+  reported as unavailable rather than made up; when every resample gives the same rho the
+  interval is that value; when BCa's correction is undefined the percentile interval of the same
+  resamples is given, with a note.
+* **Partial correlation** of x and y given z (:func:`partial_correlation`): Pearson r of the
+  residuals of x on z and of y on z (each an OLS fit with intercept); Fisher interval with
+  standard error ``1/sqrt(n - 4)`` (one covariate) and a t test with ``n - 3`` degrees of freedom.
+* **Proportion** k of n (:func:`proportion`): Clopper-Pearson exact interval
+  (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``).
+
+Numbers are float64. Nothing here knows about runs or tasks: arrays in, dataclasses out.
+:class:`FitError` (a ``ValueError``) says in words why a fit cannot be made (too few points, no
+spread); the callers turn it into a reported skip.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0
+
+Interval = tuple[float | None, float | None]
+
+
+class FitError(ValueError):
+    """A fit or correlation that cannot be computed from these points; the message says why."""
+
+
+def _as_arrays(*columns: Sequence[float]) -> list[np.ndarray]:
+    arrays = [np.asarray(column, dtype=np.float64) for column in columns]
+    if any(a.ndim != 1 or len(a) != len(arrays[0]) for a in arrays):
+        raise ValueError(f"expected 1-d columns of equal length, got shapes {[a.shape for a in arrays]}")
+    if any(not np.all(np.isfinite(a)) for a in arrays):
+        raise FitError("non-finite values among the points")
+    return arrays
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _need_spread(values: np.ndarray, name: str) -> None:
+    if np.ptp(values) == 0:
+        raise FitError(f"all {len(values)} points have the same {name}")
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """OLS ``y = intercept + slope * x`` with t intervals (see module docstring)."""
+
+    slope: float
+    slope_ci: Interval
+    intercept: float
+    intercept_ci: Interval
+    r2: float
+    p_value: float
+    n: int
+    confidence: float
+    x_mean: float
+    sxx: float
+    residual_sd: float
+
+    def predict(self, x: float | np.ndarray) -> float | np.ndarray:
+        return self.intercept + self.slope * np.asarray(x, dtype=np.float64)
+
+    def mean_at(self, x: float) -> tuple[float, Interval]:
+        """The fitted mean at ``x`` and its t interval (``n - 2`` degrees of freedom)."""
+        se = self.residual_sd * math.sqrt(1.0 / self.n + (x - self.x_mean) ** 2 / self.sxx)
+        half = stats.t.ppf((1 + self.confidence) / 2, self.n - 2) * se
+        centre = float(self.predict(x))
+        return centre, (_finite(centre - half), _finite(centre + half))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE) -> LineFit:
+    """OLS fit of ``y`` on ``x`` (``scipy.stats.linregress``) with t intervals; needs 3 points and spread in x."""
+    x, y = _as_arrays(x, y)
+    if len(x) < 3:
+        raise FitError(f"a line through {len(x)} point(s) has no uncertainty (needs at least 3)")
+    _need_spread(x, "x")
+    result = stats.linregress(x, y)
+    n = len(x)
+    t = stats.t.ppf((1 + confidence) / 2, n - 2)
+    residuals = y - (result.intercept + result.slope * x)
+    residual_sd = math.sqrt(float(residuals @ residuals) / (n - 2))
+    return LineFit(
+        slope=float(result.slope),
+        slope_ci=(_finite(result.slope - t * result.stderr), _finite(result.slope + t * result.stderr)),
+        intercept=float(result.intercept),
+        intercept_ci=(
+            _finite(result.intercept - t * result.intercept_stderr),
+            _finite(result.intercept + t * result.intercept_stderr),
+        ),
+        r2=float(result.rvalue**2),
+        p_value=float(result.pvalue),
+        n=n,
+        confidence=confidence,
+        x_mean=float(x.mean()),
+        sxx=float(((x - x.mean()) ** 2).sum()),
+        residual_sd=residual_sd,
+    )
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson r (Fisher interval) and Spearman rho (bootstrap interval) of paired points."""
+
+    pearson: float
+    pearson_ci: Interval
+    pearson_p: float
+    spearman: float
+    spearman_ci: Interval
+    spearman_p: float
+    n: int
+    confidence: float
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman rho along ``axis`` (Pearson r of average ranks), vectorised for ``scipy.stats.bootstrap``."""
+    ra, rb = stats.rankdata(a, axis=axis), stats.rankdata(b, axis=axis)
+    ra = ra - ra.mean(axis=axis, keepdims=True)
+    rb = rb - rb.mean(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ra * rb).sum(axis=axis) / np.sqrt((ra**2).sum(axis=axis) * (rb**2).sum(axis=axis))
+
+
+def spearman_interval(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[Interval, str | None]:
+    """BCa bootstrap interval of Spearman rho; ``(None, None)`` and the reason when resamples degenerate."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns when the interval is NaN; we say why instead
+        result = stats.bootstrap(
+            (x, y),
+            rank_correlation,
+            paired=True,
+            vectorized=True,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            confidence_level=confidence,
+            method="BCa",
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
+    low, high = _finite(result.confidence_interval.low), _finite(result.confidence_interval.high)
+    if low is not None and high is not None:
+        return (low, high), None
+    replicates = result.bootstrap_distribution
+    if np.isnan(replicates).any():
+        return (None, None), f"no rank interval: some of the {len(x)}-point resamples have a constant variable"
+    if np.ptp(replicates) == 0:  # every resample gives the same rho (e.g. a strictly monotone relation)
+        return (float(replicates[0]),) * 2, None
+    tail = (1 - confidence) / 2 * 100  # BCa's correction is undefined here: plain percentile interval
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return (float(low), float(high)), "percentile bootstrap interval (BCa undefined for these points)"
+
+
+def correlate(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE) -> Correlation:
+    """Pearson and Spearman correlation of paired points with intervals (module docstring); needs 4 points."""
+    x, y = _as_arrays(x, y)
+    if len(x) < 4:
+        raise FitError(f"a correlation interval needs at least 4 points, got {len(x)}")
+    _need_spread(x, "x")
+    _need_spread(y, "y")
+    pearson = stats.pearsonr(x, y)
+    interval = pearson.confidence_interval(confidence_level=confidence)
+    spearman = stats.spearmanr(x, y)
+    spearman_ci, note = spearman_interval(x, y, confidence)
+    return Correlation(
+        pearson=float(pearson.statistic),
+        pearson_ci=(_finite(interval.low), _finite(interval.high)),
+        pearson_p=float(pearson.pvalue),
+        spearman=float(spearman.statistic),
+        spearman_ci=spearman_ci,
+        spearman_p=float(spearman.pvalue),
+        n=len(x),
+        confidence=confidence,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class PartialCorrelation:
+    """Pearson r of x and y after removing the linear effect of one covariate z from both."""
+
+    r: float
+    ci: Interval
+    p_value: float
+    n: int
+    confidence: float
+    covariate: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def residuals(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``y`` minus its OLS fit on ``z`` (with intercept)."""
+    fit = stats.linregress(z, y)
+    return y - (fit.intercept + fit.slope * z)
+
+
+def partial_correlation(
+    x: Sequence[float], y: Sequence[float], z: Sequence[float], covariate: str = "z", confidence: float = CONFIDENCE
+) -> PartialCorrelation:
+    """Partial correlation r(x, y | z) with a Fisher interval (``1/sqrt(n-4)``) and t test (``n-3`` dof); needs 5 points."""
+    x, y, z = _as_arrays(x, y, z)
+    if len(x) < 5:
+        raise FitError(f"a partial correlation interval needs at least 5 points, got {len(x)}")
+    for values, name in ((x, "x"), (y, "y"), (z, covariate)):
+        _need_spread(values, name)
+    rx, ry = residuals(x, z), residuals(y, z)
+    if np.allclose(rx, 0) or np.allclose(ry, 0):
+        raise FitError(f"{covariate} explains x or y exactly: nothing is left to correlate")
+    r = float(np.clip(stats.pearsonr(rx, ry).statistic, -1.0, 1.0))
+    n = len(x)
+    dof = n - 3
+    t = r * math.sqrt(dof / max(1e-300, 1 - r * r))
+    p_value = float(2 * stats.t.sf(abs(t), dof))
+    half = stats.norm.ppf((1 + confidence) / 2) / math.sqrt(n - 4)
+    centre = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+    return PartialCorrelation(
+        r=r,
+        ci=(math.tanh(centre - half), math.tanh(centre + half)),
+        p_value=p_value,
+        n=n,
+        confidence=confidence,
+        covariate=covariate,
+    )
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n with a Clopper-Pearson interval."""
+
+    k: int
+    n: int
+    fraction: float
+    ci: Interval
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
+    if n < 1:
+        raise FitError("a proportion of no runs")
+    interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return Proportion(k=k, n=n, fraction=k / n, ci=(float(interval.low), float(interval.high)), confidence=confidence)

@@ -1,0 +1,150 @@
+"""Tasks, reference properties, exponents and the law across tasks, on records generated from known laws."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lightning_dims.analysis.laws import centre_loss_vs_sharpness, exponent_vs_inverse_dimension, loss_vs_dimension_at_each_n
+from lightning_dims.analysis.rows import rows_from_records
+from lightning_dims.analysis.series import analyse_series, controlled_series
+from lightning_dims.analysis.tasks import reference_properties, task_exponents
+from tests.analysis_records import law_record
+
+SIZES = (200, 400, 800, 1600)
+
+
+def law_records(tasks, sizes=SIZES, noise=None):
+    """tasks: (dataset, domain, d, K_F, classes, options); one record per task and size."""
+    records = []
+    for t, (dataset, domain, d, k_f, classes, options) in enumerate(tasks):
+        for s, n in enumerate(sizes):
+            eps = 0.0 if noise is None else noise[t][s]
+            records.append(law_record(f"t{t}n{n}", dataset, domain, n, d, k_f, classes=classes, options=options, noise=eps))
+    return records
+
+
+def test_class_pairs_and_options_are_separate_tasks_with_readable_names():
+    records = law_records([
+        ("mnist", "natural", 9, 1e-3, [6, 7], None), ("mnist", "natural", 11, 1e-3, [4, 5], None),
+        ("pneumoniamnist", "medical", 10, 2e-3, [0, 1], None),
+        ("synthetic", "synthetic", 4, 1e-3, [0, 1], {"d": 4, "contrast": 1.0, "n": 4000}),
+        ("synthetic", "synthetic", 8, 1e-3, [0, 1], {"d": 8, "contrast": 1.0, "n": 4000}),
+    ], sizes=(100,))
+    rows, skips = rows_from_records(records + [law_record("bad", "mnist", "natural", 100, 9, 1e-3, status="failed")])
+    assert [r.task for r in rows] == ["mnist 6 vs 7", "mnist 4 vs 5", "pneumoniamnist", "synthetic d=4", "synthetic d=8"]
+    assert [(s.what, s.scope) for s in skips] == [("run", "bad")] and "failed" in skips[0].why
+
+
+def test_exponents_recover_one_over_d_and_the_law_across_tasks_has_slope_one():
+    records = law_records([("a", "natural", d, 1e-3, [0, 1], {"d": d}) for d in (2, 4, 8, 16)])
+    rows, _ = rows_from_records(records)
+    exponents, skips = task_exponents(rows)
+    properties, _ = reference_properties(rows)
+    assert skips == []
+    for d in (2, 4, 8, 16):
+        e = exponents[("resnet18", f"a d={d}")]
+        assert e.alpha == pytest.approx(1 / d, rel=1e-9) and e.r2 == pytest.approx(1.0)
+        assert e.alpha_ci == pytest.approx((1 / d, 1 / d), abs=1e-7)  # exact data: no residual, no width
+        assert e.centre_n == pytest.approx(math.sqrt(200 * 1600)) and not e.extrapolated
+        assert e.loss_at_centre == pytest.approx(1e-3 * math.exp(8) * e.centre_n ** (-1 / d), rel=1e-9)
+    across, _ = exponent_vs_inverse_dimension(exponents, properties)
+    assert across["resnet18"].fit.slope == pytest.approx(1.0, rel=1e-9)
+    assert across["resnet18"].fit.intercept == pytest.approx(0.0, abs=1e-9)
+    assert across["resnet18"].correlation.pearson == pytest.approx(1.0)
+
+
+def test_exponent_interval_is_the_t_interval_of_log_loss_on_log_n():
+    noise = [[0.05, -0.03, 0.04, -0.06]]
+    rows, _ = rows_from_records(law_records([("a", "natural", 5, 1e-3, [0, 1], None)], noise=noise))
+    e = task_exponents(rows)[0][("resnet18", "a")]
+    x, y = np.log(SIZES), np.log([r.test_loss for r in rows])
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (intercept + slope * x)
+    se = math.sqrt(residual @ residual / 2 / ((x - x.mean()) @ (x - x.mean())))
+    t = 4.302652729911275
+    assert e.alpha == pytest.approx(-slope, rel=1e-9)
+    assert e.alpha_ci == pytest.approx((-slope - t * se, -slope + t * se), rel=1e-9)
+
+
+def test_loss_at_the_centre_rises_with_k_f_with_slope_one_at_equal_d():
+    records = law_records([("s", "synthetic", 4, k, [0, 1], {"contrast": c}) for k, c in ((1e-3, 1), (2e-3, .5), (4e-3, .25), (8e-3, .125))])
+    rows, _ = rows_from_records(records)
+    exponents, _ = task_exponents(rows)
+    properties, _ = reference_properties(rows)
+    fit = centre_loss_vs_sharpness(exponents, properties)[0]["resnet18"]
+    assert fit.fit.slope == pytest.approx(1.0, rel=1e-9) and fit.fit.n == 4
+
+
+def test_reference_properties_are_one_value_per_task_at_one_size():
+    records = [law_record(f"r{n}s{s}", "a", "natural", n, d=5 + n / 1000 + s, k_f=1e-3 * (1 + s), seed=s)
+               for n in (200, 400) for s in (0, 1)]
+    records += [law_record("small", "b", "medical", 100, d=7, k_f=2e-3)]
+    rows, _ = rows_from_records(records)
+    properties, skips = reference_properties(rows)  # no N common to both tasks: the largest N, 400
+    a = properties[("resnet18", "a")]
+    assert a.ref_n == 400 and a.runs_at_ref == 2
+    assert a.d_data == pytest.approx(np.mean([5.4, 6.4])) and a.label_sharpness == pytest.approx(1.5e-3)
+    assert ("resnet18", "b") not in properties
+    assert [s.scope for s in skips] == ["resnet18 b"] and "no run at the reference N = 400" in skips[0].why
+    chosen, _ = reference_properties(rows, ref_n=100)
+    assert chosen[("resnet18", "b")].d_data == 7 and ("resnet18", "a") not in chosen
+    records += [law_record("b200", "b", "medical", 200, d=7.5, k_f=2e-3), law_record("b300", "b", "medical", 300, d=8, k_f=2e-3)]
+    common, skips = reference_properties(rows_from_records(records)[0])  # the largest N every task has: 200
+    assert common[("resnet18", "b")].ref_n == 200 and common[("resnet18", "b")].d_data == 7.5
+    assert common[("resnet18", "a")].d_data == pytest.approx(np.mean([5.2, 6.2])) and skips == []
+
+
+def test_k_f_over_a_different_m_is_left_out_with_the_reason():
+    records = [law_record(f"{name}{n}", name, "natural", n, 5, 1e-3, m=m) for name, m in (("a", 1000), ("b", 1000), ("c", 500))
+               for n in (400,)]
+    properties, skips = reference_properties(rows_from_records(records)[0])
+    assert properties[("resnet18", "c")].label_sharpness is None and properties[("resnet18", "a")].label_sharpness == 1e-3
+    assert [s.scope for s in skips] == ["resnet18 c"] and "M = 500" in skips[0].why
+
+
+def test_fits_without_enough_sizes_or_tasks_say_why():
+    rows, _ = rows_from_records(law_records([("a", "natural", 5, 1e-3, [0, 1], None)], sizes=(200, 400)))
+    exponents, skips = task_exponents(rows)
+    assert exponents == {} and skips[0].scope == "resnet18 a" and "2 training size(s) with a test loss (200, 400): needs 3" in skips[0].why
+    across, skips = exponent_vs_inverse_dimension({}, {})
+    assert across == {} and skips == []
+
+
+def test_fig2_slope_at_each_n_is_the_per_domain_slope_of_log_loss_on_d():
+    # at each N, log L = log(0.5) + b_domain * d exactly, b = 0.1 (medical), 0.02 (natural)
+    records = []
+    for domain, b in (("medical", 0.1), ("natural", 0.02)):
+        for d in (6, 9, 12, 15):
+            for n in (500, 1000):
+                loss = 0.5 * math.exp(b * d) * (1000 / n)
+                records.append(law_record(f"{domain}{d}-{n}", f"{domain}{d}", domain, n, d, 1e-3, loss=loss))
+    rows, _ = rows_from_records(records)
+    properties, _ = reference_properties(rows)
+    slopes, skips = loss_vs_dimension_at_each_n(rows, properties)
+    assert skips == []
+    assert [(s.domain, s.n_train) for s in slopes] == [("medical", 500), ("medical", 1000), ("natural", 500), ("natural", 1000)]
+    assert [s.fit.slope for s in slopes] == pytest.approx([0.1, 0.1, 0.02, 0.02], rel=1e-9)
+    few, skips = loss_vs_dimension_at_each_n([r for r in rows if r.dataset in ("medical6", "medical9")], properties)
+    assert few == [] and "2 task(s)" in skips[0].why
+
+
+def test_controlled_series_vary_one_option_and_fit_the_law_within_each():
+    tasks = [("synthetic", "synthetic", d, 1e-3, [0, 1], {"d": d, "contrast": 1.0}) for d in (2, 4, 6, 8)]
+    tasks += [("synthetic", "synthetic", 4, 1e-3 / c, [0, 1], {"d": 4, "contrast": c}) for c in (0.7, 0.5, 0.35)]
+    rows, _ = rows_from_records(law_records(tasks))
+    series = controlled_series(rows)
+    assert [(s.varied, s.fixed, s.tasks) for s in series] == [
+        ("d", {"contrast": 1.0}, ("synthetic d=2, contrast=1.0", "synthetic d=4, contrast=1.0",
+                                  "synthetic d=6, contrast=1.0", "synthetic d=8, contrast=1.0")),
+        ("contrast", {"d": 4}, ("synthetic d=4, contrast=0.35", "synthetic d=4, contrast=0.5",
+                                "synthetic d=4, contrast=0.7", "synthetic d=4, contrast=1.0")),
+    ]
+    exponents, _ = task_exponents(rows)
+    properties, _ = reference_properties(rows)
+    by_d = analyse_series(series[0], rows, exponents, properties)
+    by_contrast = analyse_series(series[1], rows, exponents, properties)
+    assert by_d.exponent_vs_inverse_dimension.fit.slope == pytest.approx(1.0, rel=1e-9)
+    assert by_contrast.centre_loss_vs_sharpness.fit.slope == pytest.approx(1.0, rel=1e-9)
+    assert by_contrast.exponent_vs_inverse_dimension is None  # one d: no spread in 1/d
+    assert any("same x" in s.why for s in by_contrast.skips)

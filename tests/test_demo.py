@@ -1,0 +1,56 @@
+"""`lightning-dims demo` end to end on a tiny grid: properties, training, report, findings that match the report."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_dims.cli import main
+from lightning_dims.commands.demo import DEMO_SWEEPS, common_reference_size
+from lightning_dims.sweep.grid import expand_grid, load_sweep
+
+
+def tiny_sweep(path: Path) -> Path:
+    """The demo's own command (callbacks/demo, batch-norm recalibration) on 3 synthetic tasks x 3 sizes, 2 epochs."""
+    demo = load_sweep(DEMO_SWEEPS[0])
+    demo["parameters"] = {
+        "data": {"values": [{"name": "synthetic", "val_size": 20, "test_size": 40, "size": 8,
+                             "dataset_options": {"d": d, "contrast": 1.0}} for d in (2, 4, 6)]},
+        "data.train_size": {"values": [30, 60, 120]},
+        "model.arch": {"value": "test_resnet"},
+    }
+    assert "--config=callbacks/demo" in demo["command"]  # the shipped callbacks, found from any folder
+    demo["command"] = [token.replace("--trainer.max_epochs=20", "--trainer.max_epochs=2") for token in demo["command"]]
+    path.write_text(yaml.safe_dump(demo, sort_keys=False))
+    return path
+
+
+def test_the_demo_grids_share_a_reference_size_and_hold_the_controlled_experiment():
+    runs = [run for path in DEMO_SWEEPS for run in expand_grid(load_sweep(path))]
+    assert common_reference_size(runs) == 200
+    synthetic = {(r.parameters["data"]["dataset_options"]["d"], r.parameters["data"]["dataset_options"]["contrast"])
+                 for r in runs if r.parameters["data"]["name"] == "synthetic"}
+    assert {c for d, c in synthetic if d == 4} == {1.0, 0.7, 0.5, 0.4}  # contrast (hence K_F) varied at fixed d
+    assert {d for d, c in synthetic if c == 1.0} == {2, 3, 4, 6}  # d varied at fixed contrast
+    sizes = {r.parameters["data.train_size"] for r in runs if r.parameters["data"]["name"] == "synthetic"}
+    assert len(sizes) >= 4
+
+
+@pytest.mark.slow
+def test_demo_prints_findings_that_are_its_reports(tmp_path, capsys):
+    sweep = tiny_sweep(tmp_path / "tiny.yaml")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--sweep", str(sweep), "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "1/3 K_F and d_data of each task at N = 120" in printed
+    assert "synthetic d=2" in printed and "runs learned" in printed
+    fits = json.loads((out / "report" / "fits.json").read_text())
+    report = (out / "report" / "report.md").read_text()
+    assert fits["n_runs"] == 9 and fits["reference_n"] == {"test_resnet": 120}
+    assert fits["findings"], "the demo prints at least one finding"
+    for number, finding in enumerate(fits["findings"], start=1):
+        assert f"  {number}. {finding['text']}" in printed
+        assert finding["text"] in report
+    assert any("alpha vs 1/d_data" in f["text"] for f in fits["findings"])
+    assert len(list((out / "results").glob("*.record.json"))) == 9
