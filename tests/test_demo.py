@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from lightning_dims.cli import main
-from lightning_dims.commands.demo import DEMO_SWEEPS, common_reference_size
+from lightning_dims.commands.demo import DEMO_SWEEPS, common_reference_size, varied_settings
 from lightning_dims.sweep.grid import expand_grid, load_sweep
 
 
@@ -54,3 +54,10 @@ def test_demo_prints_findings_that_are_its_reports(tmp_path, capsys):
         assert finding["text"] in report
     assert any("alpha vs 1/d_data" in f["text"] for f in fits["findings"])
     assert len(list((out / "results").glob("*.record.json"))) == 9
+
+
+def test_the_demo_pools_its_two_sweeps_by_declaring_what_their_points_vary():
+    runs = [run for path in DEMO_SWEEPS for run in expand_grid(load_sweep(path))]
+    varied = varied_settings(runs)
+    assert {"data.val_size", "data.test_size", "data.train_size", "data.name"} <= set(varied)  # digits has a smaller pool
+    assert "model.arch" not in varied  # one architecture: not a grid dimension here

@@ -64,6 +64,18 @@ def common_reference_size(runs: list[SweepRun]) -> int | None:
     return max(common) if common else None
 
 
+def varied_settings(runs: list[SweepRun]) -> list[str]:
+    """Dotted settings that are not the same in every grid point (``data.val_size`` when one task
+    has a smaller pool), so the report pools the demo's sweeps as one experiment."""
+    values: dict[str, list[str]] = {}
+    for run in runs:
+        for name, value in run.parameters.items():
+            flat = {f"{name}.{key}": item for key, item in value.items()} if isinstance(value, dict) else {name: value}
+            for key, item in flat.items():
+                values.setdefault(key, []).append(json.dumps(item, sort_keys=True))
+    return sorted(key for key, seen in values.items() if len(set(seen)) > 1 or len(seen) < len(runs))
+
+
 def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
     """K_F and d_data of each distinct task of the grid at training size ``ref_n`` (shared with the runs' cache)."""
     from lightning_dims.analysis.rows import task_key, task_labels
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print_health(results)
 
     print(f"3/3 report -> {out / 'report' / 'report.md'}")
-    selection = select_records(results)
+    selection = select_records(results, vary=varied_settings(runs))
     if selection.skipped:
         print(f"    {selection.summary()}")
     fits = write_report(selection.used, out / "report")
