@@ -67,9 +67,9 @@ def independent_d_repr(network: nn.Sequential, z: torch.Tensor, estimator: str) 
         return float(intrinsic_dimension(rows, estimator))
 
 
-# README (Callbacks): "d_repr of a linear map of k-dimensional Gaussian input recovers k
+# docs/callbacks.md: "d_repr of a linear map of k-dimensional Gaussian input recovers k
 # (k = 4: TwoNN 4.01, MLE 3.83; k = 8: 7.99, 6.85)".
-README_LINEAR_MAP = {4: {"twonn": 4.01, "mle": 3.83}, 8: {"twonn": 7.99, "mle": 6.85}}
+DOCUMENTED_LINEAR_MAP = {4: {"twonn": 4.01, "mle": 3.83}, 8: {"twonn": 7.99, "mle": 6.85}}
 
 
 @pytest.mark.parametrize("k", [4, 8])
@@ -80,7 +80,7 @@ def test_linear_map_of_k_dim_input_recovers_k(k):
     callback = fit_and_measure(network, datamodule, layers=["embed"], estimators=["twonn", "mle"])
     d_repr = callback.results_record_fields()["d_repr"]["embed"]
     z_val = datamodule.datasets["val"].tensors[0]  # all 1000 validation samples (max_samples=1000)
-    for estimator, documented in README_LINEAR_MAP[k].items():
+    for estimator, documented in DOCUMENTED_LINEAR_MAP[k].items():
         assert d_repr[estimator] == pytest.approx(independent_d_repr(network, z_val, estimator), rel=1e-4)
         assert d_repr[estimator] == pytest.approx(documented, abs=0.006), estimator
     details = callback.results_record_fields()["d_repr_details"]
@@ -129,7 +129,7 @@ def test_dead_relu_duplicates_give_a_finite_value_with_a_warning():
     z_val = datamodule.datasets["val"].tensors[0]
     assert estimate["n_duplicates"] == int((z_val[:, 0] <= 0).sum()) - 1  # all those embed to the same 0
     assert estimate["value"] == pytest.approx(independent_d_repr(network, z_val, "twonn"), rel=1e-4)
-    assert estimate["value"] == pytest.approx(5.3, abs=0.06)  # README: "a half-dead ReLU layer gives 5.3 for k = 5"
+    assert estimate["value"] == pytest.approx(5.3, abs=0.06)  # docs/callbacks.md: "a half-dead ReLU layer gives 5.3 for k = 5"
 
 
 def dead_network() -> nn.Sequential:

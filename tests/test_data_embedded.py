@@ -128,7 +128,7 @@ def test_slab_partition_cycle_and_gaps():
 
 @pytest.mark.parametrize("d, documented", [(4, 4.06), (8, 9.39), (16, 15.99)])
 def test_synthetic_mle_recovers_d(d, documented):
-    # README (Embedded): "MLE at N = 2000 (native 16 px): 4.06, 9.39, 15.99 for d = 4, 8, 16"
+    # docs/datasets.md (Embedded): "MLE at N = 2000 (native 16 px): 4.06, 9.39, 15.99 for d = 4, 8, 16"
     task = DatasetTask("synthetic", train_size=2000, val_size=0, test_size=0, size=None, options={"d": d})
     estimate = task.properties()["d_data"]
     assert estimate == pytest.approx(documented, abs=0.006)

@@ -1,6 +1,6 @@
-"""Claims of the README that no other test checks, each against an independent computation.
+"""Claims of the docs pages (once the README's) that no other test checks, each against an independent computation.
 
-Which claim each test pins is in docs/testing.md ("README claims").
+Which claim each test pins is in docs/testing.md ("Documented claims and their tests").
 """
 
 from __future__ import annotations
