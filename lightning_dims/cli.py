@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
     "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
-    "demo": ("lightning_dims.commands.demo", "the whole pipeline on embedded data, on a CPU, in minutes"),
+    "demo": ("lightning_dims.commands.demo", "the paper's claims put to a test on embedded data, on a CPU, in minutes"),
     "prepare": ("lightning_dims.commands.prepare", "a radiology dataset from its official download: images + manifest.csv"),
 }
 """name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""

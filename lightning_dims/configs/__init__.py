@@ -2,8 +2,10 @@
 
 * ``protocol/paper.yaml``, ``protocol/arch/<arch>.yaml``, ``protocol/override/<family|arch>-<dataset>.yaml``:
   the paper's training protocol (what ``lightning-dims fit --preset paper`` applies);
-* ``callbacks/fast.yaml``, ``callbacks/paper.yaml``: the measuring callbacks (LightningCLI snippets);
-* ``sweeps/quick.yaml``, ``sweeps/paper.yaml``: W&B grid sweep files.
+* ``callbacks/fast.yaml``, ``callbacks/paper.yaml``, ``callbacks/demo.yaml``: the measuring callbacks
+  (LightningCLI snippets);
+* ``sweeps/quick.yaml``, ``sweeps/paper.yaml``, ``sweeps/demo.yaml``, ``sweeps/demo-digits.yaml``:
+  W&B grid sweep files (the demo's two make one experiment).
 
 A config is named by its path below this folder, with or without ``.yaml`` (``callbacks/fast``).
 ``lightning-dims fit --config NAME`` and ``lightning-dims sweep NAME`` accept these names: a path
