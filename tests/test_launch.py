@@ -266,10 +266,10 @@ def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_worker
     assert cli(["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--workers", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("estimate: 6 of 6 points not finished; this machine: 2 runs at once")
-    row = next(line for line in out if line.startswith("resnet18")).split()
+    row = next(line for line in out if line.startswith("test_resnet")).split()
     # 2 datasets x train sizes 40 + 50 + 60, 2 epochs each; batch 20 at 16 px, 1 channel, float32 on the CPU
-    assert row[:7] == ["resnet18", "6", "600", "20", "16", "1", "32-true"]
-    images_per_s, hours = float(row[7]), float(row[8].replace(",", ""))
+    assert row[:7] == ["test_resnet", "6", "600", "20", "16", "1", "32-true"]
+    images_per_s, hours = float(row[7].replace(",", "")), float(row[8].replace(",", ""))
     assert images_per_s > 0 and hours == pytest.approx(600 / images_per_s / 3600, abs=0.051)
     total = next(line for line in out if line.startswith("total")).split()
     assert total[:3] == ["total", "6", "600"]
@@ -288,7 +288,7 @@ def test_the_gpu_benchmark_script_runs_its_code_paths_on_the_cpu(tmp_path, capsy
 
     sweep = six_points(tmp_path)
     assert bench_gpu(["--sweep", str(sweep), "--dry-run"]) == 0
-    assert "  resnet18 batch 20 at 16 px, 1 ch" in capsys.readouterr().out
+    assert "  test_resnet batch 20 at 16 px, 1 ch" in capsys.readouterr().out
     out = tmp_path / "gpu.json"
     args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out)]
     assert bench_gpu(args) == 0

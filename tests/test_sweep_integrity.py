@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_sweep(epochs: int = 1, sizes=(40, 60)) -> dict:
+    """Two tasks x ``sizes`` with timm's 0.37M-parameter test_resnet (small checkpoints: these tests are about processes)."""
     return {
         "program": "lightning-dims",
         "method": "grid",
@@ -41,7 +42,7 @@ def tiny_sweep(epochs: int = 1, sizes=(40, 60)) -> dict:
                 ]
             },
             "data.train_size": {"values": list(sizes)},
-            "model.arch": {"value": "resnet18"},
+            "model.arch": {"value": "test_resnet"},
         },
         "command": [
             "${env}", "${program}", "fit", "--preset=none", "--data_properties=false",
