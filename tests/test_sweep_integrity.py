@@ -29,8 +29,9 @@ from lightning_dims.runs.claims import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny_sweep(epochs: int = 1, sizes=(40, 60)) -> dict:
-    """Two tasks x ``sizes`` with timm's 0.37M-parameter test_resnet (small checkpoints: these tests are about processes)."""
+def tiny_sweep(epochs: int = 1, sizes=(40, 60), arch: str = "test_resnet") -> dict:
+    """Two tasks x ``sizes``, by default with timm's 0.37M-parameter test_resnet (small checkpoints:
+    these tests are about processes)."""
     return {
         "program": "lightning-dims",
         "method": "grid",
@@ -42,7 +43,7 @@ def tiny_sweep(epochs: int = 1, sizes=(40, 60)) -> dict:
                 ]
             },
             "data.train_size": {"values": list(sizes)},
-            "model.arch": {"value": "test_resnet"},
+            "model.arch": {"value": arch},
         },
         "command": [
             "${env}", "${program}", "fit", "--preset=none", "--data_properties=false",
@@ -105,7 +106,9 @@ def test_two_concurrent_sweeps_run_every_point_exactly_once(tmp_path):
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_reruns(tmp_path, capsys):
-    config = tiny_sweep(epochs=3, sizes=(40,))
+    # ResNet-18: its epochs last seconds, so the kill below lands between the first checkpoint and
+    # the record (test_resnet can finish all 3 epochs between two polls)
+    config = tiny_sweep(epochs=3, sizes=(40,), arch="resnet18")
     config["parameters"]["data"]["values"] = config["parameters"]["data"]["values"][:1]  # one point
     sweep = write_sweep(tmp_path, config)
     results = tmp_path / "results"
@@ -116,7 +119,7 @@ def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_rerun
     last = results / "runs" / run_id / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 600
     while not last.exists() and time.monotonic() < deadline:  # kill -9 the whole sweep once an epoch is saved
-        time.sleep(0.5)
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # the sweep and its fit child, no cleanup at all
     process.wait()
     time.sleep(1)
@@ -145,7 +148,7 @@ def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_rerun
     ]
 
     # a changed fixed setting is a new point: it runs, and report refuses to pool the two protocols
-    changed = write_sweep(tmp_path, tiny_sweep(epochs=2, sizes=(40,)) | {"parameters": config["parameters"]}, "changed.yaml")
+    changed = write_sweep(tmp_path, tiny_sweep(epochs=2, sizes=(40,), arch="resnet18") | {"parameters": config["parameters"]}, "changed.yaml")
     assert cli(["sweep", str(changed), "--results", str(results)]) == 0
     assert "1 finished, 0 already done" in capsys.readouterr().out
     assert cli(["report", "--results", str(results), "--out", str(tmp_path / "report")]) == 2
