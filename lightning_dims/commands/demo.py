@@ -111,19 +111,17 @@ def print_properties(rows: list[dict], ref_n: int) -> None:
         print(f"    medical K_F / natural K_F = {ratio:.2f} (the paper: about 2.5 at 224 px over 11 datasets)")
 
 
-def print_health(results: Path) -> None:
-    """One line on how many runs learned, and a line for each that did not."""
+def print_health(records) -> None:
+    """One line on how many of ``records`` learned, and a line for each that did not."""
     from lightning_dims.analysis.health import LEARNED_MARGIN, learned
     from lightning_dims.analysis.rows import rows_from_records
-    from lightning_dims.records import read_records
 
-    rows, _ = rows_from_records(read_records(results))
+    rows, _ = rows_from_records(records)
     failed = [r for r in rows if not learned(r)]
     print(f"    {len(rows) - len(failed)} of {len(rows)} runs learned (final test accuracy >= chance + {LEARNED_MARGIN}, "
           f"i.e. >= {0.5 + LEARNED_MARGIN:.2f} on these binary tasks)")
     for r in failed:
         print(f"    did not learn: {r.task} N = {r.n_train}: test accuracy {r.test_acc}, AUROC {r.test_auroc}")
-    return len(failed)
 
 
 @user_errors(PROG)
@@ -148,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"2/3 training {len(runs)} runs, {len(slots)} at a time (records in {results}, logs in {results / 'logs'})")
     outcomes = run_sweep(runs, results, slots=slots)
     failed = [o for o in outcomes if o.status == "failed"]
-    print_health(results)
+    selection = select_records(results, vary=varied_settings(runs))  # read once: the health line and the report
+    print_health(selection.used)
 
     print(f"3/3 report -> {out / 'report' / 'report.md'}")
-    selection = select_records(results, vary=varied_settings(runs))
     if selection.skipped:
         print(f"    {selection.summary()}")
     fits = write_report(selection.used, out / "report")
