@@ -149,6 +149,23 @@ MUTANTS = (
         ("tests/test_spec.py", "tests/test_data_embedded.py"),
         "the per-image max-255 scaling is skipped",
     ),
+    # -- issue 18: inference with the task as the unit -------------------------------------------------
+    Mutant(
+        "penalty-pools-runs",
+        "lightning_dims/analysis/robustness.py",
+        "by_task = _attempt(lambda: correlate(task_k_f, task_penalty),",
+        "by_task = _attempt(lambda: correlate(k_f, penalty),",
+        ("tests/test_analysis_robustness.py", "tests/test_analysis_task_level.py"),
+        "the FGSM verdict's r pools runs as independent points instead of one point per task",
+    ),
+    Mutant(
+        "bootstrap-resamples-runs",
+        "lightning_dims/analysis/robustness.py",
+        "group_bootstrap(weighted_pearson, (k_f, penalty), tasks)",
+        "group_bootstrap(weighted_pearson, (k_f, penalty), [r.run_id for r, _ in points])",
+        ("tests/test_analysis_task_level.py",),
+        "the 'whole-task' bootstrap resamples runs as if independent",
+    ),
     # -- README claims tested by tests/test_readme_claims.py ---------------------------------------
     Mutant(
         "test-shrinks-after-validation",

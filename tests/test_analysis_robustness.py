@@ -31,7 +31,8 @@ def test_penalty_scopes_match_an_independent_computation():
     rows, _ = rows_from_records(penalty_records())
     properties, _ = reference_properties(rows)
     scopes, skips = penalty_vs_sharpness(rows, properties)
-    assert skips == []
+    assert {(s.scope, s.why.split(" (")[0]) for s in skips} == {  # 4 tasks per domain: no interval for a partial r
+        ("resnet18 domain medical", "task-level partial r"), ("resnet18 domain natural", "task-level partial r")}
     assert [s.scope for s in scopes] == ["pooled", "domain medical", "domain natural", "N = 100", "N = 200", "N = 400"]
     assert [(s.n_runs, s.n_tasks) for s in scopes] == [(24, 8), (12, 4), (12, 4), (8, 8), (8, 8), (8, 8)]
     for scope in scopes:
@@ -40,6 +41,15 @@ def test_penalty_scopes_match_an_independent_computation():
         penalty = np.array([r.loss_penalty for r in chosen])
         log_clean = np.log([r.clean_loss for r in chosen])
         assert scope.vs_sharpness.pearson == pytest.approx(stats.pearsonr(k_f, penalty).statistic, rel=1e-10)
+        names = [r.dataset for r in chosen]
+        tasks = sorted(set(names))
+        task_k_f = np.array([k_f[names.index(t)] for t in tasks])
+        task_penalty = np.array([penalty[[n == t for n in names]].mean() for t in tasks])
+        task_r = stats.pearsonr(task_k_f, task_penalty)  # one point per task: the task is the unit
+        assert scope.tasks_vs_sharpness.n == len(tasks)
+        assert scope.tasks_vs_sharpness.pearson == pytest.approx(task_r.statistic, rel=1e-10)
+        z, half = math.atanh(task_r.statistic), 1.959963984540054 / math.sqrt(len(tasks) - 3)  # Fisher, by hand
+        assert scope.tasks_vs_sharpness.pearson_ci == pytest.approx((math.tanh(z - half), math.tanh(z + half)), rel=1e-9)
         assert scope.vs_sharpness.spearman == pytest.approx(stats.spearmanr(k_f, penalty).statistic, rel=1e-10)
         assert scope.vs_log_clean_loss.pearson == pytest.approx(stats.pearsonr(log_clean, penalty).statistic, rel=1e-10)
         r = np.corrcoef([k_f, penalty, log_clean])
@@ -54,8 +64,11 @@ def test_scopes_with_too_few_runs_are_skipped_with_the_reason():
     scopes, skips = penalty_vs_sharpness(rows, reference_properties(rows)[0])
     assert [s.scope for s in scopes] == ["pooled"]
     assert {s.scope for s in skips} == {"resnet18 domain medical", "resnet18 domain natural", "resnet18 N = 100",
-                                        "resnet18 N = 200", "resnet18 N = 400"}
-    assert all("at least 4 points" in s.why or "same x" in s.why for s in skips)
+                                        "resnet18 N = 200", "resnet18 N = 400", "resnet18 pooled"}
+    assert all("at least 4 points" in s.why or "same x" in s.why or "at least 5 points" in s.why for s in skips)
+    pooled = scopes[0]  # 6 runs but 2 tasks: the run-level r exists, the task-level r is refused, never faked
+    assert (pooled.n_runs, pooled.n_tasks, pooled.tasks_vs_sharpness, pooled.tasks_partial_given_clean_loss) == (6, 2, None, None)
+    assert any(s.scope == "resnet18 pooled" and s.why.startswith("task-level r (2 tasks)") for s in skips)
 
 
 def row(**fields):
@@ -72,11 +85,16 @@ def test_run_flags_name_what_went_wrong():
     assert run_flags(row(test_acc=0.30, num_classes=10, test_auroc=0.7)) == []  # chance is 0.1 for ten classes
 
 
-def test_representation_bound_counts_runs_per_layer_with_the_paper_layer_first():
-    rows = [row(run_id=f"r{i}", d_data=10.0, n_train=100 * (i + 1), d_repr={"avgpool": 5.0, "layer4": 8.0 + i})
-            for i in range(4)]
+def test_representation_bound_counts_runs_per_task_with_the_paper_layer_first():
+    rows = [row(run_id=f"r{i}", task=task, d_data=10.0, n_train=100 * (i + 1), d_repr={"avgpool": 5.0, "layer4": 8.0 + i})
+            for task in ("a", "b") for i in range(4)] + [row(run_id="c", task="c", d_data=10.0, d_repr={"layer4": 1.0})]
     bounds = representation_bound(rows)
     assert [b.layer for b in bounds] == ["layer4", "avgpool"]
-    assert (bounds[0].below.k, bounds[0].below.n) == (3, 4) and bounds[0].runs_above == ("a N=400",)
-    assert bounds[0].below.ci == pytest.approx((stats.beta.ppf(0.025, 3, 2), stats.beta.ppf(0.975, 4, 1)), rel=1e-9)
-    assert (bounds[1].below.k, bounds[1].below.n) == (4, 4)
+    bound = bounds[0]
+    assert (bound.runs_below, bound.n_runs, bound.n_tasks) == (7, 9, 3)
+    assert bound.per_task == (("a", 3, 4), ("b", 3, 4), ("c", 1, 1)) and bound.runs_above == ("a N=400", "b N=400")
+    tasks = bound.tasks_always_below  # tasks are the independent units: 1 of 3 holds in every run
+    assert (tasks.k, tasks.n) == (1, 3)
+    assert tasks.ci == pytest.approx((stats.beta.ppf(0.025, 1, 3), stats.beta.ppf(0.975, 2, 2)), rel=1e-9)
+    assert bound.run_fraction_bootstrap.n_groups == 3 and bound.run_fraction_bootstrap.n_points == 9
+    assert (bounds[1].runs_below, bounds[1].n_runs) == (8, 8)

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from lightning_dims.data.splits import SplitError, draw_splits, per_class_quota, resolve_classes, task_labels
+from lightning_dims.data.splits import (
+    SplitError,
+    draw_splits,
+    per_class_quota,
+    require_evaluation_sets,
+    resolve_classes,
+    task_labels,
+)
 
 SIZES = {"train": 100, "val": 20, "test": 60}
 
@@ -81,3 +88,18 @@ def test_small_pool_shrinks_test_then_warns():
         splits = draw_splits(labels, {"train": 100, "val": 0, "test": 60}, seed=0, n_classes=2)
     assert np.bincount(labels[splits["test"]]).tolist() == [20, 20]
     assert len(splits["train"]) == 100
+
+
+def test_an_evaluation_set_that_shrank_to_nothing_is_refused_naming_the_sizes():
+    labels = np.array([0] * 55 + [1] * 60)  # 5 of class 0 left after training: validation takes them, test gets 0
+    sizes = {"train": 100, "val": 20, "test": 60}
+    with pytest.warns(UserWarning, match="test set shrunk from 60 to 0"):
+        splits = draw_splits(labels, sizes, seed=0, n_classes=2)
+    drawn = {name: len(idx) for name, idx in splits.items()}
+    with pytest.raises(SplitError, match=r"test set is empty \(asked for test_size=60.*train_size=100 and val_size=20\): "
+                                         r"lower train_size or val_size"):
+        require_evaluation_sets(sizes, drawn, "toy")
+    with pytest.raises(SplitError, match=r"val set is empty \(asked for val_size=20.*train_size=100\): lower train_size,"):
+        require_evaluation_sets(sizes, {**drawn, "val": 0}, "toy")
+    require_evaluation_sets({**sizes, "test": 0}, drawn, "toy")  # no test set asked for: nothing to refuse
+    require_evaluation_sets(sizes, {**drawn, "test": 2}, "toy")  # small but not empty: the report's floor judges it

@@ -15,7 +15,7 @@ def tiny_sweep(path: Path) -> Path:
     """The demo's own command (callbacks/demo, batch-norm recalibration) on 3 synthetic tasks x 3 sizes, 2 epochs."""
     demo = load_sweep(DEMO_SWEEPS[0])
     demo["parameters"] = {
-        "data": {"values": [{"name": "synthetic", "val_size": 20, "test_size": 40, "size": 8,
+        "data": {"values": [{"name": "synthetic", "val_size": 20, "test_size": 50, "size": 8,
                              "dataset_options": {"d": d, "contrast": 1.0}} for d in (2, 4, 6)]},
         "data.train_size": {"values": [30, 60, 120]},
         "model.arch": {"value": "test_resnet"},

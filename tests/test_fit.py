@@ -133,6 +133,8 @@ def test_fit_on_mnist_from_shared_data_learns(tmp_path, shared_data):
         (["--model.lr", "-1"], "model.lr"),
         (["--wandb.mode", "sometimes"], "wandb.mode"),
         (["--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", "5000"], "train_size=5000"),
+        (["--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", "345", "--data.val_size", "20",
+          "--data.test_size", "90"], "the test set is empty (asked for test_size=90"),  # it used to shrink to 0 and train
         (["--trainer.default_root_dir", "x"], "--run_dir"),
         (["--trainer.max_epochs", "0"], "max_epochs"),
         (["--config", "no/such/config"], "no/such/config"),

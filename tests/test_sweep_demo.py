@@ -16,8 +16,8 @@ TINY_SWEEP = {
     "parameters": {
         "data": {
             "values": [
-                {"name": "digits", "classes": [3, 8], "val_size": 20, "test_size": 40, "size": 16},
-                {"name": "synthetic", "val_size": 20, "test_size": 40, "size": 16, "dataset_options": {"d": 4}},
+                {"name": "digits", "classes": [3, 8], "val_size": 20, "test_size": 50, "size": 16},
+                {"name": "synthetic", "val_size": 20, "test_size": 50, "size": 16, "dataset_options": {"d": 4}},
             ]
         },
         "data.train_size": {"values": [40, 80]},

@@ -38,8 +38,8 @@ def tiny_sweep(epochs: int = 1, sizes=(40, 60), arch: str = "test_resnet") -> di
         "parameters": {
             "data": {
                 "values": [
-                    {"name": "digits", "classes": [3, 8], "val_size": 10, "test_size": 20, "size": 16},
-                    {"name": "synthetic", "val_size": 10, "test_size": 20, "size": 16, "dataset_options": {"d": 4, "n": 300}},
+                    {"name": "digits", "classes": [3, 8], "val_size": 10, "test_size": 50, "size": 16},
+                    {"name": "synthetic", "val_size": 10, "test_size": 50, "size": 16, "dataset_options": {"d": 4, "n": 300}},
                 ]
             },
             "data.train_size": {"values": list(sizes)},

@@ -129,7 +129,7 @@ def across_tasks(fit: AcrossTasks, rows: Sequence[RunRow], points: Mapping[str, 
     grid = np.linspace(xs.min(), xs.max(), 30)
     low, high = fit.fit.slope_ci
     ci = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
-    ax.plot(grid, fit.fit.predict(grid), color="black", linewidth=1, label=f"OLS: slope {fit.fit.slope:.2f}{ci}")
+    ax.plot(grid, fit.fit.predict(grid), color="black", linewidth=1, label=f"{fit.fit.method.upper()}: slope {fit.fit.slope:.2f}{ci}")
     if law is not None:
         ax.plot(grid, law[0] + law[1] * grid, color="grey", linestyle="--", linewidth=1, label="the law")
     ax.set(xlabel=xlabel, ylabel=ylabel)
@@ -207,7 +207,7 @@ def repr_vs_data(rows: Sequence[RunRow], bounds: Sequence[ReprBound], arch: str)
         top = max([top] + [max(r.d_data, r.d_repr[bound.layer]) for r in runs])
         ax.scatter([r.d_data for r in runs], [r.d_repr[bound.layer] for r in runs], s=18, marker=marker,
                    c=[styles[r.task]["color"] for r in runs])
-        ax.scatter([], [], s=18, marker=marker, color="grey", label=f"{bound.layer}: {bound.below.k}/{bound.below.n} below")
+        ax.scatter([], [], s=18, marker=marker, color="grey", label=f"{bound.layer}: {bound.runs_below}/{bound.n_runs} runs below")
     for domain in sorted({r.domain for r in mine}):
         ax.scatter([], [], s=18, marker="s", color=DOMAIN_COLOURS.get(domain, "grey"), label=f"{domain} tasks")
     ax.plot([0, top * 1.05], [0, top * 1.05], color="black", linestyle="--", linewidth=1, label="d_repr = d_data")

@@ -1,18 +1,23 @@
 """The analysis in plain words: a few findings, each with its numbers, saying plainly when one does not hold.
 
 Each :class:`Finding` is a claim of the paper put to the data, the numbers behind the verdict, and
-``holds``: True when the data support the claim at 95 % (the interval excludes "no effect"),
-False when they do not. The demo prints them and the report lists the same text.
+``holds``: True when the data support the claim's direction at 95 % (the interval excludes "no
+effect"), False when they do not. Every interval behind a verdict treats as independent only what
+is independent: tasks, not the runs of one task (docs/analysis.md, "Which unit"). Each text states
+the number of tasks and of runs. The demo prints them and the report lists the same text.
 
 1. **Loss falls with N** within each task: ``alpha > 0`` with its interval above 0.
 2. **Higher d, slower learning**, per series varying d (or across all tasks when there is none):
-   slope of ``alpha`` on ``1 / d_data`` above 0; whether the law's slope 1 is inside its interval.
+   weighted slope of ``alpha`` on ``1 / d_data`` above 0 (the direction), and separately whether
+   the law's slope 1 is rejected (outside the interval) or not.
 3. **Sharper labels, higher loss**, per series varying the label contrast (or across all tasks
-   when there is none): slope of ``log L(N_c)`` on ``log K_F`` above 0 (law: 1).
-4. **Sharper labels, more fragile**, per contrast series (else pooled): Pearson r of the FGSM loss
-   penalty with K_F above 0; the verdict also says whether the partial r given the clean loss
-   stays above 0 (K_F explains the penalty beyond how wrong the network already is).
-5. **d_repr <= d_data** in the paper's layer (the first recorded): the fraction of runs.
+   when there is none): weighted slope of ``log L(N_c)`` on ``log K_F``, direction and the law's 1.
+4. **Sharper labels, more fragile**, per contrast series (else pooled): the task-level Pearson r
+   of K_F and the task's mean FGSM loss penalty above 0; the text adds the whole-task bootstrap,
+   the task-level partial r given the clean loss (or why it is refused) and the run-level r,
+   labelled descriptive.
+5. **d_repr <= d_data** in the paper's layer (the first recorded): runs below per task; holds when
+   it holds in every run.
 """
 
 from __future__ import annotations
@@ -62,20 +67,27 @@ def loss_falls_with_n(analysis: Analysis) -> Finding | None:
     holds = len(sure) == len(exponents)
     verdict = "This holds." if holds else "At 95% the fall is not certain in every task at this scale."
     text = (f"Test loss falls with training size in {len(positive)} of {len(exponents)} tasks "
-            f"(exponent alpha of L ~ N^-alpha from {low:.2f} to {high:.2f}); "
-            f"the 95% interval of alpha lies above 0 in {len(sure)} of them. {verdict}")
+            f"({sum(e.n_runs for e in exponents)} runs; exponent alpha of L ~ N^-alpha from {low:.2f} to {high:.2f}, "
+            f"fitted per task); the 95% interval of alpha lies above 0 in {len(sure)} of them. {verdict}")
     return Finding("loss falls with N", holds, text)
 
 
 def _slope_text(fit: AcrossTasks, what: str, where: str) -> tuple[bool, str]:
+    """The direction (interval above 0) and, separately, the law's slope (inside or outside the interval)."""
     slope, interval = fit.fit.slope, fit.fit.slope_ci
     holds = above_zero(interval)
-    law = "inside" if contains(interval, LAW_SLOPE) else "outside"
-    verdict = "holds" if holds else "does not hold at this scale (the interval includes 0 or lies below it)"
-    return holds, (f"{what} {where}: slope {slope:.2f} {interval_text(interval)} over {fit.fit.n} tasks "
-                   f"(the law predicts 1; {law} the interval). This {verdict}.")
-
-
+    if holds:
+        direction = f"the direction holds (slope {slope:.2f} {interval_text(interval)} > 0)"
+    elif interval[1] is not None and interval[1] < 0:
+        direction = f"the direction is reversed (slope {slope:.2f} {interval_text(interval)} < 0)"
+    else:
+        direction = f"the direction is not established at this scale (slope {slope:.2f} {interval_text(interval)} includes 0)"
+    law = ("the law's slope 1 is not rejected (inside the interval)" if contains(interval, LAW_SLOPE)
+           else "the law's slope 1 is rejected (outside the interval)")
+    flagged = ("" if not fit.flagged else
+               f" Uninformative (SE of {fit.y} above {fit.flag_threshold:g}, down-weighted): {', '.join(fit.flagged)}.")
+    return holds, (f"{what} {where}, over {fit.fit.n} tasks ({fit.n_runs} runs), each weighted by 1/SE^2 of its {fit.y}: "
+                   f"{direction}; {law}.{flagged}")
 def dimension_slows_learning(analysis: Analysis) -> list[Finding]:
     series = [(r.series.name, r.exponent_vs_inverse_dimension) for r in analysis.series
               if r.series.varied == "d" and r.exponent_vs_inverse_dimension is not None]
@@ -102,29 +114,39 @@ def sharpness_raises_loss(analysis: Analysis) -> list[Finding]:
     return out
 
 
+def _fragility_verdict(holds: bool, partial) -> str:
+    if not holds:
+        return "Not established at this scale: the task-level interval includes 0."
+    if partial is None:
+        return "The task-level correlation holds; whether beyond the clean loss cannot be said here."
+    if above_zero(partial.ci):
+        return "This holds at the task level, also beyond what the clean loss explains."
+    return ("The task-level correlation holds, but not beyond the clean loss: "
+            "at this scale the penalty follows how wrong the network already is.")
+
+
 def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
     scopes = [(r.series.name, r.penalty) for r in analysis.series if r.series.varied != "d" and r.penalty is not None]
     if not scopes:
         scopes = [(f"all {p.arch} runs", p) for p in analysis.penalties if p.scope == "pooled"]
     out = []
     for name, scope in scopes:
-        c = scope.vs_sharpness
-        holds = above_zero(c.pearson_ci)
-        partial = scope.partial_given_clean_loss
-        given = ("" if partial is None else
-                 f"; given the clean test loss, partial r = {partial.r:.2f} {interval_text(partial.ci)}")
-        if not holds:
-            verdict = "This does not hold at this scale."
-        elif partial is None:
-            verdict = "This holds."
-        elif above_zero(partial.ci):
-            verdict = "This holds, also beyond what the clean loss explains."
-        else:
-            verdict = ("The raw correlation holds, but not beyond the clean loss: "
-                       "at this scale the penalty follows how wrong the network already is.")
+        task_r = scope.tasks_vs_sharpness
+        holds = task_r is not None and above_zero(task_r.pearson_ci)
+        partial = scope.tasks_partial_given_clean_loss
+        parts = [("task-level r refused (fewer than 4 tasks)" if task_r is None else
+                  f"task-level Pearson r = {task_r.pearson:.2f} {interval_text(task_r.pearson_ci)} "
+                  "(one point per task: its K_F and mean penalty)")]
+        if scope.task_bootstrap is not None:
+            parts.append(f"whole-task bootstrap of the run-level r {interval_text(scope.task_bootstrap.ci)}")
+        parts.append(f"task-level partial r given the clean test loss {partial.r:.2f} {interval_text(partial.ci)}"
+                     if partial is not None else
+                     f"a task-level partial r given the clean loss is refused ({scope.n_tasks} tasks: its interval "
+                     f"needs 5)")
         out.append(Finding("FGSM penalty rises with K_F", holds,
-                           f"Sharper labels, more fragile ({name}): FGSM loss penalty vs K_F Pearson r = {c.pearson:.2f} "
-                           f"{interval_text(c.pearson_ci)} over {c.n} runs{given}. {verdict}"))
+                           f"Sharper labels, more fragile ({name}): FGSM loss penalty vs K_F over {scope.n_tasks} tasks "
+                           f"({scope.n_runs} runs): {'; '.join(parts)}. {_fragility_verdict(holds, partial)} "
+                           f"Descriptive, runs are not independent: run-level r = {scope.vs_sharpness.pearson:.2f}."))
     return out
 
 
@@ -134,16 +156,22 @@ def representation_bound(analysis: Analysis) -> list[Finding]:
         bound = next((b for b in analysis.bounds if b.arch == arch), None)
         if bound is None:
             continue
-        p = bound.below
-        if p.k == p.n:
+        tasks = bound.tasks_always_below
+        holds = bound.runs_below == bound.n_runs
+        if holds:
             verdict = "This holds in every run."
-        elif 2 * p.k >= p.n:
-            verdict = f"It fails in {p.n - p.k} runs (named in the report)."
+        elif 2 * tasks.k >= tasks.n:
+            verdict = f"It fails in {bound.n_runs - bound.runs_below} runs (named in the report)."
         else:
             verdict = "This does not hold at this scale."
-        out.append(Finding("d_repr <= d_data", p.k == p.n,
+        per_task = ", ".join(f"{task} {k}/{n}" for task, k, n in bound.per_task)
+        spread = ("" if bound.run_fraction_bootstrap is None else
+                  f"; whole-task bootstrap of the run fraction {interval_text(bound.run_fraction_bootstrap.ci)}")
+        out.append(Finding("d_repr <= d_data", holds,
                            f"Representations stay below the data's dimension: d_repr ({bound.layer}) <= d_data in "
-                           f"{p.k} of {p.n} runs ({p.fraction:.0%}, 95% interval {interval_text(p.ci)}). {verdict}"))
+                           f"{bound.runs_below} of {bound.n_runs} runs over {bound.n_tasks} tasks ({per_task}); in every "
+                           f"run of {tasks.k} of {tasks.n} tasks (95% interval over tasks {interval_text(tasks.ci)})"
+                           f"{spread}. {verdict}"))
     return out
 
 

@@ -12,6 +12,20 @@
   slope ``b`` for medical than for natural images. Fitting at each N separately keeps the fall of
   the loss with N out of the slope.
 
+**Weights.** Each task's point (its alpha, its log L(N_c)) is itself a fit over a few runs, with
+standard errors from 0.07 to 2 in the stored reproduction. The across-task fits are therefore
+weighted least squares with weights ``1 / SE^2`` of the task's fitted point
+(:func:`lightning_dims.analysis.stats.fit_weighted_line`: scale ``max(1, chi2 / (n - 2))``, t
+intervals); the errors of d_data and K_F (one measurement per task) are not modelled. A task
+whose point has a standard error above :data:`UNINFORMATIVE_SE` is **flagged** as uninformative
+and named: it stays in the fit, where its weight is already at most ``1 / threshold^2``
+(down-weighted, not dropped, so no task is removed by a rule chosen after seeing the data). A
+standard error below :data:`SE_FLOOR` (a curve through its points exactly) is raised to it, so
+such a point weighs the most, but finitely.
+
+Fig. 2 is fitted to task means (the mean log loss of a task's runs at that N: one point per
+task), so seeds of one task do not count as independent tasks.
+
 Intervals as in :mod:`lightning_dims.analysis.stats` (t for slopes, Fisher for Pearson, bootstrap
 for Spearman). A fit needs three tasks (four for a correlation); otherwise it is skipped with the
 reason.
@@ -26,30 +40,47 @@ from dataclasses import asdict, dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
-from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line
+from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line, fit_weighted_line, group_means
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties, positive
+
+
+SE_FLOOR = 1e-6
+"""Smallest standard error a task's point is weighted with (exact fits have 0)."""
+
+UNINFORMATIVE_SE = {"alpha": 0.5, "log L(N_c)": 1.0}
+"""Standard error above which a task's fitted point is flagged as uninformative. alpha: 0.5 (its 95 %
+interval then spans more than +-1, ten times the law's alpha = 1/d_data ~ 0.1 at d ~ 10); log L(N_c):
+1.0 (the loss known only to a factor e per standard error, e^4 = 55 at 95 % with 2 degrees of freedom)."""
 
 
 @dataclass(frozen=True)
 class AcrossTasks:
-    """A line fit over tasks (``tasks`` in point order), with the correlation when there are 4+ tasks."""
+    """A weighted line fit over tasks (``tasks`` in point order, ``se`` their points' standard errors),
+    with the (unweighted) correlation when there are 4+ tasks; ``flagged``: tasks whose point is uninformative."""
 
     arch: str
     x: str
     y: str
     tasks: tuple[str, ...]
+    se: tuple[float, ...]
+    n_runs: int
     fit: LineFit
     correlation: Correlation | None
+    flagged: tuple[str, ...] = ()
+    flag_threshold: float | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "fit": self.fit.to_dict(),
                 "correlation": None if self.correlation is None else self.correlation.to_dict()}
 
 
-def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float]], skips: list[Skip]) -> AcrossTasks | None:
+def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float, float, int]],
+            skips: list[Skip]) -> AcrossTasks | None:
+    """Points are (task, x, y, SE of y, runs behind y)."""
     scope = f"{arch}: {y_name} vs {x_name}"
+    points = [(task, x, y, max(se, SE_FLOOR), runs) for task, x, y, se, runs in points]
     try:
-        fit = fit_line([p[1] for p in points], [p[2] for p in points])
+        fit = fit_weighted_line([p[1] for p in points], [p[2] for p in points], [p[3] for p in points])
     except FitError as error:
         skips.append(Skip("across-task fit", scope, f"{error} (tasks: {', '.join(p[0] for p in points) or 'none'})"))
         return None
@@ -58,17 +89,20 @@ def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, 
         correlation = correlate([p[1] for p in points], [p[2] for p in points])
     except FitError as error:
         skips.append(Skip("across-task correlation", scope, str(error)))
-    return AcrossTasks(arch, x_name, y_name, tuple(p[0] for p in points), fit, correlation)
+    threshold = UNINFORMATIVE_SE.get(y_name)
+    flagged = tuple(p[0] for p in points if threshold is not None and p[3] > threshold)
+    return AcrossTasks(arch, x_name, y_name, tuple(p[0] for p in points), tuple(p[3] for p in points),
+                       sum(p[4] for p in points), fit, correlation, flagged, threshold)
 
 
 def exponent_vs_inverse_dimension(
     exponents: Mapping[tuple[str, str], TaskExponent], properties: Mapping[tuple[str, str], TaskProperties]
 ) -> tuple[dict[str, AcrossTasks], list[Skip]]:
-    """arch -> fit of ``alpha`` on ``1 / d_data`` over its tasks (law: slope 1, intercept 0)."""
+    """arch -> weighted fit of ``alpha`` on ``1 / d_data`` over its tasks (law: slope 1, intercept 0)."""
     out, skips = {}, []
     for arch in sorted({arch for arch, _ in exponents}):
         points = [
-            (task, 1.0 / properties[(a, task)].d_data, e.alpha)
+            (task, 1.0 / properties[(a, task)].d_data, e.alpha, e.fit.slope_se, e.n_runs)
             for (a, task), e in exponents.items()
             if a == arch and (a, task) in properties and positive(properties[(a, task)].d_data)
         ]
@@ -81,11 +115,12 @@ def exponent_vs_inverse_dimension(
 def centre_loss_vs_sharpness(
     exponents: Mapping[tuple[str, str], TaskExponent], properties: Mapping[tuple[str, str], TaskProperties]
 ) -> tuple[dict[str, AcrossTasks], list[Skip]]:
-    """arch -> fit of ``log L(N_c)`` on ``log K_F`` over its tasks (law: slope 1 at equal d_data)."""
+    """arch -> weighted fit of ``log L(N_c)`` on ``log K_F`` over its tasks (law: slope 1 at equal d_data)."""
     out, skips = {}, []
     for arch in sorted({arch for arch, _ in exponents}):
         points = [
-            (task, math.log(properties[(a, task)].label_sharpness), math.log(e.loss_at_centre))
+            (task, math.log(properties[(a, task)].label_sharpness), math.log(e.loss_at_centre),
+             e.fit.mean_se_at(math.log(e.centre_n)), e.n_runs)
             for (a, task), e in exponents.items()
             if a == arch and (a, task) in properties and positive(properties[(a, task)].label_sharpness)
         ]
@@ -97,12 +132,13 @@ def centre_loss_vs_sharpness(
 
 @dataclass(frozen=True)
 class DimensionSlope:
-    """The paper's Fig. 2 at one N: ``log L = a + b d_data`` over one domain's tasks."""
+    """The paper's Fig. 2 at one N: ``log L = a + b d_data`` over one domain's tasks (one point per task: its mean log loss)."""
 
     arch: str
     domain: str
     n_train: int
     tasks: tuple[str, ...]
+    n_runs: int
     fit: LineFit
 
     def to_dict(self) -> dict:
@@ -112,7 +148,7 @@ class DimensionSlope:
 def loss_vs_dimension_at_each_n(
     rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties]
 ) -> tuple[list[DimensionSlope], list[Skip]]:
-    """Per (arch, domain, N): slope of log test loss on the tasks' reference d_data (every run a point)."""
+    """Per (arch, domain, N): OLS slope of the tasks' mean log test loss on their reference d_data."""
     groups: dict[tuple[str, str, int], list[RunRow]] = defaultdict(list)
     for row in rows:
         props = properties.get((row.arch, row.task))
@@ -120,15 +156,15 @@ def loss_vs_dimension_at_each_n(
             groups[(row.arch, row.domain, row.n_train)].append(row)
     slopes, skips = [], []
     for (arch, domain, n), group in sorted(groups.items()):
-        tasks = tuple(sorted({r.task for r in group}))
+        tasks, mean_log_loss = group_means([math.log(r.test_loss) for r in group], [r.task for r in group])
         scope = f"{arch} {domain} N = {n}"
         if len(tasks) < 3:
             skips.append(Skip("Fig. 2 slope", scope, f"{len(tasks)} task(s) ({', '.join(tasks)}): a slope over d_data needs 3"))
             continue
         try:
-            fit = fit_line([properties[(arch, r.task)].d_data for r in group], [math.log(r.test_loss) for r in group])
+            fit = fit_line([properties[(arch, task)].d_data for task in tasks], mean_log_loss)
         except FitError as error:
             skips.append(Skip("Fig. 2 slope", scope, str(error)))
             continue
-        slopes.append(DimensionSlope(arch, domain, n, tasks, fit))
+        slopes.append(DimensionSlope(arch, domain, n, tuple(tasks), len(group), fit))
     return slopes, skips

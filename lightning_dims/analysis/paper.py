@@ -11,8 +11,11 @@ Sources of our values: task properties from results records whose spec is the pa
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from lightning_dims.analysis.stats import FitError, Ratio, geometric_mean_ratio
 
 PAPER_KF_UNIT = 1e-4
 
@@ -94,16 +97,43 @@ class ComparisonRow:
     ours: tuple[OurValue, ...]
 
 
-def domain_ratio(rows: Iterable[ComparisonRow]) -> float | None:
-    """Mean K_F of our medical values over the mean of our natural ones (the paper: about 2.5)."""
-    by_domain: dict[str, list[float]] = {}
-    for row in rows:
-        for value in row.ours:
-            by_domain.setdefault(value.domain, []).append(value.label_sharpness)
-    if not by_domain.get("medical") or not by_domain.get("natural"):
+@dataclass(frozen=True)
+class DomainRatio:
+    """Medical over natural K_F: one value per dataset (the mean over its tasks), every value at one M.
+
+    ``ratio``: :func:`lightning_dims.analysis.stats.geometric_mean_ratio` of the datasets' values
+    (None, with ``why``, when a domain has fewer than 2 datasets); ``left_out``: datasets measured
+    at another M (K_F, a maximum over pairs, grows with M), with that M.
+    """
+
+    m: int | None
+    medical: tuple[tuple[str, float], ...]
+    natural: tuple[tuple[str, float], ...]
+    ratio: Ratio | None
+    left_out: tuple[tuple[str, int | None], ...]
+    why: str | None = None
+
+
+def domain_ratio(rows: Iterable[ComparisonRow]) -> DomainRatio | None:
+    """Medical over natural K_F at one spec (the paper: about 2.5); None without both domains."""
+    values = [v for row in rows for v in row.ours if v.domain in ("medical", "natural")]
+    if not values:
         return None
-    mean = {d: sum(v) / len(v) for d, v in by_domain.items()}
-    return mean["medical"] / mean["natural"]
+    m = Counter(v.m for v in values).most_common(1)[0][0]
+    left_out = tuple(sorted({(v.dataset, v.m) for v in values if v.m != m}, key=str))
+    per_dataset: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for v in values:
+        if v.m == m:
+            per_dataset[(v.domain, v.dataset)].append(v.label_sharpness)
+    by_domain = {d: tuple((name, sum(k) / len(k)) for (domain, name), k in sorted(per_dataset.items()) if domain == d)
+                 for d in ("medical", "natural")}
+    if not by_domain["medical"] or not by_domain["natural"]:
+        return None
+    try:
+        ratio, why = geometric_mean_ratio([k for _, k in by_domain["medical"]], [k for _, k in by_domain["natural"]]), None
+    except FitError as error:
+        ratio, why = None, str(error)
+    return DomainRatio(m, by_domain["medical"], by_domain["natural"], ratio, left_out, why)
 
 
 def paper_comparison(ours: Iterable[OurValue]) -> list[ComparisonRow]:

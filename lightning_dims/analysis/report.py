@@ -18,7 +18,8 @@ from lightning_dims.analysis.analyse import Analysis, analyse
 from lightning_dims.analysis.findings import findings
 from lightning_dims.analysis.health import CHANCE_BAND, FINAL_WORSE_RATIO, LEARNED_MARGIN, RANKS_WELL
 from lightning_dims.analysis.laws import AcrossTasks
-from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, domain_ratio
+from lightning_dims.analysis.laws import UNINFORMATIVE_SE
+from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, DomainRatio, domain_ratio
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
 
@@ -57,15 +58,23 @@ def correlation_cells(c: Correlation | None) -> list[str]:
     return [with_ci(c.pearson, c.pearson_ci, 2), with_ci(c.spearman, c.spearman_ci, 2)]
 
 
+def flagged_cell(fit: AcrossTasks) -> str:
+    return ", ".join(f"{task} (SE {se:.2g})" for task, se in zip(fit.tasks, fit.se) if task in fit.flagged) or "none"
+
+
 def across_rows(fits: Mapping[str, AcrossTasks]) -> list[list[str]]:
     return [
-        [arch, f.fit.n, with_ci(f.fit.slope, f.fit.slope_ci), with_ci(f.fit.intercept, f.fit.intercept_ci), fmt(f.fit.r2, 2),
-         *correlation_cells(f.correlation)]
+        [arch, f.fit.n, f.n_runs, with_ci(f.fit.slope, f.fit.slope_ci), with_ci(f.fit.intercept, f.fit.intercept_ci),
+         fmt(f.fit.r2, 2), *correlation_cells(f.correlation), flagged_cell(f)]
         for arch, f in fits.items()
     ]
 
 
-ACROSS_HEADER = ["arch", "tasks", "slope [95% CI]", "intercept [95% CI]", "R^2", "Pearson r [95% CI]", "Spearman rho [95% CI]"]
+ACROSS_HEADER = ["arch", "tasks", "runs", "WLS slope [95% CI]", "intercept [95% CI]", "weighted R^2",
+                 "Pearson r [95% CI]", "Spearman rho [95% CI]", "uninformative (down-weighted)"]
+ACROSS_NOTE = ("Weighted least squares, each task weighted by 1/SE^2 of its fitted point, scale max(1, chi2/(n-2)); "
+               "Pearson and Spearman are of the unweighted task points. A task whose point has a standard error above "
+               "{threshold} is flagged as uninformative.")
 
 
 def figure_paths(analysis: Analysis, out: Path) -> dict[str, list[Path]]:
@@ -159,12 +168,18 @@ def runs_table(analysis: Analysis) -> list[str]:
 def penalty_table(analysis: Analysis) -> list[str]:
     rows = []
     for p in analysis.penalties:
-        partial = p.partial_given_clean_loss
-        rows.append([p.arch, p.scope, p.n_runs, p.n_tasks, *correlation_cells(p.vs_sharpness),
-                     "n/a" if p.vs_log_clean_loss is None else with_ci(p.vs_log_clean_loss.pearson, p.vs_log_clean_loss.pearson_ci, 2),
-                     "n/a" if partial is None else with_ci(partial.r, partial.ci, 2)])
-    header = ["arch", "scope", "runs", "tasks", "Pearson r [95% CI]", "Spearman rho [95% CI]",
-              "r with log clean loss", "partial r given log clean loss [95% CI]"]
+        task_r, partial, boot = p.tasks_vs_sharpness, p.tasks_partial_given_clean_loss, p.task_bootstrap
+        run_partial = p.partial_given_clean_loss
+        rows.append([p.arch, p.scope, p.n_tasks, p.n_runs,
+                     "refused" if task_r is None else with_ci(task_r.pearson, task_r.pearson_ci, 2),
+                     "refused" if partial is None else with_ci(partial.r, partial.ci, 2),
+                     "n/a" if boot is None else ci(boot.ci, 2),
+                     fmt(p.vs_sharpness.pearson, 2),
+                     "n/a" if p.vs_log_clean_loss is None else fmt(p.vs_log_clean_loss.pearson, 2),
+                     "n/a" if run_partial is None else fmt(run_partial.r, 2)])
+    header = ["arch", "scope", "tasks", "runs", "task-level r [95% CI]", "task-level partial r given log clean loss [95% CI]",
+              "whole-task bootstrap of run r [95% CI]", "run r (descriptive)", "run r with log clean loss (descriptive)",
+              "run partial r (descriptive)"]
     return table(header, rows)
 
 
@@ -175,15 +190,17 @@ def series_table(analysis: Analysis) -> list[str]:
         for label, fit in (("alpha vs 1/d_data", result.exponent_vs_inverse_dimension),
                            ("log L(N_c) vs log K_F", result.centre_loss_vs_sharpness)):
             if fit is not None:
-                rows.append([name, label, fit.fit.n, with_ci(fit.fit.slope, fit.fit.slope_ci), fmt(fit.fit.r2, 2),
-                             *correlation_cells(fit.correlation)])
-        if result.penalty is not None:
-            c = result.penalty.vs_sharpness
-            partial = result.penalty.partial_given_clean_loss
-            rows.append([name, "FGSM penalty vs K_F (runs)", c.n, "-", "-", *correlation_cells(c)])
-            if partial is not None:
-                rows.append([name, "  partial r given log clean loss", partial.n, "-", "-", with_ci(partial.r, partial.ci, 2), "-"])
-    return table(["series", "fit", "points", "slope [95% CI]", "R^2", "Pearson r [95% CI]", "Spearman rho [95% CI]"], rows)
+                rows.append([name, label, fit.fit.n, fit.n_runs, with_ci(fit.fit.slope, fit.fit.slope_ci), fmt(fit.fit.r2, 2),
+                             *correlation_cells(fit.correlation), flagged_cell(fit)])
+        penalty = result.penalty
+        if penalty is not None:
+            c, partial = penalty.tasks_vs_sharpness, penalty.tasks_partial_given_clean_loss
+            rows.append([name, "FGSM penalty vs K_F (task means)", penalty.n_tasks, penalty.n_runs, "-", "-",
+                         *(correlation_cells(c) if c is not None else ["refused", "refused"]), "-"])
+            rows.append([name, "  partial r given log clean loss (task means)", penalty.n_tasks, penalty.n_runs, "-", "-",
+                         "refused" if partial is None else with_ci(partial.r, partial.ci, 2), "-", "-"])
+    return table(["series", "fit", "tasks", "runs", "WLS slope [95% CI]", "weighted R^2", "Pearson r [95% CI]",
+                  "Spearman rho [95% CI]", "uninformative (down-weighted)"], rows)
 
 
 def comparison_table(analysis: Analysis) -> list[str]:
@@ -200,10 +217,23 @@ def comparison_table(analysis: Analysis) -> list[str]:
             rows.append([name, *paper_cells, ours.task, fmt(ours.n), fmt(ours.m), fmt(ours.d_data),
                          fmt(ours.label_sharpness / PAPER_KF_UNIT)])
     header = ["dataset", "domain", "paper d_data", "paper K_F (1e-4)", "our task", "N", "M", "our d_data", "our K_F (1e-4)"]
-    ratio = domain_ratio(analysis.comparison)
-    note = [] if ratio is None else ["", f"Mean K_F of our medical values over our natural ones at this spec: {ratio:.2f} "
-                                         "(the paper: about 2.5 over its 11 datasets)."]
-    return table(header, rows) + note
+    return table(header, rows) + ratio_note(domain_ratio(analysis.comparison))
+
+
+def ratio_note(ratio: DomainRatio | None) -> list[str]:
+    """One sentence: medical over natural K_F, one value per dataset at one M, with its interval."""
+    if ratio is None:
+        return []
+    listed = "; ".join(f"{domain}: " + ", ".join(f"{name} {fmt(k / PAPER_KF_UNIT)}" for name, k in values)
+                       for domain, values in (("medical", ratio.medical), ("natural", ratio.natural)))
+    left = ("" if not ratio.left_out else
+            " Left out (another M; K_F grows with M): " + ", ".join(f"{name} (M = {m})" for name, m in ratio.left_out) + ".")
+    value = (f"not computed ({ratio.why})" if ratio.ratio is None else
+             f"{ratio.ratio.ratio:.2f} {ci(ratio.ratio.ci, 3)} (ratio of geometric means; Welch t interval of the "
+             f"log-ratio, {ratio.ratio.dof:.1f} degrees of freedom)")
+    return ["", f"Medical over natural K_F at this spec, one value per dataset (the mean over its tasks, 1e-4) at "
+                f"M = {ratio.m}, {len(ratio.medical)} medical and {len(ratio.natural)} natural datasets ({listed}): "
+                f"{value}. The paper: about 2.5 over its 11 datasets.{left}"]
 
 
 def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Sequence) -> list[str]:
@@ -216,27 +246,38 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
     lines += ["## Tasks: one K_F and d_data each, and the learning-curve exponent", ""] + task_table(analysis) + [""]
     lines += images(paths["curves"], "learning curves")
     lines += ["## The law across tasks", "", "Exponent alpha against 1/d_data (the law: slope 1, intercept 0):", ""]
-    lines += table(ACROSS_HEADER, across_rows(analysis.alpha_vs_dimension)) + [""] + images(paths["alpha"], "alpha vs 1/d")
+    lines += table(ACROSS_HEADER, across_rows(analysis.alpha_vs_dimension))
+    lines += ["", ACROSS_NOTE.format(threshold=UNINFORMATIVE_SE["alpha"]), ""] + images(paths["alpha"], "alpha vs 1/d")
     lines += ["Log test loss at the centre N_c against log K_F (the law: slope 1 among tasks of equal d_data):", ""]
-    lines += table(ACROSS_HEADER, across_rows(analysis.loss_vs_sharpness)) + [""] + images(paths["centre"], "loss vs K_F")
+    lines += table(ACROSS_HEADER, across_rows(analysis.loss_vs_sharpness))
+    lines += ["", ACROSS_NOTE.format(threshold=UNINFORMATIVE_SE["log L(N_c)"]), ""] + images(paths["centre"], "loss vs K_F")
     if analysis.series:
         lines += ["## Controlled series (one dataset option varied, the others fixed)", ""] + series_table(analysis) + [""]
         lines += images(paths["series"], "series")
     lines += ["## Test loss vs d_data at each N (the paper's Fig. 2)", "",
-              "Per domain and training size: log L = a + b d_data over the tasks' runs at that N, d_data at the reference N.", ""]
-    lines += table(["arch", "domain", "N", "tasks", "b per dimension [95% CI]", "R^2"],
-                   [[s.arch, s.domain, s.n_train, len(s.tasks), with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2)]
+              "Per domain and training size: log L = a + b d_data over the tasks at that N (one point per task: the mean "
+              "log loss of its runs there), d_data at the reference N.", ""]
+    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2"],
+                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2)]
                     for s in analysis.fig2]) + [""] + images(paths["fig2"], "Fig. 2")
     lines += ["## Robustness: FGSM loss penalty vs K_F", "",
-              "One point per run: its task's K_F and its penalty L_attacked - L_clean (nats). Runs of one task share its "
-              "K_F, so pooled and per-domain intervals (which assume independent points) are too narrow; the per-N rows "
-              "are the independent tests. The partial r removes what log clean loss explains from both.", ""]
+              "K_F is one value per task, so the task is the unit: the task-level r and partial r use one point per task "
+              "(its K_F, the mean penalty L_attacked - L_clean in nats and mean log clean loss of its runs in the scope); "
+              "the whole-task bootstrap resamples tasks, not runs. Run-level r (every run a point) is descriptive only: "
+              "runs of one task share its K_F and are not independent. The partial r removes what log clean loss "
+              "explains from both; it needs 5 tasks.", ""]
     lines += penalty_table(analysis) + [""] + images(paths["penalty"], "penalty vs K_F")
     lines += ["## Representations: d_repr <= d_data", ""]
-    lines += table(["arch", "layer", "estimator", "embedded", "runs", "below", "fraction [95% CI]", "runs above"],
-                   [[b.arch, b.layer, fmt(b.estimator), fmt(b.source), b.below.n, b.below.k,
-                     with_ci(b.below.fraction, b.below.ci, 2), ", ".join(b.runs_above) or "none"] for b in analysis.bounds])
-    lines += ["", "d_data of each run's own training set; a proportion's interval is Clopper-Pearson.", ""]
+    lines += table(["arch", "layer", "estimator", "embedded", "tasks", "runs", "runs below per task",
+                    "tasks below in every run [95% CI]", "run fraction [whole-task bootstrap]", "runs above"],
+                   [[b.arch, b.layer, fmt(b.estimator), fmt(b.source), b.n_tasks, b.n_runs,
+                     ", ".join(f"{t} {k}/{n}" for t, k, n in b.per_task),
+                     f"{b.tasks_always_below.k} {ci(b.tasks_always_below.ci, 2)}",
+                     f"{fmt(b.runs_below / b.n_runs, 2)} " + ("n/a" if b.run_fraction_bootstrap is None else
+                                                                 ci(b.run_fraction_bootstrap.ci, 2)),
+                     ", ".join(b.runs_above) or "none"] for b in analysis.bounds])
+    lines += ["", "d_data of each run's own training set. Runs of one task are not independent: the interval over tasks "
+                  "is Clopper-Pearson over tasks, the run fraction's interval resamples whole tasks.", ""]
     lines += images(paths["repr"], "d_repr vs d_data")
     lines += ["## Runs: final weights (test) and best-validation weights (test_best) on the test set", "",
               f"Flags: *not learned*: test accuracy below chance + {LEARNED_MARGIN} (chance = 1/classes, test sets are "
@@ -270,6 +311,8 @@ def fits_json(analysis: Analysis, listed: Sequence) -> dict:
         "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
         "representation_bound": [b.to_dict() for b in analysis.bounds],
         "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},
+        "domain_ratio": None if (ratio := domain_ratio(analysis.comparison)) is None else {
+            **ratio.__dict__, "ratio": None if ratio.ratio is None else ratio.ratio.to_dict()},
         "paper_comparison": [
             {"dataset": r.dataset, "paper": None if r.paper is None else {**r.paper.__dict__},
              "ours": [o.__dict__ for o in r.ours]} for r in analysis.comparison

@@ -1,19 +1,23 @@
 """Adversarial fragility against label sharpness (paper.md §2.4, §3): FGSM loss penalty vs the task's K_F.
 
-Each run contributes one point: x = its task's K_F at the reference size (1/intensity), y = its
-FGSM loss penalty ``L_attacked - L_clean`` (nats) at one eps. Scopes, per arch:
+K_F is a property of the task: every run of a task shares its one value, so the **task** is the
+unit of inference. Per scope (below) and arch:
 
-* ``pooled``: every run of every domain (the paper's r = 0.70 pools its 11 datasets);
-* ``domain <name>``: the runs of one domain;
-* ``N = <n>``: the runs at one training size (one point per task and seed).
+* **task level** (the verdict): one point per task, x = its K_F at the reference size
+  (1/intensity), y = the mean FGSM loss penalty ``L_attacked - L_clean`` (nats) of its runs in the
+  scope. Pearson r with Fisher interval (needs 4 tasks), and the **partial correlation** of K_F
+  and the mean penalty given the task's mean ``log L_clean`` (needs 5 tasks: with 4 its interval
+  has no degrees of freedom and it is refused, with the reason). The penalty grows with how wrong
+  the network already is, so the partial r is what K_F explains beyond the clean loss.
+* **whole-task bootstrap** (a check on the task-level r that uses every run): the run-level
+  Pearson r recomputed over resamples of whole tasks
+  (:func:`lightning_dims.analysis.stats.group_bootstrap`, seeded, percentile interval).
+* **run level** (descriptive: runs of one task are not independent): Pearson r of every run's
+  penalty with its task's K_F and with its ``log L_clean``, and their partial r. Shown, never used
+  for a verdict.
 
-Runs of one task share its K_F, so in ``pooled`` and ``domain`` scopes the points are not
-independent and the intervals (which assume they are) are too narrow; the per-N scopes are the
-independent tests.
-
-The penalty grows with how wrong the network already is, so each scope also gives the Pearson r of
-the penalty with ``log L_clean`` and the **partial correlation** of penalty and K_F given
-``log L_clean`` (both residualised on it): what K_F explains beyond the clean loss.
+Scopes: ``pooled`` (every run; the paper's r = 0.70 pools its 11 datasets), ``domain <name>``,
+``N = <n>`` (the runs at one training size).
 """
 
 from __future__ import annotations
@@ -24,28 +28,49 @@ from dataclasses import dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
-from lightning_dims.analysis.stats import Correlation, FitError, PartialCorrelation, correlate, partial_correlation
+from lightning_dims.analysis.stats import (
+    Correlation,
+    FitError,
+    GroupBootstrap,
+    PartialCorrelation,
+    correlate,
+    group_bootstrap,
+    group_means,
+    partial_correlation,
+    weighted_pearson,
+)
 from lightning_dims.analysis.tasks import TaskProperties, positive
 
 
 @dataclass(frozen=True)
 class PenaltyScope:
-    """Penalty vs K_F in one scope, with the clean-loss link and the partial correlation."""
+    """Penalty vs K_F in one scope: task level (the verdict), whole-task bootstrap, run level (descriptive)."""
 
     arch: str
     scope: str
     n_runs: int
     n_tasks: int
+    tasks_vs_sharpness: Correlation | None
+    tasks_partial_given_clean_loss: PartialCorrelation | None
+    task_bootstrap: GroupBootstrap | None
     vs_sharpness: Correlation
     vs_log_clean_loss: Correlation | None
     partial_given_clean_loss: PartialCorrelation | None
+    refused: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        def maybe(value):
+            return None if value is None else value.to_dict()
+
         return {
             "arch": self.arch, "scope": self.scope, "n_runs": self.n_runs, "n_tasks": self.n_tasks,
-            "vs_sharpness": self.vs_sharpness.to_dict(),
-            "vs_log_clean_loss": None if self.vs_log_clean_loss is None else self.vs_log_clean_loss.to_dict(),
-            "partial_given_clean_loss": None if self.partial_given_clean_loss is None else self.partial_given_clean_loss.to_dict(),
+            "task_level": {"vs_sharpness": maybe(self.tasks_vs_sharpness),
+                           "partial_given_clean_loss": maybe(self.tasks_partial_given_clean_loss),
+                           "whole_task_bootstrap_of_run_r": maybe(self.task_bootstrap)},
+            "run_level_descriptive": {"vs_sharpness": self.vs_sharpness.to_dict(),
+                                      "vs_log_clean_loss": maybe(self.vs_log_clean_loss),
+                                      "partial_given_clean_loss": maybe(self.partial_given_clean_loss)},
+            "refused": list(self.refused),
         }
 
 
@@ -60,24 +85,43 @@ def penalty_points(rows: Sequence[RunRow], properties: Mapping[tuple[str, str], 
     return points
 
 
+def _attempt(compute, refused: list[str], label: str):
+    """``compute()``, or None with ``label: reason`` appended to ``refused`` when it raises FitError."""
+    try:
+        return compute()
+    except FitError as error:
+        refused.append(f"{label}: {error}")
+        return None
+
+
 def penalty_scope(arch: str, name: str, points: list[tuple[RunRow, float]], skips: list[Skip]) -> PenaltyScope | None:
-    """The correlations of one scope's points (``penalty_points``); None, with a skip, when they cannot be computed."""
+    """The statistics of one scope's points (``penalty_points``); None, with a skip, when not even the run-level r exists."""
     where = f"{arch} {name}"
+    tasks = [r.task for r, _ in points]
     k_f = [k for _, k in points]
     penalty = [r.loss_penalty for r, _ in points]
     log_clean = [math.log(r.clean_loss) for r, _ in points]
     try:
         vs_sharpness = correlate(k_f, penalty)
     except FitError as error:
-        skips.append(Skip("penalty vs K_F", where, f"{error} ({len({r.task for r, _ in points})} task(s))"))
+        skips.append(Skip("penalty vs K_F", where, f"{error} ({len(set(tasks))} task(s))"))
         return None
-    vs_clean = partial = None
-    try:
-        vs_clean = correlate(log_clean, penalty)
-        partial = partial_correlation(k_f, penalty, log_clean, covariate="log clean loss")
-    except FitError as error:
-        skips.append(Skip("penalty given clean loss", where, str(error)))
-    return PenaltyScope(arch, name, len(points), len({r.task for r, _ in points}), vs_sharpness, vs_clean, partial)
+    refused: list[str] = []
+    vs_clean = _attempt(lambda: correlate(log_clean, penalty), refused, "run-level r with log clean loss")
+    partial = _attempt(lambda: partial_correlation(k_f, penalty, log_clean, covariate="log clean loss"), refused,
+                       "run-level partial r")
+    _, task_k_f = group_means(k_f, tasks)
+    _, task_penalty = group_means(penalty, tasks)
+    _, task_log_clean = group_means(log_clean, tasks)
+    n_tasks = len(task_k_f)
+    by_task = _attempt(lambda: correlate(task_k_f, task_penalty), refused, f"task-level r ({n_tasks} tasks)")
+    by_task_partial = _attempt(
+        lambda: partial_correlation(task_k_f, task_penalty, task_log_clean, covariate="log clean loss"), refused,
+        f"task-level partial r ({n_tasks} tasks; its Fisher interval has n - 4 = {n_tasks - 4} degrees of freedom)")
+    bootstrap = _attempt(lambda: group_bootstrap(weighted_pearson, (k_f, penalty), tasks), refused, "whole-task bootstrap")
+    skips.extend(Skip("penalty vs K_F", where, why) for why in refused)
+    return PenaltyScope(arch, name, len(points), n_tasks, by_task, by_task_partial, bootstrap, vs_sharpness, vs_clean,
+                        partial, tuple(refused))
 
 
 def penalty_vs_sharpness(

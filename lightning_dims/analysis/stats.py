@@ -7,6 +7,22 @@ points it rests on. Which interval, and under which assumption:
   ``scipy.stats.linregress``; intervals ``estimate +- t_{(1+c)/2, n-2} * stderr``, exact when the
   residuals are independent and normal with one variance. :meth:`LineFit.mean_at` gives the fitted
   mean at one ``x`` with its interval ``s * sqrt(1/n + (x - mean x)^2 / Sxx)``.
+* **Weighted line fit** (:func:`fit_weighted_line`), for points that are themselves estimates
+  with standard errors ``se_i`` (one fitted value per task): weighted least squares with weights
+  ``w_i = 1 / se_i^2``; ``xw = sum w x / sum w``, ``Sxx_w = sum w (x - xw)^2``,
+  ``slope = sum w (x - xw)(y - yw) / Sxx_w``. The scale is ``max(1, chi2 / (n - 2))`` with
+  ``chi2 = sum w (y - fit)^2``: the standard errors alone when the points scatter no more than
+  they say, inflated by the extra scatter between tasks when they do (never deflated below the
+  points' own errors). ``SE(slope) = sqrt(scale / Sxx_w)``, ``SE(intercept) = sqrt(scale (1/sum w
+  + xw^2 / Sxx_w))``, t intervals with ``n - 2`` degrees of freedom (conservative when the
+  ``se_i`` are the whole story). Errors in x are not modelled.
+* **Whole-group bootstrap** (:func:`group_bootstrap`): for points that come in groups sharing one
+  value of the quantity under test (runs of one task share its K_F), the groups, not the points,
+  are resampled: each resample draws as many groups as there are, with replacement (seeded), and
+  recomputes the statistic over all points of the drawn groups (a group drawn twice counts twice).
+  Percentile interval. Resamples where the statistic is undefined (e.g. every drawn group the
+  same, so x is constant) are dropped and counted; when more than :data:`MAX_UNDEFINED` of them
+  are, no interval is given.
 * **Pearson r** (:func:`correlate`): ``scipy.stats.pearsonr``; interval from Fisher's
   ``z = artanh r`` with standard error ``1/sqrt(n - 3)`` (``pearsonr(...).confidence_interval``),
   exact for bivariate normal data, needs n >= 4.
@@ -20,9 +36,16 @@ points it rests on. Which interval, and under which assumption:
   residuals of x on z and of y on z (each an OLS fit with intercept); Fisher interval with
   standard error ``1/sqrt(n - 4)`` (one covariate) and a t test with ``n - 3`` degrees of freedom.
 * **Proportion** k of n (:func:`proportion`): Clopper-Pearson exact interval
-  (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``).
+  (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``); for independent units only.
+* **Ratio of two groups' geometric means** (:func:`geometric_mean_ratio`): ``exp(mean log a -
+  mean log b)`` with Welch's t interval of the difference of mean logs (Welch-Satterthwaite
+  degrees of freedom); needs 2 values per group, every value positive; units are the values
+  (e.g. one K_F per dataset).
+* **Group means** (:func:`group_means`): one point per group, the mean of its points, so that
+  groups, not points, are the units of a correlation.
 
-Numbers are float64. Nothing here knows about runs or tasks: arrays in, dataclasses out.
+Numbers are float64. Nothing here knows about runs or tasks: arrays (and group labels) in,
+dataclasses out.
 :class:`FitError` (a ``ValueError``) says in words why a fit cannot be made (too few points, no
 spread); the callers turn it into a reported skip.
 """
@@ -40,6 +63,8 @@ from scipy import stats
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
+MAX_UNDEFINED = 0.05
+"""A whole-group bootstrap gives no interval when more than this fraction of its resamples is undefined."""
 
 Interval = tuple[float | None, float | None]
 
@@ -68,10 +93,15 @@ def _need_spread(values: np.ndarray, name: str) -> None:
 
 @dataclass(frozen=True)
 class LineFit:
-    """OLS ``y = intercept + slope * x`` with t intervals (see module docstring)."""
+    """``y = intercept + slope * x`` with t intervals, OLS or WLS (``method``; see module docstring).
+
+    ``x_mean`` and ``sxx`` are weighted for WLS; ``sum_weights`` is ``n`` for OLS and ``sum w``
+    for WLS; ``residual_sd`` is ``s`` for OLS and ``sqrt(scale)`` for WLS.
+    """
 
     slope: float
     slope_ci: Interval
+    slope_se: float
     intercept: float
     intercept_ci: Interval
     r2: float
@@ -81,14 +111,19 @@ class LineFit:
     x_mean: float
     sxx: float
     residual_sd: float
+    sum_weights: float
+    method: str = "ols"
 
     def predict(self, x: float | np.ndarray) -> float | np.ndarray:
         return self.intercept + self.slope * np.asarray(x, dtype=np.float64)
 
+    def mean_se_at(self, x: float) -> float:
+        """Standard error of the fitted mean at ``x``: ``s sqrt(1/sum w + (x - mean x)^2 / Sxx)``."""
+        return self.residual_sd * math.sqrt(1.0 / self.sum_weights + (x - self.x_mean) ** 2 / self.sxx)
+
     def mean_at(self, x: float) -> tuple[float, Interval]:
         """The fitted mean at ``x`` and its t interval (``n - 2`` degrees of freedom)."""
-        se = self.residual_sd * math.sqrt(1.0 / self.n + (x - self.x_mean) ** 2 / self.sxx)
-        half = stats.t.ppf((1 + self.confidence) / 2, self.n - 2) * se
+        half = stats.t.ppf((1 + self.confidence) / 2, self.n - 2) * self.mean_se_at(x)
         centre = float(self.predict(x))
         return centre, (_finite(centre - half), _finite(centre + half))
 
@@ -110,6 +145,7 @@ def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDE
     return LineFit(
         slope=float(result.slope),
         slope_ci=(_finite(result.slope - t * result.stderr), _finite(result.slope + t * result.stderr)),
+        slope_se=float(result.stderr),
         intercept=float(result.intercept),
         intercept_ci=(
             _finite(result.intercept - t * result.intercept_stderr),
@@ -122,6 +158,51 @@ def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDE
         x_mean=float(x.mean()),
         sxx=float(((x - x.mean()) ** 2).sum()),
         residual_sd=residual_sd,
+        sum_weights=float(n),
+    )
+
+
+def fit_weighted_line(
+    x: Sequence[float], y: Sequence[float], se: Sequence[float], confidence: float = CONFIDENCE
+) -> LineFit:
+    """WLS fit of ``y`` on ``x`` with weights ``1 / se^2`` and the scale ``max(1, chi2 / (n - 2))`` (module docstring).
+
+    Needs 3 points, spread in x and every ``se`` positive and finite.
+    """
+    x, y, se = _as_arrays(x, y, se)
+    if len(x) < 3:
+        raise FitError(f"a line through {len(x)} point(s) has no uncertainty (needs at least 3)")
+    _need_spread(x, "x")
+    if np.any(se <= 0):
+        raise FitError("a point with standard error 0 cannot be weighted by 1/SE^2")
+    n = len(x)
+    w = 1.0 / se**2
+    sum_w = float(w.sum())
+    xw, yw = float(w @ x) / sum_w, float(w @ y) / sum_w
+    sxx = float(w @ (x - xw) ** 2)
+    slope = float(w @ ((x - xw) * (y - yw))) / sxx
+    intercept = yw - slope * xw
+    chi2 = float(w @ (y - intercept - slope * x) ** 2)
+    scale = max(1.0, chi2 / (n - 2))
+    slope_se = math.sqrt(scale / sxx)
+    intercept_se = math.sqrt(scale * (1.0 / sum_w + xw**2 / sxx))
+    t = stats.t.ppf((1 + confidence) / 2, n - 2)
+    syy = float(w @ (y - yw) ** 2)
+    return LineFit(
+        slope=slope,
+        slope_ci=(float(slope - t * slope_se), float(slope + t * slope_se)),
+        slope_se=slope_se,
+        intercept=intercept,
+        intercept_ci=(float(intercept - t * intercept_se), float(intercept + t * intercept_se)),
+        r2=1.0 - chi2 / syy if syy > 0 else 1.0,
+        p_value=float(2 * stats.t.sf(abs(slope / slope_se), n - 2)),
+        n=n,
+        confidence=confidence,
+        x_mean=xw,
+        sxx=sxx,
+        residual_sd=math.sqrt(scale),
+        sum_weights=sum_w,
+        method="wls",
     )
 
 
@@ -272,3 +353,117 @@ def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
         raise FitError("a proportion of no runs")
     interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
     return Proportion(k=k, n=n, fraction=k / n, ci=(float(interval.low), float(interval.high)), confidence=confidence)
+
+
+def group_means(values: Sequence[float], groups: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(groups in first-seen order, the mean of each group's values): one point per group."""
+    (values,) = _as_arrays(values)
+    if len(groups) != len(values):
+        raise ValueError(f"{len(values)} values but {len(groups)} group labels")
+    keys = list(dict.fromkeys(groups))
+    index = {key: i for i, key in enumerate(keys)}
+    codes = np.array([index[g] for g in groups], dtype=np.int64)
+    return keys, np.bincount(codes, weights=values, minlength=len(keys)) / np.bincount(codes, minlength=len(keys))
+
+
+def weighted_pearson(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pearson r of ``x``, ``y`` (n,) under each row of ``weights`` (B, n) (a point of weight 2 counts twice).
+
+    NaN where x or y has no spread under the weights (less than 1e-12 of its unweighted variance).
+    """
+    total = weights.sum(axis=1)
+    dx = x[None, :] - (weights @ x / total)[:, None]
+    dy = y[None, :] - (weights @ y / total)[:, None]
+    var_x, var_y = (weights * dx * dx).sum(1) / total, (weights * dy * dy).sum(1) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (weights * dx * dy).sum(1) / total / np.sqrt(var_x * var_y)
+    undefined = (var_x <= 1e-12 * np.var(x)) | (var_y <= 1e-12 * np.var(y))
+    return np.where(undefined, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def weighted_mean(v: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean of ``v`` (n,) under each row of ``weights`` (B, n)."""
+    return (weights @ v) / weights.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class GroupBootstrap:
+    """A percentile interval from resampling whole groups (module docstring)."""
+
+    ci: Interval
+    n_groups: int
+    n_points: int
+    resamples: int
+    undefined: int
+    seed: int
+    confidence: float
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def group_bootstrap(
+    statistic, columns: Sequence[Sequence[float]], groups: Sequence[str], confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+) -> GroupBootstrap:
+    """Percentile interval of ``statistic(*columns, weights)`` over resamples of whole groups.
+
+    ``statistic`` takes the columns (each (n,)) and a (B, n) weight matrix whose row b counts how
+    often each point's group was drawn in resample b (:func:`weighted_pearson`, :func:`weighted_mean`).
+    Needs 2 groups.
+    """
+    arrays = _as_arrays(*columns)
+    keys = list(dict.fromkeys(groups))
+    if len(keys) < 2:
+        raise FitError(f"a bootstrap over groups needs at least 2 groups, got {len(keys)}")
+    codes = np.array([keys.index(g) for g in groups], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(keys), size=(resamples, len(keys)))
+    counts = np.zeros((resamples, len(keys)))
+    np.add.at(counts, (np.repeat(np.arange(resamples), len(keys)), drawn.ravel()), 1.0)
+    replicates = statistic(*arrays, counts[:, codes])
+    defined = replicates[np.isfinite(replicates)]
+    undefined = resamples - len(defined)
+    common = dict(n_groups=len(keys), n_points=len(arrays[0]), resamples=resamples, undefined=undefined,
+                  seed=seed, confidence=confidence)
+    if undefined > MAX_UNDEFINED * resamples:
+        return GroupBootstrap((None, None), **common,
+                              note=f"no interval: the statistic is undefined in {undefined} of {resamples} resamples")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail])
+    return GroupBootstrap((float(low), float(high)), **common)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``exp(mean log a - mean log b)`` with Welch's t interval (module docstring)."""
+
+    ratio: float
+    ci: Interval
+    n_numerator: int
+    n_denominator: int
+    dof: float
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """Ratio of geometric means with a Welch t interval on the log scale; needs 2 positive values per side."""
+    (a,), (b,) = _as_arrays(numerator), _as_arrays(denominator)
+    if len(a) < 2 or len(b) < 2:
+        raise FitError(f"a ratio interval needs at least 2 values on each side, got {len(a)} and {len(b)}")
+    if np.any(a <= 0) or np.any(b <= 0):
+        raise FitError("a ratio of geometric means needs positive values")
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / len(a), lb.var(ddof=1) / len(b)
+    difference = float(la.mean() - lb.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Ratio(math.exp(difference), (math.exp(difference),) * 2, len(a), len(b), math.inf, confidence)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf((1 + confidence) / 2, dof) * se
+    return Ratio(math.exp(difference), (math.exp(difference - half), math.exp(difference + half)), len(a), len(b),
+                 float(dof), confidence)

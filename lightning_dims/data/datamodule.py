@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lightning_dims.data.spec import PreprocessingSpec
+from lightning_dims.data.splits import SPLITS, require_evaluation_sets
 from lightning_dims.data.task import CacheMode, DatasetTask
 from lightning_dims.seeds import epoch_seed
 
@@ -182,8 +183,13 @@ class DimsDataModule(L.LightningDataModule):
         self.task.pool()
 
     def setup(self, stage: str | None = None) -> None:
-        """Draw the splits (no pixels are read here: that happens once, when a loader first asks)."""
+        """Draw the splits (no pixels are read here: that happens once, when a loader first asks).
+
+        Raises:
+            SplitError: a validation or test set asked for came out empty (the pool is too small).
+        """
         self.task.setup()
+        require_evaluation_sets(self.task.sizes, {split: len(self.task.indices(split)) for split in SPLITS}, self.name)
 
     def device(self) -> torch.device:
         """The training device: the trainer's (this rank's) root device, the CPU before a trainer is attached."""

@@ -17,6 +17,9 @@ from lightning_dims.errors import LightningDimsError
 SPLITS = ("test", "val", "train")
 """Drawing order."""
 
+EVALUATION_SPLITS = ("val", "test")
+"""The splits a training run is judged on: one that was asked for and came out empty is refused."""
+
 
 class SplitError(LightningDimsError, ValueError):
     """The pool cannot supply the requested class-balanced split sizes."""
@@ -117,6 +120,28 @@ def fit_quotas(
             quotas[split] = per_class_quota(shrunk, n_classes)
         left = left - quotas[split]
     return quotas
+
+
+def require_evaluation_sets(requested: dict[str, int], drawn: dict[str, int], name: str) -> None:
+    """Refuse a run whose validation or test set was asked for but shrank to 0 images.
+
+    :func:`fit_quotas` shrinks the evaluation sets of a small pool (with a warning); shrunk to
+    nothing, the run would train and then report a test loss of no images. ``requested`` and
+    ``drawn`` map split names to sizes.
+
+    Raises:
+        SplitError: naming the sizes to lower.
+    """
+    for split in EVALUATION_SPLITS:
+        if requested.get(split, 0) > 0 and drawn.get(split, 0) == 0:
+            raise SplitError(
+                f"{name}: the {split} set is empty (asked for {split}_size={requested[split]}, the pool has no images "
+                f"left after train_size={requested['train']}"
+                + (f" and val_size={requested['val']}" if split == "test" else "")
+                + "): lower train_size"
+                + (" or val_size" if split == "test" else "")
+                + ", or use a larger pool"
+            )
 
 
 def draw_splits(
