@@ -116,9 +116,8 @@ def cross_label_blocks(counts: list[int], side: int) -> list[tuple[int, int, int
     n = sum(counts)
     for count in counts:
         stop = start + count
-        blocks += [
-            (a, min(a + side, stop), b, min(b + side, n)) for a in range(start, stop, side) for b in range(stop, n, side)
-        ]
+        rows = range(start, stop, side)
+        blocks += [(a, min(a + side, stop), b, min(b + side, n)) for a in rows for b in range(stop, n, side)]
         start = stop
     return blocks
 
@@ -209,7 +208,7 @@ def label_sharpness(
         seed: seed of the sampling (and of the paper mode's shuffles).
         batch_size: the paper mode's loader batch size (500 in the authors' code).
         memory_budget_bytes: working memory of the blockwise Gram step.
-        progress: show a progress bar over Gram tiles (exhaustive mode).
+        progress: show a progress bar over Gram blocks (exhaustive mode).
 
     Returns:
         ``LabelSharpnessResult``; ``float(result)`` is K_F in inverse input units.
