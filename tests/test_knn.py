@@ -94,6 +94,17 @@ def test_symmetric_gram_computes_the_upper_triangle_once_and_mirrors_it(rng, dty
     np.testing.assert_allclose(gram.double().numpy(), full.numpy(), atol=tolerance)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_kernel_equals_the_cpu_kernel(rng):
+    x = torch.from_numpy(rng.normal(size=(700, 64)).astype(np.float32))
+    x[300] = x[20]
+    budget = budget_for_side(256, element_size=4)  # several blocks: panels on the diagonal, GEMMs off it
+    on_gpu, on_cpu = knn(x.cuda(), 9, memory_budget_bytes=budget), knn(x, 9, memory_budget_bytes=budget)
+    np.testing.assert_allclose(on_gpu.distances.cpu().numpy(), on_cpu.distances.numpy(), rtol=1e-5)
+    assert on_gpu.distances[300, 0].item() == 0.0 and on_gpu.indices[300, 0].item() == 20
+    assert (on_gpu.indices.cpu() == on_cpu.indices).float().mean() > 0.99
+
+
 def test_upper_blocks_cover_each_pair_once():
     n = 23
     seen = np.zeros((n, n), dtype=int)
