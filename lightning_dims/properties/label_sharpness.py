@@ -35,8 +35,8 @@ import torch
 from lightning_dims.properties.knn import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     as_points,
-    exact_distances,
     block_side,
+    exact_distances,
     gram_blocks,
     gram_frame,
 )
