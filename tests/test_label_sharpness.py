@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lightning_dims import label_sharpness
-from lightning_dims.properties.label_sharpness import paper_pairs
+from lightning_dims.properties.label_sharpness import cross_label_blocks, paper_pairs
 
 
 def brute_force_k_f(x: np.ndarray, y: np.ndarray) -> float:
@@ -35,6 +35,28 @@ def test_small_memory_budget_gives_the_same_value(rng):
     x = rng.normal(size=(120, 20)).astype(np.float32)
     y = rng.integers(0, 3, size=120)
     assert float(label_sharpness(x, y, m=None, memory_budget_bytes=1024)) == float(label_sharpness(x, y, m=None))
+
+
+def test_cross_label_blocks_cover_each_cross_label_pair_once():
+    counts = [3, 5, 1, 4]  # class sizes, samples sorted by label
+    labels = np.repeat(np.arange(len(counts)), counts)
+    seen = np.zeros((len(labels), len(labels)), dtype=int)
+    for r0, r1, c0, c1 in cross_label_blocks(counts, side=2):
+        seen[r0:r1, c0:c1] += 1
+    expected = np.triu(labels[:, None] != labels[None, :])
+    np.testing.assert_array_equal(seen, expected.astype(int))  # no same-label pair, none twice
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]])
+def test_equally_close_pairs_give_the_first_pair_in_index_order(order):
+    # Two cross-label pairs at exactly distance 1 ({0, 1} and {2, 3} before reordering): the
+    # reported pair is the smaller (i, j) in the caller's indexing, whatever the blocks.
+    points = np.array([[0.0], [1.0], [5.0], [6.0]])[order]
+    labels = np.array([0, 1, 0, 1])[order]
+    tied = sorted(tuple(sorted((order.index(a), order.index(b)))) for a, b in [(0, 1), (2, 3)])
+    for budget in (512 * 2**20, 32):
+        result = label_sharpness(points, labels, m=None, memory_budget_bytes=budget)
+        assert result.pair == tied[0] and result.pair_distance == 1.0
 
 
 def test_inverted_indicator_is_caught(rng):

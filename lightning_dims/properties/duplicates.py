@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import torch
 
-from lightning_dims.properties.knn import DEFAULT_MEMORY_BUDGET_BYTES, KnnResult, knn
+from lightning_dims.properties.knn import DEFAULT_MEMORY_BUDGET_BYTES, KnnResult, knn_of_points
 
 
 class DuplicateSamplesWarning(UserWarning):
@@ -48,7 +48,7 @@ def deduplicated_knn(
     progress: bool = False,
     warn: bool = True,
 ) -> tuple[KnnResult, torch.Tensor]:
-    """kNN over the distinct samples of ``points`` (N, D).
+    """kNN over the distinct samples of ``points`` (N, D), as returned by ``as_points``.
 
     Returns the kNN result over the kept samples and the (N_kept,) indices of the kept samples
     into ``points`` (the first of each group of exact duplicates). Warns with the count when
@@ -63,7 +63,7 @@ def deduplicated_knn(
                 f"of {n_total} ({n_total - kept.shape[0]} exact duplicates): lower k or add samples"
             )
         subset = points if kept.shape[0] == n_total else points[kept]
-        result = knn(subset, k, memory_budget_bytes=memory_budget_bytes, progress=progress)
+        result = knn_of_points(subset, k, memory_budget_bytes=memory_budget_bytes, progress=progress)
         zero = result.distances == 0
         if not bool(zero.any()):
             break

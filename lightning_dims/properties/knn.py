@@ -1,10 +1,14 @@
 """Exact k-nearest-neighbour distances in torch, blockwise, on whatever device the data is on.
 
 Squared Euclidean distances come from the Gram matrix,
-``||a - b||^2 = ||a||^2 + ||b||^2 - 2 <a, b>``, one block of query rows at a time, so the working
-memory stays under ``memory_budget_bytes`` (the data, and a centred copy when one is made, are
-not counted). The Gram step runs in the data's precision (float32 for images, float64 when the
-caller passes float64), which is where the time goes: one GEMM, ``2 N^2 D`` flops.
+``||a - b||^2 = ||a||^2 + ||b||^2 - 2 <a, b>``, in square blocks of at most ``side`` rows, so the
+working memory stays under ``memory_budget_bytes`` (the data, and a centred copy when one is made,
+are not counted). The Gram runs in the data's precision (float32 for images, float64 when the
+caller passes float64), which is where the time goes, and each pair is computed once: only blocks
+on or above the diagonal, the diagonal ones by a symmetric rank-k update (BLAS ``syrk`` on the CPU,
+row panels of GEMMs elsewhere), so about ``N^2 D`` flops, half a full GEMM's ``2 N^2 D``. Each
+off-diagonal block serves its rows and, transposed, its columns; each diagonal block is mirrored
+into a full symmetric square, which serves its rows.
 
 Precision. A float32 Gram distance has an absolute error of order ``eps * (||a||^2 + ||b||^2)``,
 so it is only trustworthy for pairs that are not much closer than the points' norms. Two things
@@ -16,8 +20,12 @@ keep that error small and harmless:
   from the difference ``a - b`` in float64. Exact duplicates therefore come out as exactly 0,
   and near-duplicates (the pairs that decide K_F) are exact.
 
-On real images (MNIST at 224 x 224) the remaining relative error of a reported distance is
-below 2e-5 and the MLE estimate moves by about 1e-7 relative to an all-float64 computation.
+The other kNN distances keep the float32 Gram's rounding, a relative error of order 1e-6 for
+typical images, and the MLE inherits it. Measured with ``benchmarks/bench_estimators.py`` (MLE,
+k = 20, N = 1750, 224 px, float32 input against the same computed on float64 input):
+1.8e-6 relative on MNIST (1 channel, not centred) and 7.5e-6 on three FashionMNIST images
+stacked as R, G, B (``--rgb-like``, D = 150,528, centred). Pass float64 input for the exact value
+(about twice the time).
 """
 
 from __future__ import annotations
@@ -37,14 +45,15 @@ REFINE_BELOW = 1e-2
 EXACT_CHUNK_BYTES = 4 * 2**20
 """Size of one chunk of row differences in ``exact_distances`` (cache-sized: larger is slower)."""
 
-MIN_TILES = 8
-"""Tiles per side once tiles keep at least ``MIN_TILE_ROWS`` rows: 8 computes 56% of a full Gram."""
+BLOCK_WORKSPACE = 4
+"""Block-sized arrays alive at once (the Gram block, its mirrored copy, top-k buffers)."""
 
-MIN_TILE_ROWS = 256
-"""Smallest tile side chosen for symmetry's sake (smaller GEMMs lose efficiency)."""
+MIN_PANELS = 8
+"""Row panels per diagonal block when no BLAS syrk is at hand (GPU): the upper triangle then costs
+``1/2 + 1/(2 * panels)`` of the block's full GEMM (56% at 8 panels)."""
 
-TILE_WORKSPACE = 4
-"""Tile-sized arrays alive at once (the tile, its merge buffers)."""
+MIN_PANEL_ROWS = 128
+"""Fewest rows of such a panel (thinner GEMMs lose more efficiency than the triangle saves)."""
 
 CANDIDATE_MARGIN = 4
 """Extra Gram candidates per point, so that re-ranking after exact refinement stays exact."""
@@ -106,10 +115,11 @@ def gram_frame(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Points to take Gram products of, and their squared norms.
 
     Centres the points (a copy) only when the mean is far from the origin relative to the
-    spread, since centring costs a pass over memory and buys precision only in that case.
+    spread, since centring costs a pass over memory and buys precision only in that case. The
+    mean is a matrix-vector product (a BLAS GEMV, twice as fast as a column-wise reduction).
     """
     sq_norms = torch.linalg.vector_norm(points, dim=1) ** 2
-    mean = points.mean(dim=0)
+    mean = (torch.ones(points.shape[0], dtype=points.dtype, device=points.device) @ points) / points.shape[0]
     mean_sq = float(mean.double().pow(2).sum())
     spread = float(sq_norms.double().mean()) - mean_sq
     if mean_sq > spread:
@@ -151,48 +161,88 @@ def refine_squared_distances(
     return refined
 
 
-def tile_size(n: int, element_size: int, memory_budget_bytes: int) -> int:
-    """Side of the square Gram tiles: within the budget, and small enough that the upper
-    triangle of tiles saves most of the lower half's flops (at least ``MIN_TILES`` per side
-    once tiles would still hold ``MIN_TILE_ROWS`` rows)."""
-    by_budget = max(1, int(math.isqrt(max(1, memory_budget_bytes // (element_size * TILE_WORKSPACE)))))
-    by_symmetry = max(MIN_TILE_ROWS, math.ceil(n / MIN_TILES))
-    return max(1, min(by_budget, by_symmetry, n))
+def block_side(element_size: int, memory_budget_bytes: int) -> int:
+    """Side of the square Gram blocks: ``BLOCK_WORKSPACE`` such blocks fit in the budget."""
+    return max(1, math.isqrt(max(1, memory_budget_bytes // (element_size * BLOCK_WORKSPACE))))
 
 
-def gram_tiles(frame: torch.Tensor, sq_norms: torch.Tensor, tile: int, progress: bool = False, desc: str = "Gram"):
-    """Yield ``(rows, cols, sq_dist)`` for the upper triangle of square tiles (cols start >= rows start).
+def upper_blocks(n: int, side: int) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` square blocks covering the upper triangle of an n x n Gram, diagonal included."""
+    return [(a, min(a + side, n), b, min(b + side, n)) for a in range(0, n, side) for b in range(a, n, side)]
 
-    ``sq_dist[a, b] = ||frame[rows[a]] - frame[cols[b]]||^2`` from the Gram product, in the
-    frame's precision; on diagonal tiles the self-distances are set to +inf. Only the upper
-    triangle is computed: the lower one is its transpose, so callers use each tile both ways.
+
+def syrk_gram(a: torch.Tensor) -> torch.Tensor:
+    """Upper triangle of ``a @ a.T`` for CPU (s, D) rows by BLAS ``syrk`` (scipy's, run on torch's
+    thread count): half a GEMM's flops at about a GEMM's efficiency. The lower triangle is garbage."""
+    from scipy.linalg import blas
+    from threadpoolctl import threadpool_limits
+
+    syrk = blas.ssyrk if a.dtype == torch.float32 else blas.dsyrk
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+        # a.numpy().T is a Fortran-ordered (D, s) view (no copy); trans=1 gives its transpose times it.
+        return torch.from_numpy(syrk(1.0, a.detach().contiguous().numpy().T, trans=1, lower=0))
+
+
+def panel_gram(a: torch.Tensor) -> torch.Tensor:
+    """Upper triangle of ``a @ a.T`` in row panels of GEMMs (for devices without a torch syrk):
+    ``MIN_PANELS`` panels of at least ``MIN_PANEL_ROWS`` rows, each from its own diagonal to the
+    end, so about ``1/2 + 1/(2 MIN_PANELS)`` of the full product. The lower triangle is garbage."""
+    s = a.shape[0]
+    height = min(s, max(MIN_PANEL_ROWS, math.ceil(s / MIN_PANELS)))
+    upper = torch.empty((s, s), dtype=a.dtype, device=a.device)
+    for r0 in range(0, s, height):
+        upper[r0 : r0 + height, r0:] = a[r0 : r0 + height] @ a[r0:].T
+    return upper
+
+
+def symmetric_gram(a: torch.Tensor) -> torch.Tensor:
+    """``a @ a.T`` for (s, D) rows, each pair's product computed once, as the full (s, s) matrix.
+
+    The upper triangle comes from :func:`syrk_gram` on the CPU, :func:`panel_gram` elsewhere;
+    the lower one is mirrored from it, so the result is exactly symmetric.
     """
-    n = frame.shape[0]
-    starts = list(range(0, n, tile))
-    pairs = [(a, b) for i, a in enumerate(starts) for b in starts[i:]]
+    upper = syrk_gram(a) if a.device.type == "cpu" else panel_gram(a)
+    on_or_above_diagonal = torch.ones(upper.shape, dtype=torch.bool, device=upper.device).triu_()
+    return torch.where(on_or_above_diagonal, upper, upper.T)
+
+
+def gram_blocks(frame: torch.Tensor, sq_norms: torch.Tensor, blocks, progress: bool = False, desc: str = "Gram"):
+    """Yield ``(r0, r1, c0, c1, sq_dist)`` for each block ``(r0, r1, c0, c1)``.
+
+    ``sq_dist[a, b] = ||frame[r0 + a] - frame[c0 + b]||^2`` from the Gram product
+    (``||a||^2 + ||b||^2 - 2 <a, b>``), in the frame's precision. A diagonal block
+    (``r0, r1 == c0, c1``) comes from :func:`symmetric_gram` (``(r1 - r0)^2 D`` flops), any other
+    from one GEMM (``2 (r1 - r0) (c1 - c0) D`` flops). Self-distances are not masked.
+    """
     if progress:
         from tqdm.auto import tqdm
 
-        pairs = tqdm(pairs, desc=desc, unit="tile")
-    for a, b in pairs:
-        rows = torch.arange(a, min(a + tile, n), device=frame.device)
-        cols = torch.arange(b, min(b + tile, n), device=frame.device)
-        sq_dist = frame[a : a + tile] @ frame[b : b + tile].T
-        sq_dist.mul_(-2.0).add_(sq_norms[b : b + tile][None, :]).add_(sq_norms[a : a + tile, None])
-        if a == b:
-            sq_dist.fill_diagonal_(math.inf)
-        yield rows, cols, sq_dist
+        blocks = tqdm(blocks, desc=desc, unit="block")
+    for r0, r1, c0, c1 in blocks:
+        if (r0, r1) == (c0, c1):
+            sq_dist = symmetric_gram(frame[r0:r1])
+        else:
+            sq_dist = frame[r0:r1] @ frame[c0:c1].T
+        sq_dist.mul_(-2.0).add_(sq_norms[c0:c1][None, :]).add_(sq_norms[r0:r1, None])
+        yield r0, r1, c0, c1, sq_dist
 
 
-def merge_smallest(
-    best_sq: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor, sq_dist: torch.Tensor, cols: torch.Tensor
+def smallest_along(sq_dist: torch.Tensor, count: int, dim: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` smallest entries of each row (``dim=1``) or column (``dim=0``) of a block, as
+    ``(values, indices)`` with one row per block row or column; indices are shifted by ``offset``."""
+    values, positions = torch.topk(sq_dist, min(count, sq_dist.shape[dim]), dim=dim, largest=False, sorted=False)
+    if dim == 0:
+        values, positions = values.T, positions.T
+    return values, positions + offset
+
+
+def fold_candidates(
+    best_sq: torch.Tensor, best_idx: torch.Tensor, new_sq: torch.Tensor, new_idx: torch.Tensor
 ) -> None:
-    """Fold a tile of distances into the running per-row candidates (the ``c`` smallest), in place."""
-    merged_sq = torch.cat([best_sq[rows], sq_dist], dim=1)
-    merged_idx = torch.cat([best_idx[rows], cols[None, :].expand(rows.shape[0], -1)], dim=1)
-    top_sq, pos = torch.topk(merged_sq, best_sq.shape[1], dim=1, largest=False, sorted=False)
-    best_sq[rows] = top_sq
-    best_idx[rows] = torch.gather(merged_idx, 1, pos)
+    """Keep, per row, the ``best_sq.shape[1]`` smallest of the running candidates and new ones (in place)."""
+    top_sq, pos = torch.topk(torch.cat([best_sq, new_sq], dim=1), best_sq.shape[1], dim=1, largest=False, sorted=False)
+    best_idx.copy_(torch.gather(torch.cat([best_idx, new_idx], dim=1), 1, pos))
+    best_sq.copy_(top_sq)
 
 
 def knn(
@@ -207,12 +257,14 @@ def knn(
     Args:
         x: (N, ...) samples, flattened to (N, D); computed on x's device (CPU or GPU).
         k: neighbours per point, ``1 <= k <= N - 1``.
-        memory_budget_bytes: working memory for the Gram tiles (besides (N, k) candidate lists).
-        progress: show a progress bar over tiles.
+        memory_budget_bytes: working memory for the Gram blocks (besides (N, k) candidate lists).
+        progress: show a progress bar over Gram blocks.
 
     Returns:
-        ``KnnResult`` with float64 distances (N, k), ascending, and int64 indices (N, k).
-        Exact duplicates of a point appear as neighbours at distance exactly 0.
+        ``KnnResult`` with float64 distances (N, k), ascending, and int64 indices (N, k); among
+        neighbours at equal distance the smaller index comes first (as a stable sort of the
+        brute-force distances). Exact duplicates of a point appear as neighbours at distance
+        exactly 0.
 
     Cost: about ``N^2 D`` flops (the upper triangle of the Gram matrix, half a full GEMM).
     """
@@ -220,16 +272,29 @@ def knn(
     n = points.shape[0]
     if not 1 <= k <= n - 1:
         raise ValueError(f"k={k} neighbours need at least k + 1 = {k + 1} points, got {n}: lower k or add points")
+    return knn_of_points(points, k, memory_budget_bytes=memory_budget_bytes, progress=progress)
+
+
+def knn_of_points(
+    points: torch.Tensor, k: int, *, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES, progress: bool = False
+) -> KnnResult:
+    """:func:`knn` of points already checked by :func:`as_points` (skips the check's pass over memory)."""
+    n = points.shape[0]
     n_candidates = min(n - 1, k + CANDIDATE_MARGIN)
     frame, sq_norms = gram_frame(points)
-    tile = tile_size(n, frame.element_size(), memory_budget_bytes)
+    side = block_side(frame.element_size(), memory_budget_bytes)
     best_sq = torch.full((n, n_candidates), math.inf, dtype=frame.dtype, device=points.device)
     best_idx = torch.zeros((n, n_candidates), dtype=torch.int64, device=points.device)
-    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile, progress=progress, desc="kNN"):
-        merge_smallest(best_sq, best_idx, rows, sq_dist, cols)
-        if rows[0] != cols[0]:
-            merge_smallest(best_sq, best_idx, cols, sq_dist.T, rows)
+    blocks = upper_blocks(n, side)
+    for r0, r1, c0, c1, sq_dist in gram_blocks(frame, sq_norms, blocks, progress=progress, desc="kNN"):
+        if c0 == r0:
+            sq_dist.fill_diagonal_(math.inf)  # no self-matches
+        fold_candidates(best_sq[r0:r1], best_idx[r0:r1], *smallest_along(sq_dist, n_candidates, 1, c0))
+        if c0 != r0:  # an off-diagonal block serves its columns too, through the transpose (a diagonal
+            # block is the full symmetric square, so its rows already saw every pair both ways)
+            fold_candidates(best_sq[c0:c1], best_idx[c0:c1], *smallest_along(sq_dist, n_candidates, 0, r0))
     all_rows = torch.arange(n, device=points.device)[:, None].expand_as(best_idx)
     exact_sq = refine_squared_distances(best_sq, all_rows, best_idx, points, sq_norms)
-    top_sq, order = torch.topk(exact_sq, k, dim=1, largest=False, sorted=True)
-    return KnnResult(distances=top_sq.sqrt(), indices=torch.gather(best_idx, 1, order))
+    by_index, index_order = torch.sort(best_idx, dim=1)  # equal distances: the smaller index first
+    top_sq, order = torch.sort(torch.gather(exact_sq, 1, index_order), dim=1, stable=True)
+    return KnnResult(distances=top_sq[:, :k].sqrt(), indices=torch.gather(by_index, 1, order[:, :k]))

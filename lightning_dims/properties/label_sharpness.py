@@ -9,8 +9,12 @@ gives ``K_F / sqrt(c)``; only compare values computed under one preprocessing sp
 
 Modes:
 
-* ``exhaustive`` (default): every cross-label pair among the ``m`` samples, from blockwise Gram
-  rows (never an m x m x D tensor); the closest candidates are recomputed exactly in float64.
+* ``exhaustive`` (default): every cross-label pair among the ``m`` samples, each computed once:
+  with the samples sorted by label the cross-label pairs are the rectangles between a class and
+  the later ones, taken as Gram blocks (GEMMs, never an m x m x D tensor; same-label pairs and the
+  lower triangle are skipped, so ``(m^2 - sum_c m_c^2) D`` flops, half a full GEMM or less); the
+  closest candidates are recomputed exactly in float64. Among pairs at exactly the smallest
+  distance the first in (row, col) order of the sampled images is reported.
 * ``paper``: the authors' sampler, two independently shuffled passes over the ``m`` samples in
   batches of ``batch_size`` comparing only batch-aligned pairs (``m^2 / batch_size`` pairs, 2,000
   at m = 1000), with the correct ``!=`` indicator. Lower and noisier than ``exhaustive``.
@@ -31,10 +35,10 @@ import torch
 from lightning_dims.properties.knn import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     as_points,
+    block_side,
     exact_distances,
+    gram_blocks,
     gram_frame,
-    gram_tiles,
-    tile_size,
 )
 
 MODES = ("exhaustive", "paper")
@@ -101,32 +105,52 @@ def as_labels(y: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
     return labels.to(torch.int64)
 
 
+def cross_label_blocks(counts: list[int], side: int) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` blocks covering every cross-label pair once, for samples sorted by label.
+
+    ``counts`` are the class sizes in sorted order; class ``c``'s rows ``[s_c, e_c)`` meet the
+    columns of all later classes ``[e_c, N)``: the same-label squares on the diagonal and the whole
+    lower triangle are never computed.
+    """
+    blocks, start = [], 0
+    n = sum(counts)
+    for count in counts:
+        stop = start + count
+        rows = range(start, stop, side)
+        blocks += [(a, min(a + side, stop), b, min(b + side, n)) for a in rows for b in range(stop, n, side)]
+        start = stop
+    return blocks
+
+
 def closest_cross_label_candidates(
     points: torch.Tensor, labels: torch.Tensor, n_candidates: int, memory_budget_bytes: int, progress: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``n_candidates`` cross-label pairs (i < j) with the smallest Gram distance.
+    """The ``n_candidates`` cross-label pairs with the smallest Gram distance, each pair once.
 
-    Returns (rows, cols), sorted by Gram distance; fewer when fewer cross-label pairs exist.
+    Works on a copy of the points sorted by label, so that the cross-label pairs form rectangles
+    (``cross_label_blocks``): ``(N^2 - sum_c N_c^2) / 2`` pairs, ``(N^2 - sum_c N_c^2) D`` flops.
+    Returns (rows, cols) indices into ``points`` with rows < cols, sorted by (row, col);
+    fewer pairs when fewer cross-label pairs exist.
     """
-    frame, sq_norms = gram_frame(points)
-    tile = tile_size(points.shape[0], frame.element_size(), memory_budget_bytes)
+    order = torch.argsort(labels, stable=True)
+    counts = [int(c) for c in torch.unique_consecutive(labels[order], return_counts=True)[1]]
+    frame, sq_norms = gram_frame(points[order])
+    side = block_side(frame.element_size(), memory_budget_bytes)
     best_sq = torch.empty(0, dtype=frame.dtype, device=points.device)
-    best_rows = torch.empty(0, dtype=torch.int64, device=points.device)
-    best_cols = torch.empty(0, dtype=torch.int64, device=points.device)
-    for rows, cols, sq_dist in gram_tiles(frame, sq_norms, tile, progress=progress, desc="K_F"):
-        excluded = (labels[rows, None] == labels[None, cols]) | (cols[None, :] <= rows[:, None])
-        take = min(n_candidates, int((~excluded).sum()))
-        if take == 0:
-            continue
-        values, positions = torch.topk(sq_dist.masked_fill_(excluded, math.inf).reshape(-1), take, largest=False)
+    best_flat = torch.empty(0, dtype=torch.int64, device=points.device)
+    blocks = cross_label_blocks(counts, side)
+    for r0, r1, c0, c1, sq_dist in gram_blocks(frame, sq_norms, blocks, progress=progress, desc="K_F"):
+        values, positions = torch.topk(sq_dist.reshape(-1), min(n_candidates, sq_dist.numel()), largest=False)
+        rows, cols = r0 + positions // (c1 - c0), c0 + positions % (c1 - c0)
         best_sq = torch.cat([best_sq, values])
-        best_rows = torch.cat([best_rows, rows[positions // cols.shape[0]]])
-        best_cols = torch.cat([best_cols, cols[positions % cols.shape[0]]])
+        best_flat = torch.cat([best_flat, rows * points.shape[0] + cols])
         if best_sq.shape[0] > n_candidates:
             best_sq, keep = torch.topk(best_sq, n_candidates, largest=False)
-            best_rows, best_cols = best_rows[keep], best_cols[keep]
-    order = torch.argsort(best_sq, stable=True)
-    return best_rows[order], best_cols[order]
+            best_flat = best_flat[keep]
+    first, second = order[best_flat // points.shape[0]], order[best_flat % points.shape[0]]
+    rows, cols = torch.minimum(first, second), torch.maximum(first, second)
+    key = torch.argsort(rows * points.shape[0] + cols)
+    return rows[key], cols[key]
 
 
 def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_bytes: int, progress: bool = False):
@@ -141,7 +165,7 @@ def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_b
         different = distances > 0
         n_identical = int((~different).sum())
         exhausted = rows.shape[0] < n_candidates
-        if bool(different.any()):
+        if bool(different.any()):  # the closest; among equally close pairs the first in (row, col) order
             best = int(torch.argmin(torch.where(different, distances, math.inf)))
             return int(rows[best]), int(cols[best]), float(distances[best]), n_identical
         if exhausted:
@@ -184,7 +208,7 @@ def label_sharpness(
         seed: seed of the sampling (and of the paper mode's shuffles).
         batch_size: the paper mode's loader batch size (500 in the authors' code).
         memory_budget_bytes: working memory of the blockwise Gram step.
-        progress: show a progress bar over Gram tiles (exhaustive mode).
+        progress: show a progress bar over Gram blocks (exhaustive mode).
 
     Returns:
         ``LabelSharpnessResult``; ``float(result)`` is K_F in inverse input units.
