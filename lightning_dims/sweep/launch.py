@@ -96,6 +96,8 @@ class ClusterOptions:
         for name in ("partition", "gpus_per_task", "cpus_per_task", "array_parallelism"):
             if getattr(self, name) is not None:
                 parameters[name] = getattr(self, name)
+        if self.cpus_per_task is not None:  # Slurm 22.05-23.02: srun ignores sbatch's --cpus-per-task (one CPU)
+            parameters["srun_args"] = [f"--cpus-per-task={self.cpus_per_task}"]
         if self.time_min is not None:
             parameters["time"] = self.time_min
         if self.setup:

@@ -208,7 +208,7 @@ class FitCLI(LightningCLI):
         state, record, _ = inspect_record(self.record_file)
         if state is RecordState.FINISHED:
             raise ConfigError(
-                f"run {config.run_id!r} already finished (results record {self.record_file}, config_hash "
+                f"run {config.run_id!r} already finished (status {record.status}, results record {self.record_file}, config_hash "
                 f"{record.config_hash}): nothing to run or resume; choose another --run_id for a new run"
             )
         last = self.run_folder / "checkpoints" / "last.ckpt"
