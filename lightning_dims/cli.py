@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from lightning_dims.compat import is_parser_error, parser_error_line
 from lightning_dims.errors import LightningDimsError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,34 +28,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 """name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
 
 
-def one_line(error: BaseException) -> str:
-    """The message of ``error`` on one line.
-
-    jsonargparse (LightningCLI's parser) has no typed errors or hooks that carry the offending
-    key, only a message whose first line is ``Parser key "a.b":`` followed by indented details;
-    those lines are joined into ``a.b: detail; detail``.
-    """
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    head = lines[0]
-    prefix = 'Parser key "'
-    if head.startswith(prefix) and head.endswith('":') and len(lines) > 1:
-        details = [line for line in lines[1:] if not line.startswith("- ")][:2] or lines[1:2]
-        given = next((line for line in lines[2:] if line.startswith("Given value:")), None)
-        if given and given not in details:
-            details.append(given)
-        return f"{head[len(prefix):-2]}: " + "; ".join(details)
-    return head if len(lines) == 1 else "; ".join(lines[:3])
-
-
-def is_parser_error(error: BaseException) -> bool:
-    """jsonargparse's ``ArgumentError`` (an ``argparse.ArgumentError`` subclass) or argparse's own."""
-    import argparse
-
-    return isinstance(error, argparse.ArgumentError) or type(error).__name__ == "ArgumentError"
-
-
 def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a subcommand's ``main``: a :class:`LightningDimsError` (or a parser error) becomes one line
     ``<prog>: error: <message>`` on stderr and exit status 2; anything else keeps its traceback."""
@@ -67,7 +40,7 @@ def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
             except Exception as error:
                 if not (isinstance(error, LightningDimsError) or is_parser_error(error)):
                     raise
-                print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+                print(f"{prog}: error: {parser_error_line(error)}", file=sys.stderr)
                 return 2
 
         return wrapped
