@@ -137,3 +137,16 @@ def test_every_rank_of_one_launch_derives_the_same_run_id():
     agent = {"WANDB_SWEEP_ID": "s", "WANDB_RUN_ID": "w1ld"} | torchrun
     assert resolve_run_id(None, fresh, agent) == "w1ld"  # the agent's W&B run id wins over the launcher
     assert resolve_run_id("mine", fresh, agent) == "mine"
+
+
+def test_wandb_runs_are_organised_by_task_unless_told_otherwise():
+    from lightning_dims.runs.wandb_run import WandbOptions, organised
+
+    facts = {"dataset": "mnist", "domain": "natural", "arch": "vgg13", "task": "mnist-3v8"}
+    default = organised(WandbOptions(), facts, environ={})
+    assert (default.group, default.job_type, default.tags) == ("mnist-3v8", "fit", ["mnist", "natural", "vgg13", "mnist-3v8"])
+    assert default.save_code is True
+    sweep = organised(WandbOptions(tags=["mine", "mnist"]), facts, environ={"WANDB_RUN_GROUP": "paper", "WANDB_TAGS": "a, b"})
+    assert (sweep.group, sweep.tags) == ("paper", ["mnist", "natural", "vgg13", "mnist-3v8", "a", "b", "mine"])
+    asked = organised(WandbOptions(group="g", job_type="evaluate"), facts, environ={"WANDB_RUN_GROUP": "paper", "WANDB_JOB_TYPE": "x"})
+    assert (asked.group, asked.job_type) == ("g", "evaluate")

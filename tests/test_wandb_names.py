@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import pytest
 from wandb_files import settled_offline_run
@@ -50,6 +51,12 @@ def test_an_offline_run_logs_the_dashboard_names(tmp_path):
     assert summary["test_best/loss"] == pytest.approx(record.test_best.loss)
     assert run["metrics"]["val/loss"] == ["min"]
     assert record.wandb["project"] == "lightning-dims" and record.wandb["sweep_id"] is None
+
+    # organised by default: grouped by task, a job type, the run's facts as tags; the record says where, absolutely
+    info = run["run"]
+    assert (info.run_group, info.job_type) == ("digits-3v8", "fit")
+    assert list(info.tags) == ["digits", "natural", "resnet18", "digits-3v8"]
+    assert Path(record.wandb["dir"]).is_absolute() and Path(record.wandb["dir"]).is_relative_to(tmp_path / "names")
 
 
 ARCH_INDEPENDENT_KEYS = {

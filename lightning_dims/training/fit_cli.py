@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_dims.compat import cli_config_value, started_wandb_run
 from lightning_dims.configs import resolve_config
 from lightning_dims.data import DimsDataModule
 from lightning_dims.errors import LightningDimsError
@@ -50,7 +51,7 @@ from lightning_dims.runs.reproducibility import (
     EpochSeeding,
     checkpoint_identity,
 )
-from lightning_dims.runs.wandb_run import WandbOptions, make_run_logger
+from lightning_dims.runs.wandb_run import WandbOptions, make_run_logger, organised
 
 PRESETS = ("paper", "none")
 PROG = "lightning-dims fit"
@@ -271,7 +272,7 @@ class FitCLI(LightningCLI):
             self.claim = Claim.acquire(
                 self.run_folder, adopt_token=os.environ.get(TOKEN_ENV), what=f"run {self.config.run_id!r}"
             )
-        trainer_config = self._get(self.config_init, "trainer", default={})
+        trainer_config = cli_config_value(self, self.config_init, "trainer", default={})
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing") is not False and not any(
             isinstance(callback, ModelCheckpoint) for callback in callbacks
@@ -295,7 +296,7 @@ class FitCLI(LightningCLI):
         """The flat W&B config of the run (one meaning per key, agent or not) and ``val/loss`` summarised as its minimum."""
         from lightning.pytorch.loggers import WandbLogger
 
-        if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or logger._experiment is None:
+        if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or started_wandb_run(logger) is None:
             return
         described = self.datamodule.describe()
         flat = {
@@ -346,7 +347,9 @@ class FitCLI(LightningCLI):
         options = self.config_init.wandb
         if not isinstance(options, WandbOptions):
             options = WandbOptions(**dict(options))
-        return make_run_logger(options, self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
+        described = self.datamodule.describe()
+        facts = {"dataset": described["dataset"], "domain": described["domain"], "arch": self.config.model.arch, "task": described["task"]}
+        return make_run_logger(organised(options, facts), self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
 
     def session(self) -> RunSession:
         return RunSession(
