@@ -12,6 +12,7 @@ or signature exists and behaves as used) before a run on a cluster finds out.
   config when the CLI has subcommands);
 * W&B ``Settings._offline`` (:func:`wandb_run_offline`) and the sweep-command builders of
   ``wandb.sdk.launch.sweeps.utils`` (:func:`sweep_command_builders`), which ``wandb agent`` uses;
+  wandb-workspaces' ``Workspace._spec`` (:func:`workspace_wire_form`: the view as sent to W&B);
 * jsonargparse's error messages (:func:`parser_error_line`, :func:`is_parser_error`): it has no
   typed errors that carry the offending key, only a message whose first line is
   ``Parser key "a.b":`` followed by indented details;
@@ -68,6 +69,11 @@ def sweep_command_builders() -> tuple[Callable[[list[str]], list[str]], Callable
     from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
 
     return create_sweep_command, create_sweep_command_args
+
+
+def workspace_wire_form(workspace: Any) -> dict:
+    """A ``wandb_workspaces`` workspace exactly as it would be sent to W&B (its private ``_spec``), no server needed."""
+    return workspace._spec
 
 
 # -- jsonargparse ---------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from lightning_dims import compat
 
 PACKAGE = Path(compat.__file__).parent
 
-PRIVATE_NAMES = ("_experiment", "_wandb_init", "_get", "_offline", "_make_submission_file_text", "_submitit_command_str")
+PRIVATE_NAMES = (
+    "_experiment", "_wandb_init", "_get", "_offline", "_spec", "_make_submission_file_text", "_submitit_command_str",
+)  # fmt: skip
 """The private attributes compat wraps (``USR_SIG``, ``affinity`` and the sweep utils are checked below)."""
 
 
@@ -99,3 +101,11 @@ def test_submitit_internals_give_the_sbatch_text_and_the_requeue_signal(tmp_path
     (srun,) = [line for line in text.splitlines() if line.startswith("srun ")]
     assert "--cpus-per-task=4" in srun and re.search(r"-m submitit\.core\._submit", srun)
     assert hasattr(signal, f"SIG{compat.submitit_requeue_signal_name()}")
+
+
+def test_a_workspace_gives_its_wire_form_without_a_server():
+    import wandb_workspaces.workspaces as ws
+
+    workspace = ws.Workspace(entity="team", project="dims", name="view", sections=[ws.Section(name="s", panels=[])])
+    wire = compat.workspace_wire_form(workspace)
+    assert wire["displayName"] == "view" and [s["name"] for s in wire["spec"]["section"]["panelBankConfig"]["sections"]] == ["s"]
