@@ -1,7 +1,8 @@
 """The ``lightning-dims`` command: a thin dispatcher to one module per subcommand.
 
-Each subcommand lives in its own module with a ``main(argv) -> int`` function and is imported
-only when used, so ``lightning-dims measure`` starts without importing Lightning or W&B.
+Each subcommand lives in its own module with a ``main(argv) -> int`` function (or the function
+named after a colon, ``module:function``) and is imported only when used, so ``lightning-dims
+measure`` starts without importing Lightning or W&B.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
     "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),
     "fit": ("lightning_dims.commands.fit", "train one architecture on one dataset task (LightningCLI)"),
+    "validate": ("lightning_dims.commands.evaluate:validate", "a fit checkpoint on its run's validation split"),
+    "test": ("lightning_dims.commands.evaluate:test", "a fit checkpoint on its run's test split"),
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
     "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
     "demo": ("lightning_dims.commands.demo", "the paper's claims put to a test on embedded data, on a CPU, in minutes"),
     "prepare": ("lightning_dims.commands.prepare", "a radiology dataset from its official download: images + manifest.csv"),
 }
-"""name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
+"""name -> (module with ``main(argv)``, or ``module:function``; one-line help). Add a line here to add a subcommand."""
 
 
 def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -70,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"lightning-dims: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(args[1:]) or 0)
+    module_name, _, function = SUBCOMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module_name), function or "main")
+    return int(command(args[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -393,6 +393,10 @@ class FitConfigParser:
         """A resolved config as plain data (for comparing two command lines)."""
         return json.loads(self._cli.parser.dump(config, format="json", skip_unset=False))
 
+    def instantiate(self, config: Any) -> Any:
+        """The config with its classes built (``.model``, ``.data``; the data's channels and classes linked into the model)."""
+        return self._cli.parser.instantiate_classes(config)
+
     def parse(self, args: list[str]) -> Any:
         parser = self._cli.parser
         parser.set_defaults({key: self._cli.base_defaults.get(key) for key in self._cli.derived})
