@@ -61,6 +61,11 @@ IGNORED_KEYS = frozenset(
 
 IGNORED_PREFIXES = ("wandb.",)
 
+ABSENT_WHEN_UNSET = frozenset({"optimizer", "lr_scheduler"})
+"""Keys left out of ``config_hash`` while unset (None): LightningCLI's ``--optimizer``/``--lr_scheduler``.
+Unset, the model's own optimizer (the paper's Adam) trains, as before these options existed, so
+runs without them keep their hash; set, they are part of it like any other setting."""
+
 DERIVED_KEYS = ("model.lr", "data.batch_size", "trainer.precision", "seed_everything")
 """Keys whose default is derived from the arch, dataset or hardware (the paper preset, mixed
 precision on CUDA, the seed). Runs of one protocol may differ in them; ``report`` knows."""
@@ -171,6 +176,7 @@ def result_config(config: Mapping[str, Any], data_fingerprint: str | None) -> di
         key: value
         for key, value in sorted(flat.items())
         if key not in IGNORED_KEYS and not key.startswith(IGNORED_PREFIXES)
+        and not (key in ABSENT_WHEN_UNSET and value is None)
     }
     if data_fingerprint is not None:
         kept["data.fingerprint"] = data_fingerprint

@@ -120,6 +120,15 @@ def agent_values(args: list[str]) -> list[str]:
     return normalised
 
 
+def optimizer_lr(optimizer: Any) -> float | None:
+    """The learning rate an ``--optimizer`` config sets (its ``init_args.lr``), None when unset."""
+    if optimizer is None:
+        return None
+    init_args = optimizer.get("init_args") if hasattr(optimizer, "get") else None
+    lr = init_args.get("lr") if init_args is not None and hasattr(init_args, "get") else None
+    return None if lr is None else float(lr)
+
+
 def without_print_config(args: list[str]) -> list[str]:
     """``args`` minus ``--print_config[=...]`` (the first, defaults-finding parse must not print and exit)."""
     return [arg for arg in args if arg != "--print_config" and not arg.startswith("--print_config=")]
@@ -153,7 +162,7 @@ class FitCLI(LightningCLI):
                 parser_kwargs={"prog": PROG, "description": __doc__.split("\n\n")[0], "exit_on_error": False, "allow_abbrev": False},
                 args=args,
                 run=False,
-                auto_configure_optimizers=False,
+                auto_configure_optimizers=True,  # --optimizer/--lr_scheduler; unset: the model's paper Adam
             )
         except BaseException:
             if self.claim is not None:  # e.g. the logger failed after the run was claimed
@@ -194,6 +203,12 @@ class FitCLI(LightningCLI):
         config = self.config
         if config.trainer.default_root_dir is not None:
             raise ConfigError("trainer.default_root_dir is set by lightning-dims: use --run_dir (runs go to <run_dir>/<run_id>/)")
+        if config.get("lr_scheduler") is not None and config.get("optimizer") is None:
+            raise ConfigError(
+                "--lr_scheduler needs --optimizer: LightningCLI schedules only an optimizer it builds; give both, e.g. "
+                "--optimizer Adam --optimizer.lr 0.001 --optimizer.weight_decay 0.0001 --lr_scheduler CosineAnnealingLR "
+                "--lr_scheduler.T_max 100"
+            )
         if config.trainer.max_epochs == 0 or config.trainer.max_steps == 0:
             raise ConfigError(
                 "trainer.max_epochs/max_steps is 0: that trains nothing, and the untrained network's record would "
@@ -307,7 +322,7 @@ class FitCLI(LightningCLI):
             "n_train": described["split_sizes"]["train"],
             "seed": int(self.config.data.seed),
             "spec": described["preprocessing"]["key"],
-            "lr": self.model.lr,
+            "lr": optimizer_lr(self.config.get("optimizer")) or self.model.lr,
             "epochs": self.config.trainer.max_epochs,
             "config_hash": self.facts.config_hash,
         }
