@@ -37,7 +37,7 @@ def test_smoke_settings_name_every_partial_run(config, expected):
 
 
 @pytest.mark.slow
-def test_a_fast_dev_run_is_a_smoke_record_that_no_report_uses(tmp_path):
+def test_a_fast_dev_run_is_a_smoke_record_that_no_report_uses(tmp_path, capsys):
     """A real ``fit --trainer.fast_dev_run true`` process, then ``report`` over it and 25 finished records."""
     results = tmp_path / "results"
     shutil.copytree(REPRODUCTION / "records", results / "records")
@@ -67,5 +67,6 @@ def test_a_fast_dev_run_is_a_smoke_record_that_no_report_uses(tmp_path):
     skipped = text.split("## Skipped", 1)[1]
     assert f"record [{path}]: smoke test: trainer.fast_dev_run=True; its numbers are not a result" in skipped
 
-    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 2 and "already finished (status smoke" in again.stderr
+    capsys.readouterr()
+    assert main(args[3:]) == 2  # the same command again: complete, so refused
+    assert "already finished (status smoke" in capsys.readouterr().err
