@@ -177,7 +177,7 @@ def launch(args, runs, results: Path) -> int:
     print(f"submitted {len(tasks)} {args.launcher} array tasks ({'-'.join(map(str, sizes))} points each, "
           f"{len(runs)} in all): job {ids}; logs in {folder}")  # fmt: skip
     if args.launcher == "slurm":
-        print(f"follow: squeue --me; states of the points: {PROG} {args.sweep} --results {args.results} --dry-run")
+        print(f"follow: squeue --me; states of the points: {PROG} {shlex.join([args.sweep, '--results', args.results, '--dry-run'])}")
         return 0
     for task, result in zip(tasks, wait_for(jobs)):
         print(f"  {task.label}: {result}")
