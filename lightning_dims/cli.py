@@ -1,7 +1,8 @@
 """The ``lightning-dims`` command: a thin dispatcher to one module per subcommand.
 
-Each subcommand lives in its own module with a ``main(argv) -> int`` function and is imported
-only when used, so ``lightning-dims measure`` starts without importing Lightning or W&B.
+Each subcommand lives in its own module with a ``main(argv) -> int`` function (or the function
+named after a colon, ``module:function``) and is imported only when used, so ``lightning-dims
+measure`` starts without importing Lightning or W&B.
 """
 
 from __future__ import annotations
@@ -12,47 +13,22 @@ import signal
 import sys
 from collections.abc import Callable
 
+from lightning_dims.compat import is_parser_error, parser_error_line
 from lightning_dims.errors import LightningDimsError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
     "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),
     "fit": ("lightning_dims.commands.fit", "train one architecture on one dataset task (LightningCLI)"),
+    "validate": ("lightning_dims.commands.evaluate:validate", "a fit checkpoint on its run's validation split"),
+    "test": ("lightning_dims.commands.evaluate:test", "a fit checkpoint on its run's test split"),
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
     "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
     "demo": ("lightning_dims.commands.demo", "the paper's claims put to a test on embedded data, on a CPU, in minutes"),
     "prepare": ("lightning_dims.commands.prepare", "a radiology dataset from its official download: images + manifest.csv"),
 }
-"""name -> (module with ``main(argv)``, one-line help). Add a line here to add a subcommand."""
-
-
-def one_line(error: BaseException) -> str:
-    """The message of ``error`` on one line.
-
-    jsonargparse (LightningCLI's parser) has no typed errors or hooks that carry the offending
-    key, only a message whose first line is ``Parser key "a.b":`` followed by indented details;
-    those lines are joined into ``a.b: detail; detail``.
-    """
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    head = lines[0]
-    prefix = 'Parser key "'
-    if head.startswith(prefix) and head.endswith('":') and len(lines) > 1:
-        details = [line for line in lines[1:] if not line.startswith("- ")][:2] or lines[1:2]
-        given = next((line for line in lines[2:] if line.startswith("Given value:")), None)
-        if given and given not in details:
-            details.append(given)
-        return f"{head[len(prefix):-2]}: " + "; ".join(details)
-    return head if len(lines) == 1 else "; ".join(lines[:3])
-
-
-def is_parser_error(error: BaseException) -> bool:
-    """jsonargparse's ``ArgumentError`` (an ``argparse.ArgumentError`` subclass) or argparse's own."""
-    import argparse
-
-    return isinstance(error, argparse.ArgumentError) or type(error).__name__ == "ArgumentError"
+"""name -> (module with ``main(argv)``, or ``module:function``; one-line help). Add a line here to add a subcommand."""
 
 
 def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -67,7 +43,7 @@ def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
             except Exception as error:
                 if not (isinstance(error, LightningDimsError) or is_parser_error(error)):
                     raise
-                print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+                print(f"{prog}: error: {parser_error_line(error)}", file=sys.stderr)
                 return 2
 
         return wrapped
@@ -97,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"lightning-dims: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(args[1:]) or 0)
+    module_name, _, function = SUBCOMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module_name), function or "main")
+    return int(command(args[1:]) or 0)
 
 
 if __name__ == "__main__":

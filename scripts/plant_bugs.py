@@ -212,7 +212,7 @@ MUTANTS = (
     Mutant(
         "no-train-loss-step",
         "lightning_dims/models/classifier.py",
-        'self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)',
+        'self.log(split_metric("train", "loss_step"), loss.detach(), on_step=True, on_epoch=False, prog_bar=True)',
         "pass",
         ("tests/test_readme_claims.py",),
         "train/loss_step is not logged",

@@ -49,12 +49,12 @@ def test_print_gives_the_spec_and_the_workspace_with_exactly_the_spec_keys(capsy
     document = printed(capsys, "--sweep", "sw42")
     spec = dashboard_spec("team", "dims", "sw42", list_models())
     assert document["spec"] == json.loads(json.dumps(spec.to_json()))
-    assert wire_keys(document["workspace"]) == {str(key) for key in spec.keys()}
+    assert wire_keys(document["workspace"]) | {"config:task"} == {str(key) for key in spec.keys()}  # task: the report's
     assert {str(key) for key in spec.keys()} == {
         "summary:test/loss", "config:n_train", "summary:data/log_n_over_d_data", "summary:fgsm/loss_penalty",
         "summary:data/label_sharpness", "summary:d_repr/penultimate/twonn", "summary:data/d_data",
         "history:d_repr/penultimate/twonn", "history:trainer/global_step", "config:dataset", "config:arch",
-        "config:domain",
+        "config:domain", "config:task",
     }  # fmt: skip
     view = document["workspace"]["spec"]["section"]
     filters = view["runSets"][0]["filters"]["filters"]
@@ -70,6 +70,7 @@ def test_panels_show_the_papers_figures(capsys):
     assert (scaling["xAxis"], scaling["yAxis"], scaling["xAxisLogScale"], scaling["yAxisLogScale"]) == (
         "config:n_train.value", "summary:test/loss", True, True,
     )  # fmt: skip
+    assert scaling["showLinearRegression"] is True  # a fitted line per run group: per task in the report
     law = panels["test loss vs ln N / d_data (log y): linear in the law"]
     assert (law["xAxis"], law.get("xAxisLogScale"), law["yAxisLogScale"]) == ("summary:data/log_n_over_d_data", None, True)
     diagonal = panels["d_repr (penultimate, twonn) vs d_data: diagonal is y = x"]
@@ -82,7 +83,7 @@ def test_panels_show_the_papers_figures(capsys):
     assert [f["key"]["name"] for f in view["runSets"][0]["filters"]["filters"]] == ["state"]  # no --sweep: all runs
 
 
-def test_report_has_one_generalization_section_per_arch_with_a_run_set_per_domain():
+def test_report_has_one_generalization_section_per_arch_with_a_run_set_per_domain_grouped_by_task():
     spec = dashboard_spec("team", "dims", "sw42", ["resnet18", "vgg16"], estimator="mle")
     report = build_report(spec)
     headings = [block.text for block in report.blocks if type(block).__name__ == "H2"]
@@ -91,6 +92,8 @@ def test_report_has_one_generalization_section_per_arch_with_a_run_set_per_domai
     ]  # fmt: skip
     grids = [block for block in report.blocks if type(block).__name__ == "PanelGrid"]
     assert [runset.name for runset in grids[0].runsets] == list(DOMAIN_COLORS)
+    assert [runset.groupby for runset in grids[0].runsets] == [["config.task"]] * len(DOMAIN_COLORS)  # one line per task
+    assert grids[2].runsets[0].groupby == []  # other sections: runs as they are
     assert grids[1].runsets[1].filters == (
         """Metric("State") == 'finished' and Metric("Sweep") == 'sw42' and Config("arch") == 'vgg16' """
         """and Config("domain") == 'medical'"""

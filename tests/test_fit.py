@@ -260,9 +260,19 @@ def test_killed_run_resumes_to_the_same_final_epoch_with_one_record(tmp_path):
     assert {p.name.rsplit("-", 1)[-1] for p in (folder / "wandb").glob("offline-run-*")} == {"resume"}
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.slow
-def test_torchrun_ranks_share_one_run_id_and_folder(tmp_path):
-    """Under torchrun each rank starts the command itself: they must still agree on one run (no empty folders)."""
+@pytest.mark.parametrize("rendezvous", ["standalone", "c10d"])
+def test_torchrun_ranks_share_one_run_id_and_folder(tmp_path, rendezvous):
+    """Under torchrun each rank starts the command itself: they must still agree on one run (no empty folders),
+    also with a c10d rendezvous and no ``--rdzv-id`` (``TORCHELASTIC_RUN_ID=none`` on every rank)."""
     args = [
         "--preset", "none", "--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]",
         "--data.train_size", "40", "--data.val_size", "10", "--data.test_size", "20", "--data.size", "16",
@@ -271,8 +281,9 @@ def test_torchrun_ranks_share_one_run_id_and_folder(tmp_path):
         "--run_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    launch = ["--standalone"] if rendezvous == "standalone" else ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"localhost:{free_port()}"]
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lightning_dims", "fit", *args],
+        [sys.executable, "-m", "torch.distributed.run", *launch, "--nproc_per_node", "2", "-m", "lightning_dims", "fit", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

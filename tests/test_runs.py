@@ -126,6 +126,27 @@ def test_every_rank_of_one_launch_derives_the_same_run_id():
     assert resolve_run_id(None, fresh, torchrun).startswith("resnet18-mnist-n500-s1-torchrun")
     assert resolve_run_id(None, fresh, srun) == "resnet18-mnist-n500-s1-slurm77_3.0"
     assert launcher_key({"SLURM_NTASKS": "1", "SLURM_JOB_ID": "77"}) is None  # one task: a fresh id
+    # torchrun --rdzv-backend c10d without --rdzv-id: every rank sees TORCHELASTIC_RUN_ID=none and the same store
+    unnamed = {"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "none", "MASTER_ADDR": "node1", "MASTER_PORT": "40235"}
+    ranks = [unnamed | {"RANK": str(r), "LOCAL_RANK": str(r), "TORCHELASTIC_ERROR_FILE": f"/tmp/x/{r}/error.json"} for r in (0, 1)]
+    argv = ["fit", "--model.arch", "resnet18"]
+    rank0, rank1 = (resolve_run_id(None, new_run_id("resnet18", "mnist", 500, 1), env, argv) for env in ranks)
+    assert rank0 == rank1 and rank0.startswith("resnet18-mnist-n500-s1-torchrun")
+    assert resolve_run_id(None, fresh, unnamed | {"MASTER_PORT": "40236"}, argv) != rank0  # the next launch: a new run
+    assert resolve_run_id(None, fresh, unnamed, [*argv, "--data.seed", "2"]) != rank0  # another job on the same store
     agent = {"WANDB_SWEEP_ID": "s", "WANDB_RUN_ID": "w1ld"} | torchrun
     assert resolve_run_id(None, fresh, agent) == "w1ld"  # the agent's W&B run id wins over the launcher
     assert resolve_run_id("mine", fresh, agent) == "mine"
+
+
+def test_wandb_runs_are_organised_by_task_unless_told_otherwise():
+    from lightning_dims.runs.wandb_run import WandbOptions, organised
+
+    facts = {"dataset": "mnist", "domain": "natural", "arch": "vgg13", "task": "mnist-3v8"}
+    default = organised(WandbOptions(), facts, environ={})
+    assert (default.group, default.job_type, default.tags) == ("mnist-3v8", "fit", ["mnist", "natural", "vgg13", "mnist-3v8"])
+    assert default.save_code is True
+    sweep = organised(WandbOptions(tags=["mine", "mnist"]), facts, environ={"WANDB_RUN_GROUP": "paper", "WANDB_TAGS": "a, b"})
+    assert (sweep.group, sweep.tags) == ("paper", ["mnist", "natural", "vgg13", "mnist-3v8", "a", "b", "mine"])
+    asked = organised(WandbOptions(group="g", job_type="evaluate"), facts, environ={"WANDB_RUN_GROUP": "paper", "WANDB_JOB_TYPE": "x"})
+    assert (asked.group, asked.job_type) == ("g", "evaluate")

@@ -118,3 +118,11 @@ def test_shipped_sweeps_load_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert len(expand_grid(load_sweep("sweeps/paper"))) == 972
     assert len(expand_grid(load_sweep("sweeps/quick.yaml"))) == 9
+
+
+def test_a_named_sweep_groups_its_runs_in_wandb_without_changing_their_ids(tmp_path):
+    plain = expand_grid(SWEEP, cwd=tmp_path)
+    named = expand_grid(dict(SWEEP, name="paper-grid", project="dims"), cwd=tmp_path)
+    assert named[0].environment == {"WANDB_PROJECT": "dims", "WANDB_RUN_GROUP": "paper-grid"}
+    assert plain[0].environment == {}
+    assert [run.run_id for run in named] == [run.run_id for run in plain]

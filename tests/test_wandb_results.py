@@ -126,6 +126,25 @@ def test_sweep_path_asks_wandb_for_that_sweep_only(runs, tmp_path, monkeypatch, 
     )
 
 
+def test_sweep_path_reads_that_sweeps_runs_back(runs, tmp_path, monkeypatch, capsys):
+    """The positive sweep case: the sweep's runs (real records) are read back, a run outside the sweep is not asked for."""
+    import wandb
+
+    outside = wandb.init(project="lightning-dims", dir=tmp_path / "outside", mode="offline", id="outside1")
+    outside.finish()
+    api = OfflineApi([*folders(runs), tmp_path / "outside"])
+    for view in api.views[:2]:
+        view.sweep_id = "sw42"  # as the server files runs an agent started for sweep sw42
+    monkeypatch.setattr(wandb, "Api", lambda *args, **kwargs: api)
+    assert report_main(["--from-wandb", "me/lightning-dims/sw42", "--out", str(tmp_path / "out")]) == 0
+    assert api.calls == [("me/lightning-dims", {"sweep": "sw42"})]
+    assert "read 2 records: used 2, skipped 0" in capsys.readouterr().err  # the run outside the sweep never came
+    downloaded = tmp_path / "out" / WANDB_DOWNLOADS
+    for run_id in ("n40", "n60"):
+        assert filecmp.cmp(downloaded / f"{run_id}.record.json", runs / run_id / f"{run_id}.record.json", shallow=False)
+    assert json.loads((tmp_path / "out" / "fits.json").read_text())["n_runs"] == 2
+
+
 def test_a_second_download_replaces_the_old_copy_whole(runs, tmp_path):
     api = OfflineApi(folders(runs))
     first = wandb_records("me/lightning-dims", tmp_path, api=api)

@@ -20,6 +20,7 @@ from lightning_dims.analysis.health import CHANCE_BAND, FINAL_WORSE_RATIO, LEARN
 from lightning_dims.analysis.laws import AcrossTasks
 from lightning_dims.analysis.laws import UNINFORMATIVE_SE
 from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, DomainRatio, domain_ratio
+from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
 
@@ -328,11 +329,16 @@ def write_report(
     spec: str | None = None,
     ref_n: int | None = None,
     measurements: Sequence[Mapping] = (),
+    skipped: Sequence[Skip] = (),
 ) -> dict:
-    """Analyse ``records`` (already selected) and write ``report.md``, ``fits.json`` and figures into ``out``; returns fits.json's dict."""
+    """Analyse ``records`` (already selected) and write ``report.md``, ``fits.json`` and figures into ``out``; returns fits.json's dict.
+
+    ``skipped``: what the selection left out (smoke tests, other protocols, ...), listed under Skipped first.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     analysis = analyse(records, spec=spec, ref_n=ref_n, measurements=measurements)
+    analysis.skips[:0] = skipped
     listed = findings(analysis)
     paths = figure_paths(analysis, out)
     fits = fits_json(analysis, listed)

@@ -262,7 +262,7 @@ class ReprDimCallback(Callback, RecordContributor):
             with on_strategy_device(trainer, pl_module):
                 self._measure_and_log(trainer, pl_module)
         final = self.history[-1]
-        update_wandb_summary(trainer, {f"d_repr/{e.layer}/{e.estimator}": e.value for e in final["estimates"]})
+        update_wandb_summary(trainer, self.metric_names(pl_module, final["estimates"]))
         columns = ["epoch", "global_step", "layer", "estimator", "d_repr", "n_samples", "n_duplicates", "feature_dim"]
         rows = [
             [entry["epoch"], entry["global_step"], e.layer, e.estimator, e.value, e.n_samples, e.n_duplicates, e.feature_dim]

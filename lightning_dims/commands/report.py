@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from lightning_dims.analysis.report import write_report
+from lightning_dims.analysis.skips import Skip
 from lightning_dims.cli import user_errors
 from lightning_dims.errors import UsageError
 from lightning_dims.records.selection import select_records
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  skipped {where}: {why}", file=sys.stderr)
     try:
         fits = write_report(selection.used, args.out, spec=args.spec, ref_n=args.ref_n,
-                            measurements=read_measurements(args.measurements))
+                            measurements=read_measurements(args.measurements),
+                            skipped=[Skip("record", where, why) for where, why in selection.skipped])
     except ValueError as error:
         raise UsageError(str(error)) from None
     print(f"report of {fits['n_runs']} runs ({fits['spec']}, protocol {selection.protocol}) written to {args.out}/report.md")

@@ -13,6 +13,7 @@ machine and prints what the grid will cost before anything starts.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,7 +94,7 @@ def dry_run(runs, results: Path) -> int:
     for run in runs:
         state, detail = point_state(run, results)
         counts[state] = counts.get(state, 0) + 1
-        print(f"{run.run_id}  {state}{f' ({detail})' if detail else ''}\n    {' '.join(run.argv)}")
+        print(f"{run.run_id}  {state}{f' ({detail})' if detail else ''}\n    {shlex.join(run.argv)}")
     print(f"{len(runs)} points: " + ", ".join(f"{count} {state}" for state, count in sorted(counts.items())))
     problems = check_runs(runs)
     for run_id, problem in problems:
@@ -176,7 +177,7 @@ def launch(args, runs, results: Path) -> int:
     print(f"submitted {len(tasks)} {args.launcher} array tasks ({'-'.join(map(str, sizes))} points each, "
           f"{len(runs)} in all): job {ids}; logs in {folder}")  # fmt: skip
     if args.launcher == "slurm":
-        print(f"follow: squeue --me; states of the points: {PROG} {args.sweep} --results {args.results} --dry-run")
+        print(f"follow: squeue --me; states of the points: {PROG} {shlex.join([args.sweep, '--results', args.results, '--dry-run'])}")
         return 0
     for task, result in zip(tasks, wait_for(jobs)):
         print(f"  {task.label}: {result}")

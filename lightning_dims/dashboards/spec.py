@@ -6,7 +6,8 @@ config) or ``history`` (values over training). All names come from
 :mod:`lightning_dims.runs.wandb_names`, the list the runs log under. The panels (paper.md §3):
 
 * Generalization, one section per architecture: test loss against N on log-log axes (the
-  paper's ``L ~ K_F N^(-1/d_data)``), and log test loss against ``ln N / d_data`` (linear in the law);
+  paper's ``L ~ K_F N^(-1/d_data)``; in the report the runs are grouped by task, one colour and
+  one fitted line per task), and log test loss against ``ln N / d_data`` (linear in the law);
 * Robustness: FGSM loss penalty against K_F;
 * Representations: d_repr of the penultimate layer against d_data on equal axes ``[0, d_max]``,
   so the panel's diagonal is the line y = x (the paper's bound d_repr <= d_data), and d_repr over
@@ -74,6 +75,7 @@ class Panel:
         log_x, log_y: logarithmic axes.
         equal_range: ``(lo, hi)`` for both axes, so the diagonal is y = x.
         groupby: ``bar``: the config key whose values make the bars.
+        fit_line: ``scatter``: W&B draws a least-squares line through each run group's points.
     """
 
     kind: PanelKind
@@ -84,6 +86,7 @@ class Panel:
     log_y: bool = False
     equal_range: tuple[float, float] | None = None
     groupby: Key | None = None
+    fit_line: bool = False
 
     def keys(self) -> list[Key]:
         return [key for key in (self.x, *self.y, self.groupby) if key is not None]
@@ -91,11 +94,14 @@ class Panel:
 
 @dataclass(frozen=True)
 class PanelSection:
-    """A titled group of panels; ``per_arch``: repeated for each architecture, over its runs only."""
+    """A titled group of panels; ``per_arch``: repeated for each architecture, over its runs only;
+    ``group_by``: the report groups the section's runs by this config key (one colour and one fitted
+    line per value, e.g. per task, so the tasks' slopes can be told apart)."""
 
     title: str
     panels: tuple[Panel, ...]
     per_arch: bool = False
+    group_by: Key | None = None
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,9 @@ class DashboardSpec:
         return f"lightning-dims: sweep {self.sweep}" if self.sweep else f"lightning-dims: {self.project}"
 
     def keys(self) -> set[Key]:
-        """Every key any panel uses, and the colouring key."""
-        return {self.color_by} | {key for section in self.sections for panel in section.panels for key in panel.keys()}
+        """Every key any panel uses, the colouring key and the sections' grouping keys."""
+        grouping = {section.group_by for section in self.sections if section.group_by is not None}
+        return {self.color_by} | grouping | {key for section in self.sections for panel in section.panels for key in panel.keys()}
 
     def to_json(self) -> dict:
         """The spec as JSON-ready data, keys written ``section:name``."""
@@ -143,10 +150,11 @@ def paper_sections(estimator: str = "twonn", d_max: float = DEFAULT_D_MAX) -> tu
         PanelSection(
             "Generalization",
             (
-                Panel("scatter", "test loss vs N (log-log): slope -1/d_data", (test_loss,), config("n_train"), log_x=True, log_y=True),
+                Panel("scatter", "test loss vs N (log-log): slope -1/d_data", (test_loss,), config("n_train"), log_x=True, log_y=True, fit_line=True),
                 Panel("scatter", "test loss vs ln N / d_data (log y): linear in the law", (test_loss,), summary(names.LOG_N_OVER_D_DATA), log_y=True),
             ),
             per_arch=True,
+            group_by=config("task"),
         ),
         PanelSection(
             "Robustness",

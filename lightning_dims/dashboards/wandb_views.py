@@ -5,7 +5,8 @@ and coloured by domain; every section of the spec is one workspace section. A wo
 run set for all its panels, so a per-architecture section appears there once, over all
 architectures. The **report** repeats such a section for each architecture: each of its panel
 grids has one run set per domain (filtered by arch, domain, state and sweep), which also colours
-the runs by domain.
+the runs by domain; a section with ``group_by`` (Generalization: by task) groups each run set's
+runs by that key, and the loss-vs-N scatter fits a line per group.
 
 Building needs no server (``--print``); saving needs a W&B login: ``wandb-workspaces`` calls the
 W&B API with the user's key.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_dims.compat import workspace_wire_form
 from lightning_dims.dashboards.spec import DashboardSpec, Key, Panel, PanelSection
 
 
@@ -43,7 +45,7 @@ def build_panel(panel: Panel) -> Any:
         ranges = {"range_x": panel.equal_range, "range_y": panel.equal_range} if panel.equal_range else {}
         return wr.ScatterPlot(
             title=panel.title, x=panel_metric(panel.x), y=panel_metric(panel.y[0]),
-            log_x=panel.log_x or None, log_y=panel.log_y or None, **ranges,
+            log_x=panel.log_x or None, log_y=panel.log_y or None, regression=panel.fit_line or None, **ranges,
         )  # fmt: skip
     if panel.kind == "line":
         return wr.LinePlot(
@@ -93,14 +95,15 @@ def build_workspace(spec: DashboardSpec) -> Any:
     return ws.Workspace(entity=spec.entity, project=spec.project, name=spec.name, sections=sections, runset_settings=runset)
 
 
-def domain_runsets(spec: DashboardSpec, arch: str | None) -> list:
-    """One run set per domain (named after it), of ``arch``'s runs when given."""
+def domain_runsets(spec: DashboardSpec, arch: str | None, group_by: Key | None = None) -> list:
+    """One run set per domain (named after it), of ``arch``'s runs when given, its runs grouped by ``group_by``."""
     _, wr, _ = _modules()
     only = {"arch": arch} if arch else {}
+    grouping = [f"config.{group_by.name}"] if group_by is not None else []
     return [
         wr.Runset(
             entity=spec.entity, project=spec.project, name=domain,
-            filters=run_filters(spec, **only, **{spec.color_by.name: domain}),
+            filters=run_filters(spec, **only, **{spec.color_by.name: domain}), groupby=grouping,
         )  # fmt: skip
         for domain in spec.colors
     ]
@@ -121,14 +124,17 @@ def build_report(spec: DashboardSpec) -> Any:
         for arch in spec.archs if section.per_arch else (None,):
             blocks += [
                 wr.H2(section_title(section, arch)),
-                wr.PanelGrid(runsets=domain_runsets(spec, arch), panels=[build_panel(panel) for panel in section.panels]),
+                wr.PanelGrid(
+                    runsets=domain_runsets(spec, arch, section.group_by),
+                    panels=[build_panel(panel) for panel in section.panels],
+                ),
             ]
     return wr.Report(entity=spec.entity, project=spec.project, title=spec.name, blocks=blocks, width="fluid")
 
 
 def workspace_wire_spec(spec: DashboardSpec) -> dict:
     """The workspace exactly as it would be sent to W&B (no server needed)."""
-    return build_workspace(spec)._spec
+    return workspace_wire_form(build_workspace(spec))
 
 
 def save_dashboards(spec: DashboardSpec) -> tuple[str, str]:

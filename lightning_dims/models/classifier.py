@@ -22,6 +22,7 @@ from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, Multicl
 
 from lightning_dims.models.presets import paper_learning_rate
 from lightning_dims.models.registry import arch_spec, create_model, feature_layer
+from lightning_dims.runs.wandb_names import split_metric
 
 STAGES = ("train", "val", "test")
 
@@ -125,14 +126,14 @@ class ImageClassifier(pl.LightningModule):
         for name, metric in metrics.items():
             metric.update(task_probabilities(logits, self.hparams.num_classes) if name == "auroc" else logits, y)
         prefix = self.test_prefix if stage == "test" else stage
-        self.log(f"{prefix}/loss", stage_loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        self.log(split_metric(prefix, "loss"), stage_loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
         for name, metric in metrics.items():
-            self.log(f"{prefix}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "acc")
+            self.log(split_metric(prefix, name), metric, on_step=False, on_epoch=True, prog_bar=name == "acc")
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
-        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.log(split_metric("train", "loss_step"), loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:

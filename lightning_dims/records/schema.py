@@ -9,10 +9,12 @@ attempt that worked on it, wall time and status.
 Units: losses are mean cross-entropy in nats per image, accuracies fractions in [0, 1], K_F in
 1/(intensity units) under ``preprocessing``, eps in intensity units of that spec, times in seconds.
 
-Status: ``finished`` (trained and tested), ``failed`` (an exception; ``error`` says which),
-``interrupted`` (stopped by a signal: SIGTERM/SIGINT or a preemption; resumable with
-``--ckpt_path last``). A SIGKILLed attempt writes nothing itself; the next attempt lists it in
-``attempts`` with status ``killed``.
+Status: ``finished`` (trained and tested), ``smoke`` (ran to its end under a smoke-test setting,
+:func:`smoke_settings`: Lightning's ``fast_dev_run``, ``limit_*_batches`` below the whole set,
+``overfit_batches``; complete, so never run again, but its numbers are not a result and no report
+uses it), ``failed`` (an exception; ``error`` says which), ``interrupted`` (stopped by a signal:
+SIGTERM/SIGINT or a preemption; resumable with ``--ckpt_path last``). A SIGKILLed attempt writes
+nothing itself; the next attempt lists it in ``attempts`` with status ``killed``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,34 @@ PROTECTED_FIELDS = frozenset(
 )
 """Fields a callback contribution may not set: they identify the run and are set by the trainer."""
 
-Status = Literal["finished", "failed", "interrupted"]
-AttemptStatus = Literal["finished", "failed", "interrupted", "killed"]
+Status = Literal["finished", "smoke", "failed", "interrupted"]
+AttemptStatus = Literal["finished", "smoke", "failed", "interrupted", "killed"]
+COMPLETE_STATUSES = frozenset({"finished", "smoke"})
+"""Statuses of a run that ran to its end: never run or resumed again (only ``finished`` is reported)."""
+
+SMOKE_LIMITS = ("trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.limit_test_batches")
+"""Lightning's batch limits: any value but the whole set (1.0, or unset) makes a run a smoke test."""
+
+
+def smoke_settings(config: Mapping[str, Any]) -> list[str]:
+    """``key=value`` of every smoke-test setting in a run's dotted-key ``config`` (empty for a real run).
+
+    ``trainer.fast_dev_run`` true or a batch count; ``trainer.limit_{train,val,test}_batches`` other
+    than ``1.0`` (a fraction or a batch count: part of a split); ``trainer.overfit_batches`` above 0.
+    A run under any of them trains or evaluates on part of its data, so it must never enter a report.
+    """
+    found = []
+    fast = config.get("trainer.fast_dev_run")
+    if fast not in (None, False, 0):
+        found.append(f"trainer.fast_dev_run={fast}")
+    for key in SMOKE_LIMITS:
+        value = config.get(key)
+        if value is not None and not (isinstance(value, float) and value == 1.0):
+            found.append(f"{key}={value}")
+    overfit = config.get("trainer.overfit_batches")
+    if overfit not in (None, 0, 0.0):
+        found.append(f"trainer.overfit_batches={overfit}")
+    return found
 
 
 class EvalMetrics(BaseModel):

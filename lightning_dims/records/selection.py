@@ -10,7 +10,8 @@ batch size) and the hardware-derived precision are part of the grid point, not t
 when the record says they were derived (``config_derived``).
 
 Also left out, each with its reason: unreadable files, records superseded by a newer record of
-the same run id, and runs that did not finish. ``strict=True`` turns any of these into an error.
+the same run id, smoke tests (status ``smoke``: ``fast_dev_run``, ``limit_*_batches``), and runs that
+did not finish. ``strict=True`` turns any of these into an error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightning_dims.errors import LightningDimsError
-from lightning_dims.records.schema import ResultsRecord
+from lightning_dims.records.schema import ResultsRecord, smoke_settings
 from lightning_dims.records.store import RecordScan, latest_per_run, scan_records
 
 GRID_KEYS = frozenset(
@@ -107,7 +108,10 @@ def select_records(
     ]
     finished = []
     for path, record in kept:
-        if record.status != "finished":
+        if record.status == "smoke":
+            shown = ", ".join(smoke_settings(record.config)) or "a smoke-test setting"
+            selection.skipped.append((str(path), f"smoke test: {shown}; its numbers are not a result"))
+        elif record.status != "finished":
             selection.skipped.append((str(path), f"not finished: status {record.status}"))
         else:
             finished.append((path, record))

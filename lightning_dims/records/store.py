@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lightning_dims.errors import LightningDimsError
-from lightning_dims.records.schema import RECORD_SUFFIX, ResultsRecord
+from lightning_dims.records.schema import COMPLETE_STATUSES, RECORD_SUFFIX, ResultsRecord
 
 CORRUPT_SUFFIX = ".corrupt"
 
@@ -39,7 +39,7 @@ class CorruptRecordWarning(UserWarning):
 
 class RecordState(str, enum.Enum):
     ABSENT = "absent"
-    FINISHED = "finished"
+    FINISHED = "finished"  # ran to its end: status finished or smoke (never run again)
     UNFINISHED = "unfinished"  # failed or interrupted: a later attempt may replace it
     CORRUPT = "corrupt"
 
@@ -72,7 +72,7 @@ def inspect_record(path: str | os.PathLike[str]) -> tuple[RecordState, ResultsRe
         record = read_record(path)
     except (OSError, ValueError) as error:
         return RecordState.CORRUPT, None, str(error)
-    state = RecordState.FINISHED if record.status == "finished" else RecordState.UNFINISHED
+    state = RecordState.FINISHED if record.status in COMPLETE_STATUSES else RecordState.UNFINISHED
     return state, record, None
 
 
@@ -187,7 +187,7 @@ def scan_records(folder: str | os.PathLike[str]) -> RecordScan:
 
 
 def _recency(record: ResultsRecord) -> tuple:
-    return (record.status == "finished", record.finished_at or "", len(record.attempts))
+    return (record.status in COMPLETE_STATUSES, record.finished_at or "", len(record.attempts))
 
 
 def latest_per_run(records: Iterable[tuple[Path, ResultsRecord]]) -> tuple[list[tuple[Path, ResultsRecord]], list[tuple[Path, ResultsRecord]]]:

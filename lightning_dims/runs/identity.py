@@ -5,8 +5,8 @@ Run ids name the run folder, the record and the W&B run: one identity. They hold
 ``--run_id``; the launching process (:data:`RUN_ID_ENV`: DDP workers Lightning starts share their
 launcher's id and folder); ``wandb agent`` (``WANDB_RUN_ID`` when ``WANDB_SWEEP_ID`` is set: the
 agent's run id, so a re-run of a preempted W&B run finds its folder and checkpoint); a
-multi-process launcher (torchrun's ``TORCHELASTIC_RUN_ID``, SLURM ``srun``'s job and step ids:
-every rank derives the same id); or a new readable, unique id (:func:`new_run_id`).
+multi-process launcher (torchrun's ``TORCHELASTIC_RUN_ID``, or without ``--rdzv-id`` the rendezvous'
+store and the command line; SLURM ``srun``'s job and step ids: every rank derives the same id); or a new readable, unique id (:func:`new_run_id`).
 
 The config hash: the resolved fit config, flattened to dotted keys (``model.lr``,
 ``trainer.max_epochs``), without the keys that cannot change a result (:data:`IGNORED_KEYS`,
@@ -24,8 +24,9 @@ import json
 import os
 import re
 import secrets
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
@@ -60,6 +61,11 @@ IGNORED_KEYS = frozenset(
 
 IGNORED_PREFIXES = ("wandb.",)
 
+ABSENT_WHEN_UNSET = frozenset({"optimizer", "lr_scheduler"})
+"""Keys left out of ``config_hash`` while unset (None): LightningCLI's ``--optimizer``/``--lr_scheduler``.
+Unset, the model's own optimizer (the paper's Adam) trains, as before these options existed, so
+runs without them keep their hash; set, they are part of it like any other setting."""
+
 DERIVED_KEYS = ("model.lr", "data.batch_size", "trainer.precision", "seed_everything")
 """Keys whose default is derived from the arch, dataset or hardware (the paper preset, mixed
 precision on CUDA, the seed). Runs of one protocol may differ in them; ``report`` knows."""
@@ -87,9 +93,25 @@ def agent_run_id(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def launcher_key(environ: Mapping[str, str]) -> str | None:
+RENDEZVOUS_KEYS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_STEP_ID")
+"""What every rank of one torchrun launch sees alike when it has no ``--rdzv-id``: the store its
+rendezvous agreed on (address and port, the port drawn afresh by each launch), the world size and
+the SLURM job around it."""
+
+
+def short_hash(*parts: object) -> str:
+    """8 hex digits of the SHA-1 of ``parts`` (canonical JSON)."""
+    return hashlib.sha1(canonical_json(list(parts)).encode()).hexdigest()[:8]
+
+
+def launcher_key(environ: Mapping[str, str], argv: Sequence[str] = ()) -> str | None:
     """What every rank of one multi-process launch shares: torchrun's run id, or SLURM's job and step.
 
+    torchrun without ``--rdzv-id`` sets ``TORCHELASTIC_RUN_ID=none`` on every rank (c10d rendezvous,
+    or ``--standalone`` on an older torch): the key is then a hash of the rendezvous' store
+    (:data:`RENDEZVOUS_KEYS`) and the job's command line ``argv``, the same on every rank of the
+    launch, and different for the next launch (a new store port). An elastic restart rendezvouses
+    anew and so gets a new id: pass ``--rdzv-id`` for restarts that resume the same run.
     None for a single process (a single-task SLURM job or a plain ``python`` gets a fresh id).
     """
     world = environ.get("WORLD_SIZE") or environ.get("SLURM_NTASKS") or "1"
@@ -98,26 +120,32 @@ def launcher_key(environ: Mapping[str, str]) -> str | None:
     torchrun = environ.get("TORCHELASTIC_RUN_ID", "")
     if torchrun and torchrun.lower() != "none":
         return f"torchrun{hashlib.sha1(torchrun.encode()).hexdigest()[:8]}"
+    if torchrun and environ.get("MASTER_ADDR") and environ.get("MASTER_PORT"):
+        return f"torchrun{short_hash(*(environ.get(key, '') for key in RENDEZVOUS_KEYS), list(argv))}"
     if environ.get("SLURM_JOB_ID"):
         job = environ["SLURM_JOB_ID"] + (f"_{environ['SLURM_ARRAY_TASK_ID']}" if environ.get("SLURM_ARRAY_TASK_ID") else "")
         return f"slurm{job}" + (f".{environ['SLURM_STEP_ID']}" if environ.get("SLURM_STEP_ID") else "")
     return None
 
 
-def resolve_run_id(requested: str | None, default: str, environ: Mapping[str, str] | None = None) -> str:
+def resolve_run_id(
+    requested: str | None, default: str, environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+) -> str:
     """The run id (see the module docstring for the order); always sanitised.
 
     ``default`` is a fresh id; under a multi-process launcher its random suffix is replaced by the
-    launcher's key so that every rank arrives at the same id.
+    launcher's key so that every rank arrives at the same id. ``argv``: the command line every
+    rank was started with (default ``sys.argv[1:]``), part of torchrun's key without a rendezvous id.
     """
     environ = os.environ if environ is None else environ
+    argv = sys.argv[1:] if argv is None else argv
     if requested:
         return sanitize_run_id(requested)
     if environ.get(RUN_ID_ENV):
         return sanitize_run_id(environ[RUN_ID_ENV])
     if (agent := agent_run_id(environ)) is not None:
         return sanitize_run_id(agent)
-    if (key := launcher_key(environ)) is not None:
+    if (key := launcher_key(environ, argv)) is not None:
         return sanitize_run_id(f"{default.rsplit('-', 3)[0]}-{key}")
     return default
 
@@ -148,6 +176,7 @@ def result_config(config: Mapping[str, Any], data_fingerprint: str | None) -> di
         key: value
         for key, value in sorted(flat.items())
         if key not in IGNORED_KEYS and not key.startswith(IGNORED_PREFIXES)
+        and not (key in ABSENT_WHEN_UNSET and value is None)
     }
     if data_fingerprint is not None:
         kept["data.fingerprint"] = data_fingerprint

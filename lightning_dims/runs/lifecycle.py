@@ -8,8 +8,8 @@
 
 However the block ends (normally, an exception, Ctrl-C/SIGTERM, Lightning's own interrupt), on
 global rank 0 the attempt is closed in ``attempts.jsonl``, the results record is written (status
-``finished``, ``failed`` with the error, or ``interrupted``; what the callbacks measured is kept)
-and saved into the W&B run, the W&B run is finished and the run's claim released. Exceptions still propagate.
+``finished``, ``smoke`` under a smoke-test setting, ``failed`` with the error, or ``interrupted``;
+what the callbacks measured is kept) and saved into the W&B run, the W&B run is finished and the run's claim released. Exceptions still propagate.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from lightning_dims.records.build import Evaluations, RunFacts, run_record
 from lightning_dims.records.contributions import callback_fields
+from lightning_dims.records.schema import COMPLETE_STATUSES, smoke_settings
 from lightning_dims.records.store import write_record
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import Claim
@@ -55,9 +56,11 @@ class RunOutcome:
     contributions: dict[str, Any] | None = None
 
 
-def _status_of(error: BaseException | None, trainer: Any) -> str:
+def _status_of(error: BaseException | None, trainer: Any, config: dict[str, Any]) -> str:
     if error is None:
-        return "interrupted" if getattr(trainer, "interrupted", False) else "finished"
+        if getattr(trainer, "interrupted", False):
+            return "interrupted"
+        return "smoke" if smoke_settings(config) else "finished"
     return "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
 
 
@@ -79,12 +82,12 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
         caught = error
         raise
     finally:
-        status = _status_of(caught, trainer)
+        status = _status_of(caught, trainer, session.facts.config)
         try:
             if is_writer:
                 journal.end(attempt, status, time.perf_counter() - started)
                 contributions = outcome.contributions
-                if contributions is None or status != "finished":  # keep what was measured before the stop
+                if contributions is None or status not in COMPLETE_STATUSES:  # keep what was measured before the stop
                     contributions = callback_fields(trainer.callbacks)
                 error = None
                 if caught is not None:

@@ -64,8 +64,14 @@ def fgsm(field: str) -> str:
     return attack(field, "fgsm")
 
 
+def split_metric(prefix: str, field: str) -> str:
+    """``<prefix>/<field>``: a metric of one split (``train``, ``val``, ``test``, ``test_best``), e.g. ``val/loss``;
+    the names :class:`~lightning_dims.models.ImageClassifier` logs."""
+    return f"{safe_name(prefix)}/{safe_name(field)}"
+
+
 def test(field: str = "loss", best: bool = False) -> str:
     """``test/<field>`` (final weights) or ``test_best/<field>`` (best-validation weights)."""
     if field not in EVAL_FIELDS:
         raise ValueError(f"unknown evaluation field {field!r}: use one of {', '.join(EVAL_FIELDS)}")
-    return f"{'test_best' if best else 'test'}/{field}"
+    return split_metric("test_best" if best else "test", field)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_dims.compat import started_wandb_run
 from lightning_dims.records.schema import WANDB_RECORD_FILE
 
 
@@ -30,9 +31,9 @@ def save_record_to_wandb(loggers: Iterable, record_file: str | os.PathLike[str])
 
     saved = []
     for logger in loggers:
-        if not isinstance(logger, WandbLogger) or logger._experiment is None:
+        run = started_wandb_run(logger) if isinstance(logger, WandbLogger) else None
+        if run is None:
             continue
-        run = logger._experiment
         try:
             files = Path(run.dir)
             target = files / WANDB_RECORD_FILE

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import netrc
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
 from lightning_dims.runs.identity import wandb_run_id
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -35,8 +36,11 @@ class WandbOptions:
         project: W&B project; None: ``$WANDB_PROJECT`` (what ``wandb agent`` sets to the sweep's project),
             else ``lightning-dims``.
         entity: W&B team or user; None: the key's default entity.
-        group: W&B run group (e.g. a sweep name).
-        tags: W&B run tags.
+        group: W&B run group; None: ``$WANDB_RUN_GROUP`` (a local sweep sets it to the sweep file's
+            ``name``), else the run's task (``mnist-3v8``), so a task's runs over N, arch and seed are one group.
+        job_type: W&B job type; None: ``$WANDB_JOB_TYPE``, else ``fit``.
+        tags: W&B run tags, added to the run's dataset, domain, arch and task (and ``$WANDB_TAGS``).
+        save_code: save the launching program's code with the run (W&B ``save_code``).
         init_timeout: seconds to wait for the W&B server before falling back to offline.
     """
 
@@ -44,8 +48,35 @@ class WandbOptions:
     project: str | None = None
     entity: str | None = None
     group: str | None = None
+    job_type: str | None = None
     tags: list[str] = field(default_factory=list)
+    save_code: bool = True
     init_timeout: float = 60.0
+
+
+JOB_TYPE = "fit"
+"""The default W&B job type of a training run."""
+
+TAG_FIELDS = ("dataset", "domain", "arch", "task")
+"""The run's facts that become W&B tags (filters in the W&B UI: ``tags: mnist``)."""
+
+
+def organised(options: WandbOptions, facts: dict[str, str], environ: dict[str, str] | None = None) -> WandbOptions:
+    """``options`` with the W&B group, job type and tags a run gets by default (see :class:`WandbOptions`).
+
+    ``facts``: the run's ``dataset``, ``domain``, ``arch`` and ``task``. A value given explicitly
+    wins, then W&B's own environment variables, then the defaults. None of these settings enters
+    the run's ``config_hash`` (``wandb.*`` keys change no result).
+    """
+    environ = os.environ if environ is None else environ
+    env_tags = [tag.strip() for tag in environ.get("WANDB_TAGS", "").split(",") if tag.strip()]
+    tags = [str(facts[name]) for name in TAG_FIELDS if facts.get(name)] + env_tags + list(options.tags)
+    return replace(
+        options,
+        group=options.group or environ.get("WANDB_RUN_GROUP") or facts.get("task"),
+        job_type=options.job_type or environ.get("WANDB_JOB_TYPE") or JOB_TYPE,
+        tags=[tag[:64] for tag in dict.fromkeys(tags)],  # W&B tags: at most 64 characters
+    )
 
 
 def wandb_key_configured(environ: dict[str, str] | None = None, netrc_path: str | None = None) -> bool:
@@ -144,12 +175,14 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             project=options.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             entity=options.entity,
             group=options.group,
+            job_type=options.job_type,
             tags=list(options.tags) or None,
+            save_code=options.save_code,
             mode=run_mode,
             resume="allow",  # a re-run of the same run id (resume, wandb agent re-run) continues its W&B run
             settings=wandb.Settings(init_timeout=options.init_timeout, silent=True),
         )
-        logger._wandb_init.pop("anonymous", None)  # Lightning passes None; W&B warns the setting is obsolete
+        drop_wandb_init_setting(logger, "anonymous")  # Lightning passes None; W&B warns the setting is obsolete
         return logger
 
     def started(logger: WandbLogger) -> str | None:
@@ -197,9 +230,9 @@ def finish_wandb(loggers) -> None:
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        if isinstance(logger, WandbLogger) and started_wandb_run(logger) is not None:
             try:
-                logger._experiment.finish()
+                started_wandb_run(logger).finish()
             except Exception as error:  # closing must not fail a finished run
                 rank_zero_warn(f"could not close the W&B run: {error}")
 
@@ -210,16 +243,16 @@ def wandb_summary(loggers) -> dict | None:
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            run = logger._experiment
-            offline = bool(getattr(run.settings, "_offline", False)) or getattr(run.settings, "mode", "") == "offline"
+        if isinstance(logger, WandbLogger) and started_wandb_run(logger) is not None:
+            run = started_wandb_run(logger)
+            offline = wandb_run_offline(run)
             return {
                 "entity": getattr(run, "entity", None) or None,
                 "project": getattr(run, "project", None) or logger.name,
                 "id": getattr(run, "id", None),
                 "sweep_id": getattr(run, "sweep_id", None) or os.environ.get("WANDB_SWEEP_ID") or None,
                 "mode": "offline" if offline else "online",
-                "dir": getattr(run, "dir", None),
+                "dir": os.path.abspath(run.dir) if getattr(run, "dir", None) else None,
                 "url": None if offline else getattr(run, "url", None),
             }
     return None

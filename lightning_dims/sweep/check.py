@@ -61,7 +61,7 @@ def check_config(config) -> None:
 
 def check_runs(runs: Iterable[SweepRun]) -> list[tuple[str, str]]:
     """``(run_id, error)`` for every fit command of ``runs`` that would fail before training; [] when all pass."""
-    from lightning_dims.cli import one_line
+    from lightning_dims.compat import parser_error_line
     from lightning_dims.training.fit_cli import FitConfigParser
 
     parser = FitConfigParser()
@@ -79,5 +79,5 @@ def check_runs(runs: Iterable[SweepRun]) -> list[tuple[str, str]]:
                 construct_callbacks(callbacks)
                 checked_callbacks.add(key)
         except Exception as error:  # every failure is reported against its run, the check goes on
-            problems.append((run.run_id, one_line(error)))
+            problems.append((run.run_id, parser_error_line(error)))
     return problems

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from lightning_dims.compat import sweep_command_builders
 from lightning_dims.errors import LightningDimsError
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
@@ -43,8 +44,9 @@ class SweepRun:
         run_id: stable id from the parameters and the command (see the module docstring).
         parameters: dotted parameter name -> value.
         argv: the command to run, macros expanded.
-        environment: variables ``wandb agent`` would set for the run (``WANDB_PROJECT``/``WANDB_ENTITY``
-            from the sweep file's ``project``/``entity``).
+        environment: W&B variables for the run (:data:`SWEEP_ENVIRONMENT`): ``WANDB_PROJECT``/``WANDB_ENTITY``
+            from the sweep file's ``project``/``entity`` (as ``wandb agent`` sets them), ``WANDB_RUN_GROUP``
+            from its ``name``.
     """
 
     run_id: str
@@ -150,11 +152,7 @@ def expand_command(command: list[str], parameters: Mapping[str, Any], program: s
     ``${interpreter}`` is this Python (the agent's is ``python`` from PATH). ``${args_json_file}``
     is filled by the runner. An unknown macro is an error (the agent would silently drop it).
     """
-    from wandb.sdk.launch.sweeps.utils import (
-        create_sweep_command,
-        create_sweep_command_args,
-    )
-
+    create_sweep_command, create_sweep_command_args = sweep_command_builders()
     template = create_sweep_command([str(token) for token in command])
     macros = create_sweep_command_args({"args": {name: {"value": value} for name, value in parameters.items()}})
     argv: list[str] = []
@@ -208,6 +206,10 @@ def load_sweep(path: str | Path) -> dict:
     return dict(config)
 
 
+SWEEP_ENVIRONMENT = (("project", "WANDB_PROJECT"), ("entity", "WANDB_ENTITY"), ("name", "WANDB_RUN_GROUP"))
+"""Sweep-file keys passed to each run as W&B's variables: its project, entity, and its ``name`` as the runs' group."""
+
+
 def expand_grid(config: Mapping, cwd: Path | None = None) -> list[SweepRun]:
     """All grid points in a stable order (the file's parameter order, last parameter fastest).
 
@@ -217,7 +219,7 @@ def expand_grid(config: Mapping, cwd: Path | None = None) -> list[SweepRun]:
     command = config.get("command", DEFAULT_COMMAND)
     program = config.get("program")
     identity = command_identity(config, cwd)
-    environment = {name: str(config[key]) for key, name in (("project", "WANDB_PROJECT"), ("entity", "WANDB_ENTITY")) if config.get(key)}
+    environment = {name: str(config[key]) for key, name in SWEEP_ENVIRONMENT if config.get(key)}
     runs = []
     for values in itertools.product(*grid.values()):
         parameters = dict(zip(grid.keys(), values))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_dims.compat import preview_slurm_executor_class, sbatch_text, submitit_requeue_signal_name
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.sweep.grid import SweepRun, shard
 from lightning_dims.sweep.runner import RunnerControl, run_sweep
@@ -96,6 +97,8 @@ class ClusterOptions:
         for name in ("partition", "gpus_per_task", "cpus_per_task", "array_parallelism"):
             if getattr(self, name) is not None:
                 parameters[name] = getattr(self, name)
+        if self.cpus_per_task is not None:  # Slurm 22.05-23.02: srun ignores sbatch's --cpus-per-task (one CPU)
+            parameters["srun_args"] = [f"--cpus-per-task={self.cpus_per_task}"]
         if self.time_min is not None:
             parameters["time"] = self.time_min
         if self.setup:
@@ -107,9 +110,7 @@ class ClusterOptions:
 
 def requeue_signal() -> int:
     """The signal submitit checkpoints and requeues on (``USR2`` unless ``SUBMITIT_PREEMPT_SIGNAL`` says otherwise)."""
-    from submitit import JobEnvironment
-
-    return getattr(signal, f"SIG{JobEnvironment.USR_SIG}")
+    return getattr(signal, f"SIG{submitit_requeue_signal_name()}")
 
 
 class SweepTask:
@@ -198,17 +199,9 @@ def local_slot_shares(slots: list[Slot], tasks: int) -> list[list[Slot]]:
 
 def slurm_executor(folder: Path, options: ClusterOptions, preview: bool = False):
     """submitit's SLURM executor with ``options``; ``preview``: without needing ``srun`` (to show the script)."""
-    from submitit.slurm.slurm import SlurmExecutor
+    from submitit import SlurmExecutor
 
-    executor_class = SlurmExecutor
-    if preview:
-
-        class PreviewExecutor(SlurmExecutor):  # the real executor minus its check that srun is on PATH
-            @classmethod
-            def affinity(cls) -> int:
-                return 1
-
-        executor_class = PreviewExecutor
+    executor_class = preview_slurm_executor_class() if preview else SlurmExecutor
     try:
         executor = executor_class(folder)
     except RuntimeError as error:
@@ -224,7 +217,7 @@ def slurm_executor(folder: Path, options: ClusterOptions, preview: bool = False)
 
 def local_executor(folder: Path, options: ClusterOptions):
     """submitit's local executor (each array task a process on this machine)."""
-    from submitit.local.local import LocalExecutor
+    from submitit import LocalExecutor
 
     executor = LocalExecutor(folder)
     executor.update_parameters(timeout_min=options.time_min or LOCAL_TIME_MIN)
@@ -233,9 +226,7 @@ def local_executor(folder: Path, options: ClusterOptions):
 
 def sbatch_script(folder: Path, options: ClusterOptions, tasks: int) -> str:
     """The sbatch script ``--launcher slurm`` submits for an array of ``tasks`` (submitit's own text)."""
-    executor = slurm_executor(folder, options, preview=True)
-    executor.parameters["map_count"] = tasks  # what submitit sets for an array submission
-    return executor._make_submission_file_text(executor._submitit_command_str, "preview")
+    return sbatch_text(slurm_executor(folder, options, preview=True), tasks)
 
 
 def plan_tasks(

@@ -27,6 +27,7 @@ import json
 import os
 import queue
 import signal
+import shlex
 import subprocess
 import sys
 import threading
@@ -212,8 +213,8 @@ def run_one(
         extra = dict(environment or {})
         started = time.perf_counter()
         with log.open("a") as handle:
-            setting = "".join(f"{name}={value} " for name, value in sorted(extra.items()))
-            handle.write(f"$ {setting}{' '.join(argv)}\n")
+            setting = "".join(f"{name}={shlex.quote(str(value))} " for name, value in sorted(extra.items()))
+            handle.write(f"$ {setting}{shlex.join(argv)}\n")  # pastes into a shell as it ran
             handle.flush()
             env = {**run.environment, **os.environ, **extra, TOKEN_ENV: claim.token}  # the user's environment wins over the sweep file's
             child = control.start(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)

@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_dims.compat import cli_config_value, started_wandb_run
 from lightning_dims.configs import resolve_config
 from lightning_dims.data import DimsDataModule
 from lightning_dims.errors import LightningDimsError
@@ -50,7 +51,7 @@ from lightning_dims.runs.reproducibility import (
     EpochSeeding,
     checkpoint_identity,
 )
-from lightning_dims.runs.wandb_run import WandbOptions, make_run_logger
+from lightning_dims.runs.wandb_run import WandbOptions, make_run_logger, organised
 
 PRESETS = ("paper", "none")
 PROG = "lightning-dims fit"
@@ -119,6 +120,15 @@ def agent_values(args: list[str]) -> list[str]:
     return normalised
 
 
+def optimizer_lr(optimizer: Any) -> float | None:
+    """The learning rate an ``--optimizer`` config sets (its ``init_args.lr``), None when unset."""
+    if optimizer is None:
+        return None
+    init_args = optimizer.get("init_args") if hasattr(optimizer, "get") else None
+    lr = init_args.get("lr") if init_args is not None and hasattr(init_args, "get") else None
+    return None if lr is None else float(lr)
+
+
 def without_print_config(args: list[str]) -> list[str]:
     """``args`` minus ``--print_config[=...]`` (the first, defaults-finding parse must not print and exit)."""
     return [arg for arg in args if arg != "--print_config" and not arg.startswith("--print_config=")]
@@ -152,7 +162,7 @@ class FitCLI(LightningCLI):
                 parser_kwargs={"prog": PROG, "description": __doc__.split("\n\n")[0], "exit_on_error": False, "allow_abbrev": False},
                 args=args,
                 run=False,
-                auto_configure_optimizers=False,
+                auto_configure_optimizers=True,  # --optimizer/--lr_scheduler; unset: the model's paper Adam
             )
         except BaseException:
             if self.claim is not None:  # e.g. the logger failed after the run was claimed
@@ -193,6 +203,12 @@ class FitCLI(LightningCLI):
         config = self.config
         if config.trainer.default_root_dir is not None:
             raise ConfigError("trainer.default_root_dir is set by lightning-dims: use --run_dir (runs go to <run_dir>/<run_id>/)")
+        if config.get("lr_scheduler") is not None and config.get("optimizer") is None:
+            raise ConfigError(
+                "--lr_scheduler needs --optimizer: LightningCLI schedules only an optimizer it builds; give both, e.g. "
+                "--optimizer Adam --optimizer.lr 0.001 --optimizer.weight_decay 0.0001 --lr_scheduler CosineAnnealingLR "
+                "--lr_scheduler.T_max 100"
+            )
         if config.trainer.max_epochs == 0 or config.trainer.max_steps == 0:
             raise ConfigError(
                 "trainer.max_epochs/max_steps is 0: that trains nothing, and the untrained network's record would "
@@ -208,7 +224,7 @@ class FitCLI(LightningCLI):
         state, record, _ = inspect_record(self.record_file)
         if state is RecordState.FINISHED:
             raise ConfigError(
-                f"run {config.run_id!r} already finished (results record {self.record_file}, config_hash "
+                f"run {config.run_id!r} already finished (status {record.status}, results record {self.record_file}, config_hash "
                 f"{record.config_hash}): nothing to run or resume; choose another --run_id for a new run"
             )
         last = self.run_folder / "checkpoints" / "last.ckpt"
@@ -271,7 +287,7 @@ class FitCLI(LightningCLI):
             self.claim = Claim.acquire(
                 self.run_folder, adopt_token=os.environ.get(TOKEN_ENV), what=f"run {self.config.run_id!r}"
             )
-        trainer_config = self._get(self.config_init, "trainer", default={})
+        trainer_config = cli_config_value(self, self.config_init, "trainer", default={})
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing") is not False and not any(
             isinstance(callback, ModelCheckpoint) for callback in callbacks
@@ -295,7 +311,7 @@ class FitCLI(LightningCLI):
         """The flat W&B config of the run (one meaning per key, agent or not) and ``val/loss`` summarised as its minimum."""
         from lightning.pytorch.loggers import WandbLogger
 
-        if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or logger._experiment is None:
+        if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or started_wandb_run(logger) is None:
             return
         described = self.datamodule.describe()
         flat = {
@@ -306,7 +322,7 @@ class FitCLI(LightningCLI):
             "n_train": described["split_sizes"]["train"],
             "seed": int(self.config.data.seed),
             "spec": described["preprocessing"]["key"],
-            "lr": self.model.lr,
+            "lr": optimizer_lr(self.config.get("optimizer")) or self.model.lr,
             "epochs": self.config.trainer.max_epochs,
             "config_hash": self.facts.config_hash,
         }
@@ -346,7 +362,9 @@ class FitCLI(LightningCLI):
         options = self.config_init.wandb
         if not isinstance(options, WandbOptions):
             options = WandbOptions(**dict(options))
-        return make_run_logger(options, self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
+        described = self.datamodule.describe()
+        facts = {"dataset": described["dataset"], "domain": described["domain"], "arch": self.config.model.arch, "task": described["task"]}
+        return make_run_logger(organised(options, facts), self.config.run_id, self.run_folder, eager=rank_zero_only.rank == 0)
 
     def session(self) -> RunSession:
         return RunSession(
@@ -389,6 +407,10 @@ class FitConfigParser:
     def dump(self, config: Any) -> dict:
         """A resolved config as plain data (for comparing two command lines)."""
         return json.loads(self._cli.parser.dump(config, format="json", skip_unset=False))
+
+    def instantiate(self, config: Any) -> Any:
+        """The config with its classes built (``.model``, ``.data``; the data's channels and classes linked into the model)."""
+        return self._cli.parser.instantiate_classes(config)
 
     def parse(self, args: list[str]) -> Any:
         parser = self._cli.parser

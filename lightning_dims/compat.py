@@ -1,0 +1,130 @@
+"""Every private or unstable API of a library that lightning-dims relies on, in one module.
+
+Each function here wraps one thing the libraries do not promise to keep (an underscored attribute,
+a message format, an internal module) behind a name that says what we need from it. Code
+elsewhere calls these, never the private names, so an upgrade that breaks one breaks it here, and
+``tests/test_compat.py`` checks every one of them against the installed versions (the attribute
+or signature exists and behaves as used) before a run on a cluster finds out.
+
+* Lightning ``WandbLogger._experiment`` (:func:`started_wandb_run`: the run, without starting
+  one as the public ``experiment`` does) and ``._wandb_init`` (:func:`drop_wandb_init_setting`);
+* Lightning ``LightningCLI._get`` (:func:`cli_config_value`: a config value, inside a subcommand's
+  config when the CLI has subcommands);
+* W&B ``Settings._offline`` (:func:`wandb_run_offline`) and the sweep-command builders of
+  ``wandb.sdk.launch.sweeps.utils`` (:func:`sweep_command_builders`), which ``wandb agent`` uses;
+  wandb-workspaces' ``Workspace._spec`` (:func:`workspace_wire_form`: the view as sent to W&B);
+* jsonargparse's error messages (:func:`parser_error_line`, :func:`is_parser_error`): it has no
+  typed errors that carry the offending key, only a message whose first line is
+  ``Parser key "a.b":`` followed by indented details;
+* submitit's ``SlurmExecutor._make_submission_file_text``/``_submitit_command_str`` (the sbatch
+  text it would submit, :func:`sbatch_text`), ``SlurmExecutor.affinity`` (the check that ``srun``
+  is on PATH, bypassed by :func:`preview_slurm_executor_class`) and ``JobEnvironment.USR_SIG``
+  (:func:`submitit_requeue_signal_name`).
+
+Imports are lazy (inside the functions), so importing this module costs nothing: ``lightning-dims
+measure`` and the CLI dispatcher use it without loading Lightning, W&B or submitit.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+# -- Lightning ------------------------------------------------------------------------------------
+
+
+def started_wandb_run(logger: Any) -> Any | None:
+    """The W&B run a ``WandbLogger`` has already started, or None (never starts one, unlike ``logger.experiment``)."""
+    return getattr(logger, "_experiment", None)
+
+
+def drop_wandb_init_setting(logger: Any, name: str) -> None:
+    """Remove ``name`` from the keyword arguments a ``WandbLogger`` will pass to ``wandb.init`` (before it starts)."""
+    logger._wandb_init.pop(name, None)
+
+
+def cli_config_value(cli: Any, config: Any, key: str, default: Any = None) -> Any:
+    """``config[key]`` of a ``LightningCLI``, inside the running subcommand's config when it has subcommands."""
+    from lightning.pytorch.cli import LightningCLI
+
+    return LightningCLI._get(cli, config, key, default=default)
+
+
+# -- W&B ------------------------------------------------------------------------------------------
+
+
+def wandb_run_offline(run: Any) -> bool:
+    """True when the W&B ``run`` logs offline (to be uploaded with ``wandb sync``)."""
+    settings = run.settings
+    return bool(getattr(settings, "_offline", False)) or getattr(settings, "mode", "") in ("offline", "dryrun")
+
+
+def sweep_command_builders() -> tuple[Callable[[list[str]], list[str]], Callable[[dict], dict]]:
+    """``(create_sweep_command, create_sweep_command_args)``: how ``wandb agent`` builds a grid point's command.
+
+    ``create_sweep_command(command)`` fills ``${envvar:NAME}``; ``create_sweep_command_args({"args":
+    {name: {"value": v}}})`` gives each macro's tokens (``{"args": ["--name=<str(v)>", ...], ...}``).
+    """
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
+
+    return create_sweep_command, create_sweep_command_args
+
+
+def workspace_wire_form(workspace: Any) -> dict:
+    """A ``wandb_workspaces`` workspace exactly as it would be sent to W&B (its private ``_spec``), no server needed."""
+    return workspace._spec
+
+
+# -- jsonargparse ---------------------------------------------------------------------------------
+
+PARSER_KEY_PREFIX = 'Parser key "'
+"""How jsonargparse starts the message of an error about one key: ``Parser key "a.b":``."""
+
+
+def is_parser_error(error: BaseException) -> bool:
+    """jsonargparse's ``ArgumentError`` (an ``argparse.ArgumentError`` subclass) or argparse's own."""
+    return isinstance(error, argparse.ArgumentError) or type(error).__name__ == "ArgumentError"
+
+
+def parser_error_line(error: BaseException) -> str:
+    """The message of ``error`` on one line; jsonargparse's ``Parser key "a.b":`` + details as ``a.b: detail; detail``."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    head = lines[0]
+    if head.startswith(PARSER_KEY_PREFIX) and head.endswith('":') and len(lines) > 1:
+        details = [line for line in lines[1:] if not line.startswith("- ")][:2] or lines[1:2]
+        given = next((line for line in lines[2:] if line.startswith("Given value:")), None)
+        if given and given not in details:
+            details.append(given)
+        return f"{head[len(PARSER_KEY_PREFIX):-2]}: " + "; ".join(details)
+    return head if len(lines) == 1 else "; ".join(lines[:3])
+
+
+# -- submitit -------------------------------------------------------------------------------------
+
+
+def preview_slurm_executor_class() -> type:
+    """submitit's ``SlurmExecutor`` minus its check that ``srun`` is on PATH (to show a script anywhere)."""
+    from submitit import SlurmExecutor
+
+    class PreviewExecutor(SlurmExecutor):
+        @classmethod
+        def affinity(cls) -> int:
+            return 1
+
+    return PreviewExecutor
+
+
+def sbatch_text(executor: Any, array_size: int) -> str:
+    """The sbatch script a submitit ``SlurmExecutor`` would submit for an array of ``array_size`` tasks."""
+    executor.parameters["map_count"] = array_size  # what submitit sets for an array submission
+    return executor._make_submission_file_text(executor._submitit_command_str, "preview")
+
+
+def submitit_requeue_signal_name() -> str:
+    """The signal submitit checkpoints and requeues on, without ``SIG`` (``USR2`` unless ``SUBMITIT_PREEMPT_SIGNAL`` says otherwise)."""
+    from submitit import JobEnvironment
+
+    return JobEnvironment.USR_SIG
