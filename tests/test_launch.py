@@ -296,9 +296,13 @@ def test_the_gpu_benchmark_script_runs_its_code_paths_on_the_cpu(tmp_path, capsy
     assert bench_gpu(["--sweep", str(sweep), "--dry-run"]) == 0
     assert "  test_resnet batch 20 at 16 px, 1 ch" in capsys.readouterr().out
     out = tmp_path / "gpu.json"
-    args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out)]
+    args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out),
+            "--startup-runs", "1"]  # fmt: skip
     assert bench_gpu(args) == 0
     figures = json.loads(out.read_text())
+    startup = figures["startup"]  # measured cold and warm, added to the grid's hours both ways
+    assert 0 < startup["warm_s"] < startup["cold_s"] and 0 < startup["hours_one_gpu"]["warm"] < startup["hours_one_gpu"]["cold"]
+    assert "grid (training + start-up) on one GPU: warm" in capsys.readouterr().out
     (row,) = figures["rows"]
     rates = {int(r): rate for r, rate in row["images_per_s"].items()}
     assert sorted(rates) == [1, 2] and min(rates.values()) > 0 and row["train_images"] == 600
