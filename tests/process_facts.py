@@ -23,6 +23,7 @@ class ProcessFacts(Callback):
             "argv": sys.argv,
             "main_spec": getattr(__main__.__spec__, "name", None),
             "cwd": os.getcwd(),
+            "path0": sys.path[0],
             "pid": os.getpid(),
             "ppid": os.getppid(),
             "probe_value": os.environ.get("PROBE_VALUE"),

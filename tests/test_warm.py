@@ -82,7 +82,7 @@ def test_a_forked_run_sees_what_a_cold_run_sees_and_shares_the_workers_wandb_ser
         assert code == 0, log.read_text()[-3000:]
         facts[mode] = json.loads((tmp_path / f"{name}.json").read_text())
     cold, warm = facts["cold"], facts["warm"]
-    for key in ("main_spec", "cwd", "probe_value", "torch_threads", "stdin", "sigint_is_default", "cuda_initialised"):
+    for key in ("main_spec", "cwd", "path0", "probe_value", "torch_threads", "stdin", "sigint_is_default", "cuda_initialised"):
         assert warm[key] == cold[key], key
     assert [arg.replace("run-b", "run-a") for arg in warm["argv"]] == cold["argv"]  # the runs differ in run id and file only
     assert warm["argv"][0].endswith(os.path.join("lightning_dims", "__main__.py"))

@@ -85,9 +85,15 @@ def fetch_sweep(sweep_id: str, entity: str | None = None, project: str | None = 
     problem = parse_sweep_id(parts)
     if problem:
         raise AgentRunError(f"sweep id {sweep_id!r}: {problem}")
-    api = wandb.Api()
-    entity = parts.get("entity") or os.environ.get("WANDB_ENTITY") or api.default_entity
     project = parts.get("project") or os.environ.get("WANDB_PROJECT")
     if not project:
         raise AgentRunError(f"sweep id {sweep_id!r} names no project: give ENTITY/PROJECT/SWEEP_ID or --project")
-    return dict(api.sweep(f"{entity}/{project}/{parts['name']}").config)
+    try:
+        api = wandb.Api()
+        entity = parts.get("entity") or os.environ.get("WANDB_ENTITY") or api.default_entity
+        return dict(api.sweep(f"{entity}/{project}/{parts['name']}").config)
+    except Exception as error:  # no key, no server, no such sweep: W&B's own message, and the fix
+        raise AgentRunError(
+            f"could not read sweep {sweep_id!r} from W&B ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}): "
+            "check `wandb login` and the sweep's ENTITY/PROJECT/SWEEP_ID"
+        ) from None

@@ -151,6 +151,7 @@ def run_forked(args: list[str], cwd: str | None, env: Mapping[str, str], log: st
         os.close(out)
     if cwd is not None:
         os.chdir(cwd)
+    sys.path[0] = os.getcwd()  # what `python -m` puts first: modules of the run's folder (its own callbacks) import
     service = os.environ.get("WANDB_SERVICE")  # the worker's W&B service: its runs share it
     known = set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
     added = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path and path not in known]
