@@ -208,8 +208,9 @@ def task_pid_and_child(run_folder: Path) -> tuple[int, int]:
     child, or the child of the task's warm worker)."""
     task = json.loads((run_folder / "claim.json").read_text())["pid"]
     (child,) = children_of(task)
-    if "lightning_dims.sweep.warm" in Path(f"/proc/{child}/cmdline").read_text():
-        (child,) = children_of(child)
+    worker = Path(f"/proc/{child}/cmdline").read_text()
+    if "lightning_dims.sweep.warm" in worker:  # its children: the forked run (same command line) and W&B's service
+        (child,) = [pid for pid in children_of(child) if Path(f"/proc/{pid}/cmdline").read_text() == worker]
     return task, child
 
 
