@@ -76,6 +76,8 @@ def test_a_forked_run_sees_what_a_cold_run_sees_and_shares_the_workers_wandb_ser
             try:
                 with control.child_signals():
                     worker.start()
+                # what the worker holds when it forks: W&B's idle threads, nothing that computes
+                assert worker.threads_at_fork and all(name.startswith("wandb-") for name in worker.threads_at_fork)
                 code = worker.run(args, tmp_path, env, log).wait()
             finally:
                 worker.close()

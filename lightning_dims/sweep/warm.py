@@ -24,7 +24,7 @@ which re-create themselves after ``fork`` (``pthread_atfork``).
 
 The protocol between the runner and a worker is one JSON object per line over two pipes
 (requests in, replies out), so the worker's stdout and stderr stay the runner's:
-``{"ready": seconds}``; ``{"run": args, "cwd": .., "env": {..}, "log": path|null}`` answered by
+``{"ready": seconds, "threads": [...]}`` (the threads it holds when it forks); ``{"run": args, "cwd": .., "env": {..}, "log": path|null}`` answered by
 ``{"started": pid}`` then ``{"exit": status}``; ``{"signal": N}`` sends ``N`` to the running child.
 The worker ignores SIGINT and SIGTERM (a terminal's Ctrl-C or a cluster's SIGTERM reaches the
 runs directly, as with cold runs, and the worker stays to report how they ended), and exits when
@@ -237,7 +237,9 @@ def serve(requests: int, replies: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     preload()
-    _send(replies, {"ready": time.perf_counter() - started, "pid": os.getpid()})
+    threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+    _send(replies, {"ready": time.perf_counter() - started, "pid": os.getpid(), "threads": threads,
+                    "native_threads": len(os.listdir("/proc/self/task"))})  # fmt: skip
     inbox = _Lines(requests)
     while (message := inbox.next()) is not None:
         if "run" not in message:
@@ -309,6 +311,8 @@ class WarmWorker:
         self.environment = dict(environment or {})
         self.process: subprocess.Popen | None = None
         self.preload_s: float | None = None
+        self.threads_at_fork: list[str] = []
+        self.native_threads_at_fork: int | None = None
         self._requests = self._replies = -1
         self._inbox: _Lines | None = None
         self._lock = threading.Lock()
@@ -336,6 +340,8 @@ class WarmWorker:
                 "--cold runs each fit as its own program"
             )
         self.preload_s = float(ready["ready"])
+        self.threads_at_fork = list(ready.get("threads", []))  # the worker's Python threads besides its main one
+        self.native_threads_at_fork = ready.get("native_threads")
         return self
 
     @property
