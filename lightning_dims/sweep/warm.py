@@ -17,10 +17,11 @@ run is a fresh fork of the same preloaded state (nothing of one run reaches the 
 
 Fork safety, measured rather than assumed (``benchmarks/bench_startup.py --fork-check``): the
 worker runs no tensor operation (no OpenMP pool exists at fork; the child sets its own thread
-count), never initialises CUDA (``CUDA_VISIBLE_DEVICES`` is read by the child when it first
-touches the GPU; the warm-up parse asks CUDA through NVML, which is fork-safe), and at fork holds
-only W&B's two idle Python threads (its asyncio loop and service finalizer) and OpenBLAS's pools,
-which re-create themselves after ``fork`` (``pthread_atfork``).
+count), is built not to initialise CUDA (``CUDA_VISIBLE_DEVICES`` is read by the child when it
+first touches the GPU; the warm-up parse asks CUDA through NVML, which is fork-safe; not yet run
+on a GPU), and at fork holds only W&B's two idle Python threads (its asyncio loop and service
+finalizer; reported in the ready message) and numpy's and scipy's OpenBLAS pools, which OpenBLAS
+shuts down around ``fork`` itself (``pthread_atfork``).
 
 The protocol between the runner and a worker is one JSON object per line over two pipes
 (requests in, replies out), so the worker's stdout and stderr stay the runner's:
