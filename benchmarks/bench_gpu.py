@@ -11,10 +11,16 @@ warm up, and then time ``--steps`` training steps (forward, backward, Adam) toge
 inputs (:func:`lightning_dims.sweep.estimate.time_concurrently`, the timer ``sweep --estimate``
 uses). Images/s is the sum over the R processes. The projection: for each group, its training
 images (``train_size x max_epochs`` over its points) at the best R, summed, on one GPU and on all
-visible GPUs. Validation, test, callbacks (d_repr, FGSM, K_F / d_data) and start-up are not in it.
+visible GPUs. Start-up is measured too (``--startup-runs`` tiny real runs on GPU 0, cold and forked
+from a warm worker: :mod:`lightning_dims.sweep.startup`) and added at each group's best R (each of
+the R runs on a GPU pays its own start-ups; a warm worker's preload once per slot); the grid's
+hours are printed with warm workers (the sweep's default) and cold. Validation, test and the
+callbacks (d_repr, FGSM, K_F / d_data) are not in it.
 
 ``--device cpu`` runs the same code on the CPU (slow: for checking the script, e.g. with
-``--size 32 --archs resnet18 --runs 1,2 --steps 1``).
+``--size 32 --archs resnet18 --runs 1,2 --steps 1``). The paper grid's default (6 groups x R in
+1, 2, 4, 8, 20 steps, start-up 2 runs each way) is meant to finish within 10 minutes on one H200;
+it has not yet run on one.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from lightning_dims.machine import usable_cores, visible_gpus
 from lightning_dims.sweep.estimate import GroupCost, grid_costs, time_concurrently
 from lightning_dims.sweep.grid import expand_grid, load_sweep
 from lightning_dims.sweep.slots import Slot
+from lightning_dims.sweep.startup import measure_startup
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--archs", help="only these architectures (comma separated)")
     parser.add_argument("--size", type=int, help="image side instead of the sweep's (checking the script quickly)")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--startup-runs", type=int, default=2, help="tiny runs timed cold and warm for the start-up (0: skip)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     return parser.parse_args(argv)
@@ -89,9 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     devices = max(1, len(gpus)) if args.device == "cuda" else 1
     print(f"projected training hours of the grid at each arch's best R: {total_hours:.2f} on one GPU"
           + (f", {total_hours / devices:.2f} on the {devices} visible GPUs" if devices > 1 else ""))  # fmt: skip
-    print("not included: validation and test passes, callbacks (d_repr, FGSM, K_F/d_data), start-up of each run")
+    figures = {"rows": rows, "hours_one_gpu": total_hours, "gpus": devices}
+    if args.startup_runs > 0:
+        slot = slots_for(1, args.device, gpus[0] if gpus else None)[0]
+        startup = measure_startup(args.startup_runs, slot)
+        print(startup.describe())
+        hours = {way: sum(startup.grid_hours(row["runs"], row["best_runs_per_gpu"], way == "warm") for row in rows)
+                 for way in ("warm", "cold")}  # fmt: skip
+        print(f"start-up of the grid at each arch's best R, one GPU: warm {hours['warm']:.2f} h, cold {hours['cold']:.2f} h; "
+              f"grid (training + start-up) on one GPU: warm {total_hours + hours['warm']:.2f} h, "
+              f"cold {total_hours + hours['cold']:.2f} h")  # fmt: skip
+        figures["startup"] = {**vars(startup), "hours_one_gpu": hours}
+    print("not included: validation and test passes, callbacks (d_repr, FGSM, K_F/d_data)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "hours_one_gpu": total_hours, "gpus": devices}, indent=2))
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 

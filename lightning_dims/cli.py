@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("lightning_dims.commands.evaluate:validate", "a fit checkpoint on its run's validation split"),
     "test": ("lightning_dims.commands.evaluate:test", "a fit checkpoint on its run's test split"),
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
+    "agent": ("lightning_dims.commands.agent", "a W&B sweep agent whose runs fork from a warm worker"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
     "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
     "demo": ("lightning_dims.commands.demo", "the paper's claims put to a test on embedded data, on a CPU, in minutes"),

@@ -199,13 +199,18 @@ def test_the_slurm_script_is_submitits_own_and_checked_without_a_cluster(tmp_pat
     assert not jobs.exists()
 
 
+def children_of(pid: int) -> list[int]:
+    return [int(child) for thread in Path(f"/proc/{pid}/task").iterdir() for child in (thread / "children").read_text().split()]
+
+
 def task_pid_and_child(run_folder: Path) -> tuple[int, int]:
-    """The pid holding the run's claim (the array task) and its fit child."""
+    """The pid holding the run's claim (the array task) and the process running its fit (the task's
+    child, or the child of the task's warm worker)."""
     task = json.loads((run_folder / "claim.json").read_text())["pid"]
-    children = []
-    for thread in Path(f"/proc/{task}/task").iterdir():
-        children += [int(pid) for pid in (thread / "children").read_text().split()]
-    (child,) = children
+    (child,) = children_of(task)
+    worker = Path(f"/proc/{child}/cmdline").read_text()
+    if "lightning_dims.sweep.warm" in worker:  # its children: the forked run (same command line) and W&B's service
+        (child,) = [pid for pid in children_of(child) if Path(f"/proc/{pid}/cmdline").read_text() == worker]
     return task, child
 
 
@@ -263,7 +268,8 @@ def test_local_job_array_runs_each_point_once_and_a_preempted_task_is_requeued_a
 def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_workers(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep = six_points(tmp_path)
-    assert cli(["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--workers", "2"]) == 0
+    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--workers", "2"]
+    assert cli([*args, "--estimate-startup-runs", "0"]) == 0  # the start-up probe: tests/test_warm.py
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("estimate: 6 of 6 points not finished; this machine: 2 runs at once")
     row = next(line for line in out if line.startswith("test_resnet")).split()
@@ -272,7 +278,8 @@ def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_worker
     images_per_s, hours = float(row[7].replace(",", "")), float(row[8].replace(",", ""))
     assert images_per_s > 0 and hours == pytest.approx(600 / images_per_s / 3600, abs=0.051)
     total = next(line for line in out if line.startswith("total")).split()
-    assert total[:3] == ["total", "6", "600"]
+    assert total[:3] == ["total", "6", "600"] and total == ["total"] + next(l for l in out if l.startswith("training")).split()[1:]
+    assert "start-up: not measured (--estimate-startup-runs 0), not in the total" in out
     assert any("2 processes at once on the CPU (1 thread each)" in line for line in out)
     assert any(line.startswith("not timed: validation (120 images") for line in out)  # val_size 10 x 2 epochs x 6
     assert not (tmp_path / "results" / "runs").exists()  # nothing ran
@@ -290,9 +297,13 @@ def test_the_gpu_benchmark_script_runs_its_code_paths_on_the_cpu(tmp_path, capsy
     assert bench_gpu(["--sweep", str(sweep), "--dry-run"]) == 0
     assert "  test_resnet batch 20 at 16 px, 1 ch" in capsys.readouterr().out
     out = tmp_path / "gpu.json"
-    args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out)]
+    args = ["--sweep", str(sweep), "--device", "cpu", "--runs", "1,2", "--steps", "1", "--size", "16", "--json", str(out),
+            "--startup-runs", "1"]  # fmt: skip
     assert bench_gpu(args) == 0
     figures = json.loads(out.read_text())
+    startup = figures["startup"]  # measured cold and warm, added to the grid's hours both ways
+    assert 0 < startup["warm_s"] < startup["cold_s"] and 0 < startup["hours_one_gpu"]["warm"] < startup["hours_one_gpu"]["cold"]
+    assert "grid (training + start-up) on one GPU: warm" in capsys.readouterr().out
     (row,) = figures["rows"]
     rates = {int(r): rate for r, rate in row["images_per_s"].items()}
     assert sorted(rates) == [1, 2] and min(rates.values()) > 0 and row["train_images"] == 600

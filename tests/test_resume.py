@@ -16,6 +16,7 @@ import pytest
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
 from lightning_dims.runs.claims import CLAIM_NAME
+from lightning_dims.sweep.warm import WarmWorker
 
 TESTS = Path(__file__).parent
 pytestmark = pytest.mark.slow
@@ -42,15 +43,25 @@ FAST_CALLBACKS = [  # batch-norm recalibration too: the demo's and reproduction'
 ]
 
 
-def fit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def fit_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     # One intra-op thread: multi-threaded CPU kernels may split reductions differently when the
     # machine is loaded (seen once: 1.5e-4 relative after 3 epochs), which is not what this tests.
     env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_dims", "fit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
+    return env
+
+
+def fit(args: list[str], cwd: Path, worker: WarmWorker | None = None) -> subprocess.CompletedProcess:
+    """``lightning-dims fit ARGS`` as its own program, or forked from ``worker`` (output in ``stderr`` either way)."""
+    if worker is None:
+        return subprocess.run(
+            [sys.executable, "-m", "lightning_dims", "fit", *args], cwd=cwd, env=fit_environment(), capture_output=True,
+            text=True, timeout=900,
+        )  # fmt: skip
+    log = cwd / f"warm-{len(list(cwd.glob('warm-*.log')))}.log"
+    code = worker.run(["fit", *args], cwd, fit_environment(), log).wait()
+    return subprocess.CompletedProcess(["fit", *args], code, "", log.read_text())
 
 
 def numbers(record) -> dict:
@@ -89,22 +100,29 @@ def uninterrupted(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "killer",
+    "killer, warm",
     [
-        {"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}},  # mid-training, after 2 epochs
-        {"class_path": "kill_callback.KillAtTest", "init_args": {}},  # after training, d_repr and the attack
+        ({"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, False),  # mid-training, after 2 epochs
+        ({"class_path": "kill_callback.KillAtTest", "init_args": {}}, False),  # after training, d_repr and the attack
+        ({"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, True),  # both forked from a warm worker
     ],
-    ids=["mid-training", "while-testing"],
+    ids=["mid-training", "while-testing", "mid-training-warm"],
 )
-def test_sigkilled_then_resumed_run_matches_the_uninterrupted_one(tmp_path, uninterrupted, killer):
+def test_sigkilled_then_resumed_run_matches_the_uninterrupted_one(tmp_path, uninterrupted, killer, warm):
+    """The reference run is cold: a warm run, killed and resumed, also ends with a cold run's numbers."""
     killer = {**killer, "init_args": {**killer["init_args"], "marker": str(tmp_path / "struck")}}
     args = fit_args(tmp_path / "runs", "killed", [killer])
-    killed = fit(args, tmp_path)
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    folder = tmp_path / "runs" / "killed"
-    assert not (folder / "killed.record.json").exists() and (folder / CLAIM_NAME).exists()  # left claimed, by a dead pid
+    worker = WarmWorker({"OMP_NUM_THREADS": "1"}) if warm else None
+    try:
+        killed = fit(args, tmp_path, worker)
+        assert killed.returncode == -9, killed.stderr[-3000:]
+        folder = tmp_path / "runs" / "killed"
+        assert not (folder / "killed.record.json").exists() and (folder / CLAIM_NAME).exists()  # left claimed, by a dead pid
 
-    resumed = fit([*args, "--ckpt_path", "last"], tmp_path)
+        resumed = fit([*args, "--ckpt_path", "last"], tmp_path, worker)  # the same worker's next run
+    finally:
+        if worker is not None:
+            worker.close()
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "taking over the claim" in resumed.stderr
     record = read_record(folder / "killed.record.json")

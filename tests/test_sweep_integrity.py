@@ -81,7 +81,8 @@ def finished_records(results: Path) -> dict[str, dict]:
 def test_two_concurrent_sweeps_run_every_point_exactly_once(tmp_path):
     sweep = write_sweep(tmp_path, tiny_sweep())
     results = tmp_path / "results"
-    first, second = sweep_process(sweep, results, "--wait"), sweep_process(sweep, results, "--wait")
+    # one sweep forks its runs from a warm worker (the default), the other starts each cold
+    first, second = sweep_process(sweep, results, "--wait"), sweep_process(sweep, results, "--wait", "--cold")
     outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outputs
     records = finished_records(results)

@@ -5,7 +5,9 @@ claimed by one process (``lightning_dims.sweep.runner``). Re-running the same co
 finished points are skipped, interrupted ones resume from their last checkpoint.
 
 Runs at once: ``--runs-per-device R`` per visible GPU (each run sees one GPU), or ``--workers W``
-on the CPU (the cores split among them). ``--launcher slurm|local`` submits the grid as a submitit
+on the CPU (the cores split among them). Each slot forks its runs from a warm worker that loaded
+torch, Lightning, W&B and the ``fit`` command once (``lightning_dims.sweep.warm``); ``--cold``
+starts every run as its own program instead. ``--launcher slurm|local`` submits the grid as a submitit
 job array instead (``lightning_dims.sweep.launch``); ``--estimate`` times training steps on this
 machine and prints what the grid will cost before anything starts.
 """
@@ -42,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, metavar="W",
         help="runs at once on the CPU, the cores split among them (torch threads per run = cores / W; default 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--cold", action="store_true",
+        help="start every run as its own `lightning-dims fit` program (paying torch, Lightning and W&B's start-up "
+        "each time) instead of forking it from the slot's warm worker (the default)",
+    )  # fmt: skip
     parser.add_argument("--shard", help="i/n: only every n-th grid point starting at the i-th")
     parser.add_argument("--results", default="results", help="folder for records, run folders and logs (may be shared)")
     parser.add_argument(
@@ -64,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "given) and print runs, images and hours of the grid's unfinished points; run nothing",
     )  # fmt: skip
     parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per architecture")
+    parser.add_argument(
+        "--estimate-startup-runs", type=int, default=2, metavar="N",
+        help="tiny real runs timed cold and warm for the start-up per run (0: leave start-up out)",
+    )  # fmt: skip
     launch = parser.add_argument_group("job array (submitit)")
     launch.add_argument(
         "--launcher", choices=["slurm", "local"],
@@ -156,7 +167,9 @@ def launch(args, runs, results: Path) -> int:
     from lightning_dims.sweep.launch import make_executor, plan_tasks, sbatch_script, wait_for
 
     options = cluster_options(args)
-    tasks = plan_tasks(runs, results.resolve(), Path.cwd(), args.launcher, options, args.tasks, args.runs_per_device, args.workers)
+    tasks = plan_tasks(
+        runs, results.resolve(), Path.cwd(), args.launcher, options, args.tasks, args.runs_per_device, args.workers, not args.cold
+    )
     folder = Path(args.jobs_folder) if args.jobs_folder else results / "jobs"
     if args.dry_run:
         code = dry_run(runs, results)
@@ -204,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate:
         from lightning_dims.sweep.estimate import estimate_grid
 
-        return estimate_grid(runs, results, args.runs_per_device, args.workers, args.estimate_steps)
+        return estimate_grid(runs, results, args.runs_per_device, args.workers, args.estimate_steps, not args.cold, args.estimate_startup_runs)
     if args.launcher:
         return launch(args, runs, results)
     if args.dry_run:
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     slots = machine_slots(args.runs_per_device, args.workers)
     if len(slots) > 1:
         print(f"{PROG}: {describe_slots(slots)}")
-    outcomes = run_sweep(runs, results, wait=args.wait, slots=slots)
+    outcomes = run_sweep(runs, results, wait=args.wait, slots=slots, warm=not args.cold)
     return summary(args.sweep, args.results, outcomes)
 
 

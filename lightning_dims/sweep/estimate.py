@@ -9,9 +9,16 @@ in as many processes at once as the sweep would run on one device (``runs_per_de
 or ``workers`` on the CPU), started together. Their summed images/s, times the number of devices,
 gives the group's hours: ``training images / images per second / 3600``.
 
-Not timed, and said so in the output: validation and test passes, the callbacks' measurements
-(d_repr, FGSM, K_F / d_data), and each run's start-up. Runs packed on one device are timed with
-runs of the same architecture; a real grid mixes them.
+Each run's start-up (process or fork, imports, the CLI, W&B's start, CUDA's on a GPU) is
+measured too, with a few tiny real runs in the first slot (:mod:`~lightning_dims.sweep.startup`),
+cold and warm: the grid pays it once per run, each slot its own (``runs x start-up / slots``, plus
+a warm worker's preload once per slot). The total uses the warm figure unless the sweep is run
+``--cold``, and the saving of warm workers is printed.
+
+Not timed, and said so in the output: validation and test passes and the callbacks' measurements
+(d_repr, FGSM, K_F / d_data). Runs packed on one device are timed with runs of the same
+architecture; a real grid mixes them. Start-ups of slots at once are timed alone (on a loaded
+node they also compete for its cores).
 """
 
 from __future__ import annotations
@@ -221,8 +228,32 @@ def format_rate(images_per_s: float) -> str:
     return f"{images_per_s:,.1f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
 
 
-def estimate_grid(runs: list[SweepRun], results: Path, runs_per_device: int | None, workers: int | None, steps: int) -> int:
-    """Print the cost table of the grid's unfinished points (see the module docstring); 0."""
+def startup_lines(startup, runs: int, slots: int, warm: bool) -> list[str]:
+    """The start-up of ``runs`` runs on ``slots`` slots, cold and warm, from a measured
+    :class:`~lightning_dims.sweep.startup.StartupCost`: what the grid pays and what warm workers save."""
+    cold_h, warm_h = startup.grid_hours(runs, slots, warm=False), startup.grid_hours(runs, slots, warm=True)
+    used = "warm workers (the default)" if warm else "cold runs (--cold)"
+    return [
+        startup.describe(),
+        f"start-up of {runs} runs on {slots} slot{'s' if slots != 1 else ''}: cold {cold_h:,.2f} h, warm {warm_h:,.2f} h "
+        f"(warm workers save {cold_h - warm_h:,.2f} h); the total below uses {used}",
+    ]
+
+
+def estimate_grid(
+    runs: list[SweepRun],
+    results: Path,
+    runs_per_device: int | None,
+    workers: int | None,
+    steps: int,
+    warm: bool = True,
+    startup_runs: int = 2,
+) -> int:
+    """Print the cost table of the grid's unfinished points (see the module docstring); 0.
+
+    ``warm``: the sweep will fork its runs from warm workers (the total counts warm start-ups);
+    ``startup_runs``: tiny runs timed each way for the start-up (0: not measured, not counted).
+    """
     from lightning_dims.sweep.runner import point_state
 
     slots = machine_slots(runs_per_device, workers)
@@ -246,15 +277,25 @@ def estimate_grid(runs: list[SweepRun], results: Path, runs_per_device: int | No
         )
         total_runs, total_images, total_val = total_runs + cost.runs, total_images + cost.train_images, total_val + cost.val_images
         total_hours += cost.hours or 0.0
-    print(f"{'total':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours):>9}")
+    print(f"{'training':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours):>9}")
+    startup_h = 0.0
+    if startup_runs > 0 and todo:
+        from lightning_dims.sweep.startup import measure_startup
+
+        startup = measure_startup(startup_runs, slots[0])
+        startup_h = startup.grid_hours(total_runs, len(slots), warm)
+        print("\n".join(startup_lines(startup, total_runs, len(slots), warm)))
+    else:
+        print("start-up: not measured (--estimate-startup-runs 0), not in the total")
+    print(f"{'total':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours + startup_h):>9}")
     print(
         f"timed: {steps} training steps (forward, backward, Adam) per row after {WARMUP_STEPS} warm-up step, on random "
         f"inputs of the row's batch, size and channels, {len(per_device)} process{'es' if len(per_device) > 1 else ''} "
         f"at once on {where} ({per_device[0].describe()} each); images/s is their sum over all devices."
     )
     print(
-        f"not timed: validation ({total_val:,} images, forward only), the test pass, the callbacks' measurements "
-        "(d_repr, FGSM, K_F/d_data) and each run's start-up; runs sharing a device are timed with runs of the same arch."
+        f"not timed: validation ({total_val:,} images, forward only), the test pass and the callbacks' measurements "
+        "(d_repr, FGSM, K_F/d_data); runs sharing a device are timed with runs of the same arch."
     )
     return 0
 

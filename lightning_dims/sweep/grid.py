@@ -31,6 +31,9 @@ from lightning_dims.errors import LightningDimsError
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 """wandb's default command (``wandb.sdk.launch.sweeps.utils.DEFAULT_SWEEP_COMMAND``)."""
 
+PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
+"""Programs run through this interpreter, so a sweep uses the installation that launched it."""
+
 
 class SweepFileError(LightningDimsError, ValueError):
     """The sweep file cannot be run offline as written."""
@@ -178,6 +181,19 @@ def expand_command(command: list[str], parameters: Mapping[str, Any], program: s
             argv.append(ARGS_JSON_FILE)
         else:
             argv += [str(item) for item in macros[macro]]
+    return argv
+
+
+def runnable(argv: list[str], parameters: Mapping[str, Any], args_json: Path) -> list[str]:
+    """``argv`` ready to start: ``${args_json_file}`` written (the parameters as JSON, to ``args_json``)
+    and a :data:`PROGRAM_ALIASES` program resolved."""
+    argv = list(argv)
+    if ARGS_JSON_FILE in argv:
+        args_json.parent.mkdir(parents=True, exist_ok=True)
+        args_json.write_text(json.dumps(dict(parameters)))
+        argv = [str(args_json) if token == ARGS_JSON_FILE else token for token in argv]
+    if argv and argv[0] in PROGRAM_ALIASES:
+        argv = PROGRAM_ALIASES[argv[0]] + argv[1:]
     return argv
 
 

@@ -7,7 +7,8 @@ else works on the results folder), a finished point is skipped, an interrupted o
 ``last.ckpt``, and the task waits for points of its share that another process holds (taking them
 over when that holder dies). Inside a task, runs go at once in slots
 (:mod:`~lightning_dims.sweep.slots`): ``runs_per_device`` per GPU the task was given, or ``workers``
-on its CPU cores.
+on its CPU cores; each slot forks its runs from a warm worker (:mod:`~lightning_dims.sweep.warm`)
+unless the task is cold.
 
 Preemption and time limits: submitit's signal (``USR2``, sent by SLURM 90 s before the time limit
 or by a preemption that signals first) reaches the task, which stops starting points, sends SIGTERM
@@ -123,10 +124,11 @@ class SweepTask:
         label: ``task i/n`` for messages.
         slots: where its runs go; None: laid out on the node when the task starts (the GPUs and
             cores SLURM gave it) from ``runs_per_device`` / ``workers``.
+        warm: fork the runs from warm workers (False: every run starts cold).
     """
 
     def __init__(self, runs: list[SweepRun], results: Path, cwd: Path, label: str, slots: list[Slot] | None = None,
-                 runs_per_device: int | None = None, workers: int | None = None):  # fmt: skip
+                 runs_per_device: int | None = None, workers: int | None = None, warm: bool = True):  # fmt: skip
         self.runs = list(runs)
         self.results = Path(results)
         self.cwd = Path(cwd)
@@ -134,6 +136,7 @@ class SweepTask:
         self.slots = slots
         self.runs_per_device = runs_per_device
         self.workers = workers
+        self.warm = warm
         self._control: RunnerControl | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -148,7 +151,7 @@ class SweepTask:
         self._control = RunnerControl(block_signals=(requeue_signal(),))
         signal.signal(signal.SIGTERM, lambda signum, frame: self._control.stop(signal.SIGTERM))
         print(f"{self.label}: {len(self.runs)} points, {len(slots)} at once in slots {[s.describe() for s in slots]}", flush=True)
-        outcomes = run_sweep(self.runs, self.results, cwd=self.cwd, wait=True, slots=slots, control=self._control)
+        outcomes = run_sweep(self.runs, self.results, cwd=self.cwd, wait=True, slots=slots, control=self._control, warm=self.warm)
         counts = dict(Counter(outcome.status for outcome in outcomes))
         print(f"{self.label}: {counts}", flush=True)
         return counts
@@ -238,6 +241,7 @@ def plan_tasks(
     tasks: int | None = None,
     runs_per_device: int | None = None,
     workers: int | None = None,
+    warm: bool = True,
 ) -> list[SweepTask]:
     """The array's tasks: ``tasks`` shares of ``runs`` (default: one wave of runs per task).
 
@@ -256,7 +260,7 @@ def plan_tasks(
         shares = task_shares(runs, tasks or len(slots))
         slot_shares = local_slot_shares(slots, len(shares))
     return [
-        SweepTask(share, results, cwd, f"task {index + 1}/{len(shares)}", slot_share, runs_per_device, workers)
+        SweepTask(share, results, cwd, f"task {index + 1}/{len(shares)}", slot_share, runs_per_device, workers, warm)
         for index, (share, slot_share) in enumerate(zip(shares, slot_shares))
     ]
 

@@ -16,14 +16,16 @@ Records go to ``<results>/<run_id>.record.json``, run folders to ``<results>/run
 each run's output to ``<results>/logs/<run_id>.log``.
 
 Runs going at once each take a :class:`~lightning_dims.sweep.slots.Slot` (the GPU the run sees,
-its CPU threads). A :class:`RunnerControl` lets a signal handler stop a sweep: no further point
+its CPU threads). Warm (the default): each slot has a worker that loaded torch, Lightning, W&B and
+the ``fit`` command once and forks each run from there (:mod:`lightning_dims.sweep.warm`; each
+run is still its own process, with its own log and exit status); ``warm=False`` (``--cold``)
+starts every run as its own program. Commands other than ``lightning-dims fit`` always run cold. A :class:`RunnerControl` lets a signal handler stop a sweep: no further point
 starts, and the running ``fit`` children get SIGTERM (each writes an ``interrupted`` record and
 releases its claim; the next attempt resumes from ``last.ckpt``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -32,11 +34,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lightning_dims.records.store import (
     RecordState,
@@ -54,11 +57,9 @@ from lightning_dims.runs.claims import (
     read_claim,
     stale_after_s,
 )
-from lightning_dims.sweep.grid import ARGS_JSON_FILE, SweepRun
+from lightning_dims.sweep.grid import SweepRun, runnable
 from lightning_dims.sweep.slots import Slot
-
-PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
-"""Programs run through this interpreter, so a sweep uses the installation that launched it."""
+from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
 
 WAIT_POLL_S = 30.0
 
@@ -82,7 +83,8 @@ class RunOutcome:
 class RunnerControl:
     """Stops a sweep from another thread or a signal handler, and knows when it has wound down.
 
-    ``block_signals``: signals the ``fit`` children start with blocked (inherited through exec):
+    ``block_signals``: signals the ``fit`` children start with blocked (inherited through exec, and
+    by the runs a warm worker forks from the worker's own start):
     a cluster's requeue signal (submitit's ``USR2``), which SLURM sends to every process of a
     job step, is for the launcher task alone; it stops the children itself, with SIGTERM.
     """
@@ -90,7 +92,7 @@ class RunnerControl:
     def __init__(self, block_signals: tuple[int, ...] = ()):
         self.block_signals = tuple(block_signals)
         self.stopped = threading.Event()
-        self._children: set[subprocess.Popen] = set()
+        self._children: set = set()  # subprocess.Popen or warm.ForkedRun
         self._active = 0
         self._changed = threading.Condition()
 
@@ -106,21 +108,27 @@ class RunnerControl:
                 self._active -= 1
                 self._changed.notify_all()
 
-    def start(self, argv: list[str], **popen: object) -> subprocess.Popen | None:
-        """Start a child, unless the sweep is stopped (None)."""
+    def start(self, spawn: Callable[[], Any]) -> Any:
+        """Start a child with ``spawn()`` (a :class:`subprocess.Popen` or a forked run), unless the sweep is stopped (None)."""
         with self._changed:
             if self.stopped.is_set():
                 return None
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.block_signals) if self.block_signals else None
-            try:
-                child = subprocess.Popen(argv, **popen)
-            finally:
-                if previous is not None:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            with self.child_signals():
+                child = spawn()
             self._children.add(child)
             return child
 
-    def wait(self, child: subprocess.Popen) -> int:
+    @contextmanager
+    def child_signals(self) -> Iterator[None]:
+        """Block :attr:`block_signals` in this thread for the block: processes it starts inherit the mask."""
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.block_signals) if self.block_signals else None
+        try:
+            yield
+        finally:
+            if previous is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    def wait(self, child: Any) -> int:
         code = child.wait()
         with self._changed:
             self._children.discard(child)
@@ -164,14 +172,7 @@ def point_state(run: SweepRun, results: Path) -> tuple[str, str | None]:
 
 def fit_command(run: SweepRun, results: Path) -> list[str]:
     """The run's argv with the program resolved, its folders and id set, and ``${args_json_file}`` written."""
-    argv = list(run.argv)
-    if ARGS_JSON_FILE in argv:
-        path = results / "logs" / f"{run.run_id}.args.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(run.parameters))
-        argv = [str(path) if token == ARGS_JSON_FILE else token for token in argv]
-    if argv and argv[0] in PROGRAM_ALIASES:
-        argv = PROGRAM_ALIASES[argv[0]] + argv[1:]
+    argv = runnable(run.argv, run.parameters, results / "logs" / f"{run.run_id}.args.json")
     argv += [f"--run_id={run.run_id}", f"--results_dir={results}", f"--run_dir={results / 'runs'}"]
     if (run_folder(results, run.run_id) / "checkpoints" / "last.ckpt").is_file():
         argv.append("--ckpt_path=last")
@@ -185,10 +186,12 @@ def run_one(
     cwd: Path | None = None,
     environment: Mapping[str, str] | None = None,
     control: RunnerControl | None = None,
+    worker: WarmWorker | None = None,
 ) -> RunOutcome:
     """Run one grid point if it is not finished and nobody else is running it (module docstring).
 
-    ``environment``: variables added to the ``fit`` child's (a slot's GPU and threads).
+    ``environment``: variables added to the ``fit`` child's (a slot's GPU and threads). ``worker``:
+    fork a ``lightning-dims fit`` command from this warm worker instead of starting it cold.
     """
     control = control or RunnerControl()
     if control.stopped.is_set():
@@ -215,9 +218,25 @@ def run_one(
         with log.open("a") as handle:
             setting = "".join(f"{name}={shlex.quote(str(value))} " for name, value in sorted(extra.items()))
             handle.write(f"$ {setting}{shlex.join(argv)}\n")  # pastes into a shell as it ran
-            handle.flush()
             env = {**run.environment, **os.environ, **extra, TOKEN_ENV: claim.token}  # the user's environment wins over the sweep file's
-            child = control.start(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+            args = warm_arguments(argv) if worker is not None else None
+            if args is not None and not worker.alive:
+                try:
+                    with control.child_signals():  # outside the control's lock: slots preload side by side
+                        worker.start()
+                except WorkerError as error:
+                    handle.write(f"# {error}; this run starts cold\n")
+                    args = None
+            if args is not None:
+                handle.write(f"# forked by warm worker {worker.process.pid} (preloaded in {worker.preload_s:.1f} s)\n")
+            handle.flush()
+
+            def spawn():
+                if args is not None:
+                    return worker.run(args, cwd, env, log)
+                return subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+
+            child = control.start(spawn)
             if child is None:
                 return RunOutcome(run.run_id, "stopped", 0.0, None)
             code = control.wait(child)
@@ -226,6 +245,18 @@ def run_one(
     else:
         status = "stopped" if control.stopped.is_set() else "failed"
     return RunOutcome(run.run_id, status, time.perf_counter() - started, log)
+
+
+class Lane:
+    """A slot and its warm worker (None: cold; started by the slot's first run), used by one run at a time."""
+
+    def __init__(self, slot: Slot, worker: WarmWorker | None):
+        self.slot = slot
+        self.worker = worker
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
 
 
 class Progress:
@@ -270,6 +301,7 @@ def run_sweep(
     poll_s: float = WAIT_POLL_S,
     slots: list[Slot] | None = None,
     control: RunnerControl | None = None,
+    warm: bool = True,
 ) -> list[RunOutcome]:
     """Run ``runs``, as many at once as there are ``slots`` (default: ``workers`` slots that leave the
     environment as it is), in ``cwd`` (default: the current folder, like a W&B agent; relative paths
@@ -278,23 +310,26 @@ def run_sweep(
     Each run takes a free slot, first come first served (so GPUs are dealt round robin) and gives
     it back when it ends. ``wait``: after the pass, keep watching points claimed by other processes
     until each is finished, and run those whose holder died (their claim goes stale). ``control``:
-    to stop the sweep from a signal handler (:class:`RunnerControl`).
+    to stop the sweep from a signal handler (:class:`RunnerControl`). ``warm``: each slot forks its
+    ``fit`` runs from a warm worker (started when the slot's first run starts, ended with the sweep);
+    False: every run starts cold.
     """
     results = results.resolve()
     results.mkdir(parents=True, exist_ok=True)
     slots = list(slots) if slots else [Slot()] * max(1, workers)
     control = control or RunnerControl()
-    free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
-    for slot in slots:
-        free.put(slot)
+    lanes = [Lane(slot, WarmWorker(slot.environment()) if warm else None) for slot in slots]
+    free: queue.SimpleQueue[Lane] = queue.SimpleQueue()
+    for lane in lanes:
+        free.put(lane)
     progress = Progress(len(runs), len(slots), quiet)
 
     def in_a_slot(run: SweepRun) -> RunOutcome:
-        slot = free.get()
+        lane = free.get()
         try:
-            return run_one(run, results, quiet, cwd, slot.environment(), control)
+            return run_one(run, results, quiet, cwd, lane.slot.environment(), control, lane.worker)
         finally:
-            free.put(slot)
+            free.put(lane)
 
     def attempt(run: SweepRun) -> RunOutcome:
         outcome = in_a_slot(run)
@@ -302,13 +337,17 @@ def run_sweep(
             progress.report(run, outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        outcomes = dict(zip((run.run_id for run in runs), pool.map(attempt, runs)))
-        pending = [run for run in runs if outcomes[run.run_id].status == "claimed"] if wait else []
-        while pending and not control.stopped.wait(poll_s):
-            for run, outcome in zip(pending, pool.map(in_a_slot, pending)):
-                if outcome.status != "claimed":
-                    outcomes[run.run_id] = outcome
-                    progress.report(run, outcome)
-            pending = [run for run in pending if outcomes[run.run_id].status == "claimed"]
+    try:
+        with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+            outcomes = dict(zip((run.run_id for run in runs), pool.map(attempt, runs)))
+            pending = [run for run in runs if outcomes[run.run_id].status == "claimed"] if wait else []
+            while pending and not control.stopped.wait(poll_s):
+                for run, outcome in zip(pending, pool.map(in_a_slot, pending)):
+                    if outcome.status != "claimed":
+                        outcomes[run.run_id] = outcome
+                        progress.report(run, outcome)
+                pending = [run for run in pending if outcomes[run.run_id].status == "claimed"]
+    finally:
+        for lane in lanes:
+            lane.close()
     return [outcomes[run.run_id] for run in runs]

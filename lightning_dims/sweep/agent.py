@@ -1,0 +1,99 @@
+"""W&B's sweep agent with warm runs: ``wandb.agent(sweep_id, function=AgentJob(...))``.
+
+``wandb agent SWEEP_ID`` starts every run the sweep controller hands it as a new program (the
+sweep's ``command``: ``lightning-dims fit ...``), paying torch, Lightning and W&B's start-up each
+time. ``lightning-dims agent SWEEP_ID`` asks the same controller for the same runs through
+``wandb.agent(..., function=...)``, W&B's in-process agent: for each run, W&B sets
+``WANDB_RUN_ID``, ``WANDB_SWEEP_ID`` and ``WANDB_SWEEP_PARAM_PATH`` (the run's parameters, a
+``{name: {"value": v}}`` YAML file) and calls :class:`AgentJob`, which builds the command
+``wandb agent`` would have run (the sweep's ``command`` template and ``program``, through
+:func:`~lightning_dims.sweep.grid.expand_command`, the builder the offline sweep uses) and forks
+it from a :class:`~lightning_dims.sweep.warm.WarmWorker` (or starts it cold). The run is still its
+own process with its own exit status, its run id is the agent's (``fit`` takes ``WANDB_RUN_ID``
+under ``WANDB_SWEEP_ID``: one folder, record and W&B run), and a run the agent hands out again
+after a preemption resumes from its ``last.ckpt`` as under ``wandb agent``. A run that fails
+raises :class:`AgentRunError`, so W&B marks it failed and applies its own rules (it stops an agent
+whose first runs all fail). A "stop" from the W&B app reaches the run as SIGTERM (it writes an
+``interrupted`` record).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning_dims.errors import LightningDimsError
+from lightning_dims.sweep.grid import DEFAULT_COMMAND, expand_command, runnable
+from lightning_dims.sweep.warm import WarmWorker, warm_arguments
+
+
+class AgentRunError(LightningDimsError, RuntimeError):
+    """A run handed out by the W&B sweep controller did not end well (W&B marks it failed)."""
+
+
+class AgentJob:
+    """The function ``wandb.agent`` calls for each run (module docstring).
+
+    Args:
+        sweep: the sweep's configuration as the W&B server holds it (``command``, ``program``).
+        worker: the warm worker to fork runs from; None: each run starts cold.
+    """
+
+    def __init__(self, sweep: Mapping[str, Any], worker: WarmWorker | None = None):
+        self.sweep = dict(sweep)
+        self.worker = worker
+
+    def command(self, parameters: Mapping[str, Any], folder: Path) -> list[str]:
+        """The run's argv, as ``wandb agent`` builds it (``lightning-dims`` through this Python;
+        ``${args_json_file}`` written into ``folder``)."""
+        argv = expand_command(self.sweep.get("command") or DEFAULT_COMMAND, parameters, self.sweep.get("program"))
+        return runnable(argv, parameters, folder / "args.json")
+
+    def __call__(self) -> None:
+        from wandb.sdk.lib.config_util import dict_from_config_file
+
+        run_id = os.environ.get("WANDB_RUN_ID")
+        param_path = os.environ.get("WANDB_SWEEP_PARAM_PATH")
+        if not run_id or not param_path:
+            raise AgentRunError("WANDB_RUN_ID / WANDB_SWEEP_PARAM_PATH are not set: AgentJob is called by wandb.agent")
+        parameters = dict_from_config_file(param_path, must_exist=True) or {}
+        argv = self.command(parameters, Path(param_path).parent / run_id)
+        env = dict(os.environ)
+        cwd = Path.cwd()
+        args = warm_arguments(argv) if self.worker is not None else None
+        child = self.worker.run(args, cwd, env, None) if args is not None else subprocess.Popen(argv, cwd=cwd, env=env)
+        try:
+            code = child.wait()
+        except BaseException:  # W&B stops a run by raising in this thread (a "stop" from the app): stop the run too
+            child.send_signal(signal.SIGTERM)
+            child.wait()
+            raise
+        if code != 0:
+            raise AgentRunError(f"run {run_id} ended with exit status {code}: see its output above")
+
+
+def fetch_sweep(sweep_id: str, entity: str | None = None, project: str | None = None) -> dict:
+    """The configuration of W&B sweep ``[ENTITY/[PROJECT/]]SWEEP_ID`` from the W&B server (needs ``wandb login``)."""
+    import wandb
+    from wandb.sdk.launch.sweeps.utils import parse_sweep_id
+
+    parts = {"entity": entity, "project": project, "name": sweep_id}
+    problem = parse_sweep_id(parts)
+    if problem:
+        raise AgentRunError(f"sweep id {sweep_id!r}: {problem}")
+    project = parts.get("project") or os.environ.get("WANDB_PROJECT")
+    if not project:
+        raise AgentRunError(f"sweep id {sweep_id!r} names no project: give ENTITY/PROJECT/SWEEP_ID or --project")
+    try:
+        api = wandb.Api()
+        entity = parts.get("entity") or os.environ.get("WANDB_ENTITY") or api.default_entity
+        return dict(api.sweep(f"{entity}/{project}/{parts['name']}").config)
+    except Exception as error:  # no key, no server, no such sweep: W&B's own message, and the fix
+        raise AgentRunError(
+            f"could not read sweep {sweep_id!r} from W&B ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}): "
+            "check `wandb login` and the sweep's ENTITY/PROJECT/SWEEP_ID"
+        ) from None
