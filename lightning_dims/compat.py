@@ -19,7 +19,13 @@ or signature exists and behaves as used) before a run on a cluster finds out.
 * submitit's ``SlurmExecutor._make_submission_file_text``/``_submitit_command_str`` (the sbatch
   text it would submit, :func:`sbatch_text`), ``SlurmExecutor.affinity`` (the check that ``srun``
   is on PATH, bypassed by :func:`preview_slurm_executor_class`) and ``JobEnvironment.USR_SIG``
-  (:func:`submitit_requeue_signal_name`).
+  (:func:`submitit_requeue_signal_name`);
+* W&B ``wandb.sdk.launch.sweeps.utils.parse_sweep_id`` (:func:`parse_sweep_path`) and
+  ``wandb.sdk.lib.config_util.dict_from_config_file`` (:func:`read_sweep_parameters`: the
+  parameter file ``wandb.agent`` hands a run function);
+* CPython's ``atexit._clear``/``atexit._run_exitfuncs`` (:func:`forget_exit_handlers`,
+  :func:`run_exit_handlers`): a run forked from a warm worker must not run the worker's exit
+  handlers (W&B's service teardown), only its own.
 
 Imports are lazy (inside the functions), so importing this module costs nothing: ``lightning-dims
 measure`` and the CLI dispatcher use it without loading Lightning, W&B or submitit.
@@ -69,6 +75,21 @@ def sweep_command_builders() -> tuple[Callable[[list[str]], list[str]], Callable
     from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
 
     return create_sweep_command, create_sweep_command_args
+
+
+def parse_sweep_path(sweep_id: str, entity: str | None = None, project: str | None = None) -> tuple[dict, str | None]:
+    """``[ENTITY/[PROJECT/]]SWEEP_ID`` split as ``wandb agent`` splits it: ``({entity, project, name}, problem or None)``."""
+    from wandb.sdk.launch.sweeps.utils import parse_sweep_id
+
+    parts = {"entity": entity, "project": project, "name": sweep_id}
+    return parts, parse_sweep_id(parts)
+
+
+def read_sweep_parameters(path: str) -> dict:
+    """The parameters ``wandb.agent`` wrote for one run (``WANDB_SWEEP_PARAM_PATH``), as ``{name: value}``."""
+    from wandb.sdk.lib.config_util import dict_from_config_file
+
+    return dict_from_config_file(path, must_exist=True) or {}
 
 
 def workspace_wire_form(workspace: Any) -> dict:
@@ -128,3 +149,20 @@ def submitit_requeue_signal_name() -> str:
     from submitit import JobEnvironment
 
     return JobEnvironment.USR_SIG
+
+
+# -- CPython --------------------------------------------------------------------------------------
+
+
+def forget_exit_handlers() -> None:
+    """Drop every registered ``atexit`` handler (a forked child inherits its parent's)."""
+    import atexit
+
+    atexit._clear()
+
+
+def run_exit_handlers() -> None:
+    """Run the ``atexit`` handlers registered since :func:`forget_exit_handlers`, as interpreter exit would."""
+    import atexit
+
+    atexit._run_exitfuncs()

@@ -18,6 +18,7 @@ PACKAGE = Path(compat.__file__).parent
 
 PRIVATE_NAMES = (
     "_experiment", "_wandb_init", "_get", "_offline", "_spec", "_make_submission_file_text", "_submitit_command_str",
+    "_clear", "_run_exitfuncs",
 )  # fmt: skip
 """The private attributes compat wraps (``USR_SIG``, ``affinity`` and the sweep utils are checked below)."""
 
@@ -109,3 +110,31 @@ def test_a_workspace_gives_its_wire_form_without_a_server():
     workspace = ws.Workspace(entity="team", project="dims", name="view", sections=[ws.Section(name="s", panels=[])])
     wire = compat.workspace_wire_form(workspace)
     assert wire["displayName"] == "view" and [s["name"] for s in wire["spec"]["section"]["panelBankConfig"]["sections"]] == ["s"]
+
+
+def test_sweep_parameter_file_reader(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("lr:\n  value: 0.1\ndata.train_size:\n  value: 60\n")
+    assert compat.read_sweep_parameters(str(path)) == {"lr": 0.1, "data.train_size": 60}
+
+
+def test_exit_handlers_forgotten_then_run():
+    """In a process of its own: clearing this test session's exit handlers would be a side effect."""
+    import subprocess
+    import sys
+
+    script = (
+        "import atexit\nfrom lightning_dims import compat\n"
+        "atexit.register(print, 'inherited')\ncompat.forget_exit_handlers()\n"
+        "atexit.register(print, 'own')\ncompat.run_exit_handlers()\nprint('end')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["own", "end"]
+
+
+def test_sweep_path_parsed_as_wandb_agent_does():
+    parts, problem = compat.parse_sweep_path("team/proj/abc123")
+    assert problem is None and (parts["entity"], parts["project"], parts["name"]) == ("team", "proj", "abc123")
+    parts, problem = compat.parse_sweep_path("abc123")
+    assert problem is None and parts["name"] == "abc123"
+    assert compat.parse_sweep_path("a/b/c/d")[1]  # too many parts: wandb's own message

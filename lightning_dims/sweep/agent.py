@@ -54,13 +54,13 @@ class AgentJob:
         return runnable(argv, parameters, folder / "args.json")
 
     def __call__(self) -> None:
-        from wandb.sdk.lib.config_util import dict_from_config_file
+        from lightning_dims.compat import read_sweep_parameters
 
         run_id = os.environ.get("WANDB_RUN_ID")
         param_path = os.environ.get("WANDB_SWEEP_PARAM_PATH")
         if not run_id or not param_path:
             raise AgentRunError("WANDB_RUN_ID / WANDB_SWEEP_PARAM_PATH are not set: AgentJob is called by wandb.agent")
-        parameters = dict_from_config_file(param_path, must_exist=True) or {}
+        parameters = read_sweep_parameters(param_path)
         argv = self.command(parameters, Path(param_path).parent / run_id)
         env = dict(os.environ)
         cwd = Path.cwd()
@@ -79,10 +79,9 @@ class AgentJob:
 def fetch_sweep(sweep_id: str, entity: str | None = None, project: str | None = None) -> dict:
     """The configuration of W&B sweep ``[ENTITY/[PROJECT/]]SWEEP_ID`` from the W&B server (needs ``wandb login``)."""
     import wandb
-    from wandb.sdk.launch.sweeps.utils import parse_sweep_id
+    from lightning_dims.compat import parse_sweep_path
 
-    parts = {"entity": entity, "project": project, "name": sweep_id}
-    problem = parse_sweep_id(parts)
+    parts, problem = parse_sweep_path(sweep_id, entity, project)
     if problem:
         raise AgentRunError(f"sweep id {sweep_id!r}: {problem}")
     project = parts.get("project") or os.environ.get("WANDB_PROJECT")

@@ -34,7 +34,6 @@ its request pipe closes (its runner ended) and its child has ended.
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import importlib.util
 import json
@@ -49,6 +48,7 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
+from lightning_dims.compat import forget_exit_handlers, run_exit_handlers
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.sweep.grid import PROGRAM_ALIASES
 
@@ -171,7 +171,7 @@ def run_forked(args: list[str], cwd: str | None, env: Mapping[str, str], log: st
     main_spec = importlib.util.find_spec("lightning_dims.__main__")
     sys.argv = [main_spec.origin, *args]
     sys.modules["__main__"].__spec__ = main_spec  # Lightning re-runs `python -m <spec.name> argv[1:]` for DDP ranks
-    atexit._clear()  # the worker's exit handlers are not this run's; the run's own ones run below
+    forget_exit_handlers()  # the worker's exit handlers are not this run's; the run's own ones run below
     try:
         from lightning_dims.cli import main
 
@@ -182,7 +182,7 @@ def run_forked(args: list[str], cwd: str | None, env: Mapping[str, str], log: st
         traceback.print_exc()
         code = 1
     try:
-        atexit._run_exitfuncs()
+        run_exit_handlers()
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
