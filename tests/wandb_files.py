@@ -1,8 +1,7 @@
 """Reading an offline W&B run file (``run-<id>.wandb``) in tests, without a W&B server.
 
-The file is W&B's LevelDB-style log: a 7-byte header (``:W&B``, magic, version), then 32 KiB
-blocks of chunks, each ``crc32 (4) | length (2, little endian) | type (1) | payload``, type 1 a
-whole record, 2/3/4 the first/middle/last piece of one. Each record is a ``wandb_internal_pb2.Record``.
+The file format and its reader, :func:`~lightning_dims.runs.wandb_history.record_payloads`, are
+in :mod:`lightning_dims.runs.wandb_history`; each record is a ``wandb_internal_pb2.Record``.
 """
 
 from __future__ import annotations
@@ -10,31 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-BLOCK = 32 * 1024
-HEADER = 7
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-
-
-def record_payloads(path: str | Path) -> list[bytes]:
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a W&B run file")
-    payloads, pending, pos = [], b"", HEADER
-    while pos + HEADER <= len(data):
-        if BLOCK - pos % BLOCK < HEADER:  # block trailer too short for a header: skip to the next block
-            pos += BLOCK - pos % BLOCK
-            continue
-        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
-        chunk, pos = data[pos + HEADER : pos + HEADER + length], pos + HEADER + length
-        if kind == FULL:
-            payloads.append(chunk)
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
-        elif kind == LAST:
-            payloads.append(pending + chunk)
-    return payloads
+from lightning_dims.runs.wandb_history import record_payloads
 
 
 def item_key(item) -> str:

@@ -5,7 +5,8 @@ when an API key is configured (``WANDB_API_KEY`` or a netrc entry for the W&B ho
 An online run whose server cannot be reached within ``init_timeout`` seconds falls back to offline,
 and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning.
 ``--wandb.mode disabled`` logs to ``metrics.csv`` only. The W&B run files live in
-``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``).
+``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``); every attempt of a run
+continues one W&B history (:mod:`lightning_dims.runs.wandb_history`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.runs.identity import wandb_run_id
+from lightning_dims.runs.wandb_history import continue_offline_history, flush_settings, is_offline
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
@@ -38,6 +40,9 @@ class WandbOptions:
         group: W&B run group (e.g. a sweep name).
         tags: W&B run tags.
         init_timeout: seconds to wait for the W&B server before falling back to offline.
+        artifacts: log the dataset's K_F/d_data, the record and an unfinished run's checkpoint as W&B
+            artifacts, and fetch the checkpoint for a resume on a node without it
+            (:mod:`lightning_dims.runs.artifacts`).
     """
 
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
@@ -46,6 +51,7 @@ class WandbOptions:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     init_timeout: float = 60.0
+    artifacts: bool = True
 
 
 def wandb_key_configured(environ: dict[str, str] | None = None, netrc_path: str | None = None) -> bool:
@@ -147,7 +153,7 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             tags=list(options.tags) or None,
             mode=run_mode,
             resume="allow",  # a re-run of the same run id (resume, wandb agent re-run) continues its W&B run
-            settings=wandb.Settings(init_timeout=options.init_timeout, silent=True),
+            settings=wandb.Settings(init_timeout=options.init_timeout, silent=True, **flush_settings()),
         )
         logger._wandb_init.pop("anonymous", None)  # Lightning passes None; W&B warns the setting is obsolete
         return logger
@@ -158,6 +164,7 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             _ = logger.experiment
         except Exception as error:  # unreachable server, bad key, id held by a dead process, ...
             return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+        continue_offline_history(logger.experiment)  # a resumed offline attempt: _step after the earlier ones
         return None
 
     inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service
@@ -192,14 +199,20 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
     return csv_logger(save_dir)
 
 
-def finish_wandb(loggers) -> None:
-    """Close the W&B runs of ``loggers`` (Lightning leaves them open), so a next run starts fresh."""
+def finish_wandb(loggers, exit_code: int = 0, preempting: bool = False) -> None:
+    """Close the W&B runs of ``loggers`` (Lightning leaves them open), so a next run starts fresh.
+
+    ``exit_code`` is what W&B records (0: finished; non-zero: failed, or with ``preempting`` a
+    preempted run, which ``mark_preempting()`` first tells a W&B sweep to requeue).
+    """
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             try:
-                logger._experiment.finish()
+                if preempting:
+                    logger._experiment.mark_preempting()
+                logger._experiment.finish(exit_code=exit_code)
             except Exception as error:  # closing must not fail a finished run
                 rank_zero_warn(f"could not close the W&B run: {error}")
 
@@ -212,7 +225,7 @@ def wandb_summary(loggers) -> dict | None:
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             run = logger._experiment
-            offline = bool(getattr(run.settings, "_offline", False)) or getattr(run.settings, "mode", "") == "offline"
+            offline = is_offline(run)
             return {
                 "entity": getattr(run, "entity", None) or None,
                 "project": getattr(run, "project", None) or logger.name,
