@@ -1,4 +1,4 @@
-"""One W&B history across the attempts of a run: each attempt's run file on disk, offline attempts continuing ``_step``.
+"""One W&B history across the attempts of a run: each attempt's run file on disk, each attempt continuing ``_step``.
 
 Each attempt of a run (a resume, a requeue) is a new W&B run folder with the same run id in
 ``<run folder>/wandb/``: ``offline-run-<time>-<id>/`` offline, ``run-<time>-<id>/`` online, each
@@ -11,11 +11,12 @@ one history once ``wandb sync`` uploads the offline folders (in order of start t
   killed by SIGKILL left a 7-byte header. :func:`flush_settings` sets :data:`FLUSH_INTERVAL_S`,
   so a killed attempt loses at most its last seconds of W&B history (its record and
   ``last.ckpt`` do not depend on W&B).
-* **``_step`` continues.** An online resume is told by the server where the history ended; an
-  offline one cannot ask, and wandb starts its ``_step`` at 0, so the upload of the resumed
-  attempt would write over the first attempt's steps. :func:`continue_offline_history` reads the
-  earlier attempts' run files and moves the new run's step past the largest step they hold
-  (``run.log({}, step=next_step, commit=False)``: no row, no key, only the step).
+* **``_step`` continues.** An online resume is told by the server where the synced history
+  ended; an offline one cannot ask, and wandb starts its ``_step`` at 0, so the upload of the
+  resumed attempt would write over the first attempt's steps (and an online resume over an
+  offline attempt not yet synced). :func:`continue_history` reads the earlier attempts' run files
+  and moves the new run's step past the largest step they hold, when the run's own step is not
+  already past it (``run.log({}, step=next_step, commit=False)``: no row, no key, only the step).
 
 The run file format (W&B's LevelDB-style log): a 7-byte header (``:W&B``, magic, version), then
 32 KiB blocks of chunks, each ``crc32 (4) | length (2, little endian) | type (1) | payload``, type
@@ -104,14 +105,15 @@ def is_offline(run: Any) -> bool:
     return bool(getattr(run.settings, "_offline", False)) or getattr(run.settings, "mode", "") == "offline"
 
 
-def continue_offline_history(run: Any) -> int | None:
-    """Move an offline W&B ``run``'s ``_step`` past every earlier attempt's; the new first step, or None.
+def continue_history(run: Any) -> int | None:
+    """Move a W&B ``run``'s ``_step`` past every earlier attempt's; the new first step, or None.
 
-    None when the run is online (the server resumes the step) or has no earlier attempt with history.
+    None when no earlier attempt in the run's wandb folder holds history, or the run's step is
+    already past it (an online resume of synced attempts: the server said where they ended).
     """
-    if not is_offline(run) or not run.dir:
+    if not run.dir:
         return None
-    current = Path(run.dir).parent  # <wandb dir>/offline-run-<time>-<id>/files
+    current = Path(run.dir).parent  # <wandb dir>/[offline-]run-<time>-<id>/files
     earlier = [path for path in attempt_files(current.parent, run.id) if path.parent != current]
     try:
         step = next_step(earlier)

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.runs.identity import wandb_run_id
-from lightning_dims.runs.wandb_history import continue_offline_history, flush_settings, is_offline
+from lightning_dims.runs.wandb_history import continue_history, flush_settings, is_offline
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
@@ -164,7 +164,7 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             _ = logger.experiment
         except Exception as error:  # unreachable server, bad key, id held by a dead process, ...
             return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
-        continue_offline_history(logger.experiment)  # a resumed offline attempt: _step after the earlier ones
+        continue_history(logger.experiment)  # a resumed attempt: _step after the earlier ones
         return None
 
     inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service
