@@ -16,8 +16,10 @@ from wandb_files import item_key
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
-from lightning_dims.runs.artifacts import fetch_checkpoint, should_fetch_checkpoint
+from lightning_dims.runs import artifacts
+from lightning_dims.runs.artifacts import fetch_checkpoint, resume_from_artifact, should_fetch_checkpoint
 from lightning_dims.runs.wandb_history import attempt_files, record_payloads
+from lightning_dims.runs.wandb_run import WandbOptions
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 
@@ -148,6 +150,16 @@ def test_fetch_decision_and_a_missing_artifact(tmp_path):
     assert api.asked == [("lab/proj/checkpoint-r1:latest", "model")]
 
 
+def test_a_server_that_does_not_answer_is_not_asked_for_the_checkpoint(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.setattr(wandb, "Api", lambda **kwargs: pytest.fail("wandb.Api would retry a dead server for minutes"))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    options = WandbOptions(mode="online", init_timeout=2)
+    with pytest.warns(UserWarning, match="could not fetch run 'r1'.s checkpoint from W&B: no answer from"):
+        assert resume_from_artifact(options, "r1", tmp_path / "last.ckpt", resuming=True) is None
+
+
 def test_a_resume_on_a_node_without_the_checkpoint_fetches_it_from_wandb(tmp_path, monkeypatch):
     import wandb
 
@@ -160,7 +172,8 @@ def test_a_resume_on_a_node_without_the_checkpoint_fetches_it_from_wandb(tmp_pat
     (folder / "checkpoints" / "last.ckpt").replace(uploaded)  # the new node has the folder, not the checkpoint
     api = FakeApi({"lab/proj/checkpoint-moved:latest": uploaded})
     monkeypatch.setattr(wandb, "Api", lambda **kwargs: api)
-    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # online requested, no server: logs offline
+    monkeypatch.setattr(artifacts, "server_problem", lambda url, timeout: None)  # the stand-in server answers
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # W&B's own run: no server, it logs offline
     assert main([*args, "--ckpt_path", "last", "--wandb.mode", "online", "--wandb.init_timeout", "2"]) == 0
     assert api.asked == [("lab/proj/checkpoint-moved:latest", "model")]
     record = read_record(folder / "moved.record.json")

@@ -31,11 +31,16 @@ the run folder when a resume finds no local ``last.ckpt`` and W&B is online (see
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
+
+from lightning_dims.runs.identity import wandb_run_id
+from lightning_dims.runs.wandb_history import is_offline
+from lightning_dims.runs.wandb_run import DEFAULT_PROJECT, DEFAULT_WANDB_HOST, resolve_wandb_mode, server_problem
 
 PROPERTIES_TYPE = "dataset-properties"
 RECORD_TYPE = "results-record"
@@ -87,8 +92,6 @@ def log_run_artifacts(
     Never raises: an artifact that cannot be logged is a warning (W&B must not fail a run).
     """
     import wandb
-
-    from lightning_dims.runs.wandb_history import is_offline
 
     logged: list[str] = []
     try:
@@ -157,17 +160,17 @@ def resume_from_artifact(options: Any, run_id: str, local_checkpoint: Path, resu
     """Before a resume: fetch ``last.ckpt`` from the run's checkpoint artifact when :func:`should_fetch_checkpoint`.
 
     ``options`` are the run's :class:`~lightning_dims.runs.wandb_run.WandbOptions`. A server that
-    cannot be asked is a warning, and the run starts as it would without W&B.
+    does not answer within ``options.init_timeout`` is a warning (``wandb.Api`` itself would retry for
+    much longer), and the run starts as it would without W&B.
     """
-    import os
-
-    from lightning_dims.runs.identity import wandb_run_id
-    from lightning_dims.runs.wandb_run import DEFAULT_PROJECT, resolve_wandb_mode
-
     if not should_fetch_checkpoint(resuming, local_checkpoint, resolve_wandb_mode(options.mode), options.artifacts):
         return None
     import wandb
 
+    problem = server_problem(os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST), options.init_timeout)
+    if problem is not None:
+        rank_zero_warn(f"could not fetch run {run_id!r}'s checkpoint from W&B: {problem}")
+        return None
     project = options.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT
     try:
         api = wandb.Api(timeout=int(options.init_timeout))
