@@ -8,17 +8,16 @@ import base64
 import hashlib
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from wandb_files import item_key
+from wandb_files import item_key, settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
 from lightning_dims.runs import artifacts
 from lightning_dims.runs.artifacts import fetch_checkpoint, resume_from_artifact, should_fetch_checkpoint
-from lightning_dims.runs.wandb_history import attempt_files, record_payloads
+from lightning_dims.runs.wandb_history import attempt_files
 from lightning_dims.runs.wandb_run import WandbOptions
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
@@ -33,23 +32,6 @@ def tiny_args(run_dir: Path, run_id: str, *extra: str) -> list[str]:
         "--data.batch_size", "20", "--trainer.max_epochs", "2", "--trainer.callbacks", json.dumps(failing),
         "--run_dir", str(run_dir), "--run_id", run_id, *QUIET, *extra,
     ]  # fmt: skip
-
-
-def settled_records(path: Path, timeout: float = 30.0) -> list:
-    """The records of an offline run file once it holds its exit record (W&B's core may still be writing
-    after ``finish()`` returns when runs share a process, as in-process ``main`` calls do)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    deadline = time.monotonic() + timeout
-    while True:
-        records = []
-        for payload in record_payloads(path):
-            record = pb.Record()
-            record.ParseFromString(payload)
-            records.append(record)
-        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
-            return records
-        time.sleep(0.2)
 
 
 def artifacts_of(path: Path) -> list[dict]:

@@ -3,7 +3,11 @@ starts after every earlier attempt's, unless the server already put an online ru
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import wandb
+from wandb_files import settled_records
 
 from lightning_dims.runs.wandb_history import (
     attempt_files,
@@ -22,6 +26,7 @@ def attempt(folder, rows: int) -> int | None:
     for value in range(rows):
         run.log({"loss": float(value)})
     run.finish()
+    settled_records(next(Path(run.dir).parent.glob("run-*.wandb")))  # W&B's core may still be writing
     return first
 
 
@@ -60,3 +65,11 @@ def test_a_torn_run_file_reads_to_its_last_whole_record(tmp_path):
     torn = tmp_path / "torn.wandb"
     torn.write_bytes(path.read_bytes()[:-5])
     assert record_payloads(torn) == whole[:-1]
+
+
+def test_an_unreadable_earlier_attempt_is_a_warning_not_a_failed_run(tmp_path):
+    garbage = tmp_path / "wandb" / "offline-run-20000101_000000-abc123" / "run-abc123.wandb"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"not a W&B run file")
+    with pytest.warns(UserWarning, match="could not continue the W&B history of run abc123"):
+        assert attempt(tmp_path, 2) is None

@@ -7,6 +7,7 @@ in :mod:`lightning_dims.runs.wandb_history`; each record is a ``wandb_internal_p
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from lightning_dims.runs.wandb_history import record_payloads
@@ -86,6 +87,7 @@ class OfflineRunView:
     """An offline run as ``wandb.apis.public.Run`` shows it after ``wandb sync``: ``id``, ``state``, ``files()``."""
 
     def __init__(self, folder: str | Path):
+        settled_records(next(Path(folder).rglob("offline-run-*/run-*.wandb")))  # finish() may return before the file is whole
         self.offline = offline_run(folder)
         run = self.offline["run"]
         self.id, self.project, self.sweep_id = run.run_id, run.project, run.sweep_id or None
@@ -143,7 +145,6 @@ def settled_offline_run(folder: str | Path, *keys: str, timeout: float = 30.0) -
     W&B's core process may still be writing the run file after ``run.finish()`` returns when
     several runs share one process (as tests do), so read until the last logged keys are there.
     """
-    import time
 
     deadline = time.monotonic() + timeout
     while True:
@@ -151,4 +152,21 @@ def settled_offline_run(folder: str | Path, *keys: str, timeout: float = 30.0) -
         logged = set(run["summary"]) | {key for row in run["history"] for key in row}
         if set(keys) <= logged or time.monotonic() > deadline:
             return run
+        time.sleep(0.2)
+
+
+def settled_records(path: Path, timeout: float = 30.0) -> list:
+    """The records of an offline run file once it holds its exit record (W&B's core may still be writing
+    after ``finish()`` returns when runs share a process, as in-process ``main`` calls do)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = []
+        for payload in record_payloads(path):
+            record = pb.Record()
+            record.ParseFromString(payload)
+            records.append(record)
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
         time.sleep(0.2)

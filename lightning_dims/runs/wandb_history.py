@@ -117,10 +117,10 @@ def continue_history(run: Any) -> int | None:
     earlier = [path for path in attempt_files(current.parent, run.id) if path.parent != current]
     try:
         step = next_step(earlier)
-    except Exception as error:  # an unreadable earlier file must not stop the run
-        rank_zero_warn(f"could not read the earlier W&B attempts of run {run.id} ({error}): this attempt's _step starts at 0")
+        if step <= run.step:
+            return None
+        run.log({}, step=step, commit=False)
+    except Exception as error:  # an unreadable earlier file must not stop the run (W&B never fails a run)
+        rank_zero_warn(f"could not continue the W&B history of run {run.id} ({error}): this attempt's _step starts at {run.step}")
         return None
-    if step <= run.step:
-        return None
-    run.log({}, step=step, commit=False)
     return step
