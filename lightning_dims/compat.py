@@ -151,6 +151,17 @@ def submitit_requeue_signal_name() -> str:
     return JobEnvironment.USR_SIG
 
 
+def wandb_flush_settings(interval_s: float) -> dict[str, Any]:
+    """``wandb.Settings`` keywords that flush a run's ``.wandb`` file every ``interval_s`` seconds
+    (W&B's experimental ``x_transaction_log_flush_interval``, default 15 s), or ``{}`` when the
+    installed wandb has no such setting (then a run killed early may leave only the file's header)."""
+    import wandb
+
+    if "x_transaction_log_flush_interval" not in getattr(wandb.Settings, "model_fields", {}):
+        return {}
+    return {"x_transaction_log_flush_interval": interval_s}
+
+
 # -- CPython --------------------------------------------------------------------------------------
 
 

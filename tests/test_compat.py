@@ -138,3 +138,11 @@ def test_sweep_path_parsed_as_wandb_agent_does():
     parts, problem = compat.parse_sweep_path("abc123")
     assert problem is None and parts["name"] == "abc123"
     assert compat.parse_sweep_path("a/b/c/d")[1]  # too many parts: wandb's own message
+
+
+def test_wandb_flush_setting_exists_on_the_installed_wandb():
+    import wandb
+
+    settings = compat.wandb_flush_settings(2.0)
+    assert settings == {"x_transaction_log_flush_interval": 2.0}  # gone: a killed run's history would not reach disk
+    wandb.Settings(**settings)

@@ -1,14 +1,17 @@
 """Faithful resume, with real processes: a run SIGKILLed mid-training or while testing, then resumed,
-ends with the same record numbers as an uninterrupted run with the same seed (to 1e-6 on CPU); a
-resume under another config is refused naming the keys; a run claimed by a live process is refused."""
+ends with the same record numbers as an uninterrupted run with the same seed (to 1e-6 on CPU) and one
+continuous W&B history (the killed attempt's rows on disk, the resumed attempt's ``_step`` after them), and so
+does a run preempted by SIGUSR2 under a W&B agent and requeued; a resume under another config is refused naming the keys; a run claimed by a live process is refused."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ import pytest
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
 from lightning_dims.runs.claims import CLAIM_NAME
+from lightning_dims.runs.identity import wandb_run_id
+from lightning_dims.runs.wandb_history import attempt_files, history_steps, record_payloads
 from lightning_dims.sweep.warm import WarmWorker
 
 TESTS = Path(__file__).parent
@@ -43,24 +48,24 @@ FAST_CALLBACKS = [  # batch-norm recalibration too: the demo's and reproduction'
 ]
 
 
-def fit_environment() -> dict[str, str]:
+def fit_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     # One intra-op thread: multi-threaded CPU kernels may split reductions differently when the
     # machine is loaded (seen once: 1.5e-4 relative after 3 epochs), which is not what this tests.
     env["OMP_NUM_THREADS"] = "1"
-    return env
+    return env | extra
 
 
-def fit(args: list[str], cwd: Path, worker: WarmWorker | None = None) -> subprocess.CompletedProcess:
+def fit(args: list[str], cwd: Path, worker: WarmWorker | None = None, **env: str) -> subprocess.CompletedProcess:
     """``lightning-dims fit ARGS`` as its own program, or forked from ``worker`` (output in ``stderr`` either way)."""
     if worker is None:
         return subprocess.run(
-            [sys.executable, "-m", "lightning_dims", "fit", *args], cwd=cwd, env=fit_environment(), capture_output=True,
+            [sys.executable, "-m", "lightning_dims", "fit", *args], cwd=cwd, env=fit_env(**env), capture_output=True,
             text=True, timeout=900,
         )  # fmt: skip
     log = cwd / f"warm-{len(list(cwd.glob('warm-*.log')))}.log"
-    code = worker.run(["fit", *args], cwd, fit_environment(), log).wait()
+    code = worker.run(["fit", *args], cwd, fit_env(**env), log).wait()
     return subprocess.CompletedProcess(["fit", *args], code, "", log.read_text())
 
 
@@ -132,6 +137,66 @@ def test_sigkilled_then_resumed_run_matches_the_uninterrupted_one(tmp_path, unin
     assert record.wall_time_s == pytest.approx(sum(a.wall_time_s for a in record.attempts))
     assert record.config_hash == read_record(folder / "killed.record.json").config_hash
     assert not (folder / CLAIM_NAME).exists()
+    assert_one_wandb_history(folder, "killed")  # the killed attempt's rows reached disk
+
+
+def test_sigusr2_preempts_a_wandb_agent_run_and_its_requeued_run_resumes_to_the_same_numbers(tmp_path, uninterrupted):
+    """SLURM's ``--signal=USR2@s`` mid-training: exit 140 with ``last.ckpt``, an ``interrupted`` record and a W&B
+    run marked preempting; the agent's requeue (the same command, the same ``WANDB_RUN_ID``) resumes it."""
+    marker = tmp_path / "held"
+    pause = {"class_path": "kill_callback.PauseAtEpoch", "init_args": {"epoch": 2, "marker": str(marker)}}
+    args = fit_args(tmp_path / "runs", "unused", [pause])
+    args = args[: args.index("--run_id")]  # the agent's run id names the run
+    agent = {"WANDB_SWEEP_ID": "sweep1", "WANDB_RUN_ID": "preempted", "WANDB_MODE": "offline"}
+    command = [sys.executable, "-m", "lightning_dims", "fit", *args]
+    first = subprocess.Popen(command, cwd=tmp_path, env=fit_env(**agent), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not Path(f"{marker}.run").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert Path(f"{marker}.run").exists(), first.communicate()[1][-3000:]
+    os.kill(first.pid, signal.SIGUSR2)  # held at the start of epoch 2: last.ckpt of epoch 1 is written
+    stderr = first.communicate(timeout=600)[1]
+    assert first.returncode == 128 + signal.SIGUSR2, stderr[-3000:]
+    folder = tmp_path / "runs" / "preempted"
+    assert (folder / "checkpoints" / "last.ckpt").is_file() and not (folder / CLAIM_NAME).exists()
+    record = read_record(folder / "preempted.record.json")
+    assert record.status == "interrupted" and record.error.startswith("preempted by SIGUSR2")
+    assert [a.status for a in record.attempts] == ["interrupted"]
+    (wandb_file,) = folder.glob("wandb/offline-run-*/run-preempted.wandb")
+    kinds = [kind for kind, _ in wandb_records(wandb_file)]
+    assert "preempting" in kinds  # wandb.mark_preempting(): a W&B sweep requeues the run
+    assert [r.exit.exit_code for kind, r in wandb_records(wandb_file) if kind == "exit"] == [128 + signal.SIGUSR2]
+    uploaded = {r.artifact.name: sorted(r.artifact.aliases) for kind, r in wandb_records(wandb_file) if kind == "artifact"}
+    assert uploaded["checkpoint-preempted"] == ["interrupted", "latest"]  # another node can resume it
+
+    requeued = fit(args, tmp_path, **agent)
+    assert requeued.returncode == 0, requeued.stderr[-3000:]
+    assert "wandb agent re-runs 'preempted': resuming from" in requeued.stderr
+    record = read_record(folder / "preempted.record.json")
+    assert_same_numbers(numbers(record), numbers(uninterrupted))
+    assert [a.status for a in record.attempts] == ["interrupted", "finished"] and record.error is None
+    assert_one_wandb_history(folder, "preempted")
+
+
+def assert_one_wandb_history(folder: Path, run_id: str) -> None:
+    """Two offline attempts, each with history on disk, the second's ``_step`` after the first's: after
+    ``wandb sync`` (which uploads the folders of one run in order of start time) one continuous history."""
+    files = attempt_files(folder / "wandb", wandb_run_id(run_id))
+    assert len(files) == 2 and all("offline-run-" in path.parent.name for path in files)
+    first, second = (history_steps(path) for path in files)
+    assert first and second and first + second == sorted(set(first + second))
+
+
+def wandb_records(path: Path) -> list[tuple[str, object]]:
+    """(record type, record) of every record of an offline W&B run file."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    records = []
+    for payload in record_payloads(path):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        records.append((record.WhichOneof("record_type"), record))
+    return records
 
 
 def test_resume_under_another_config_is_refused_naming_the_keys(tmp_path, capsys):

@@ -1,40 +1,16 @@
 """Reading an offline W&B run file (``run-<id>.wandb``) in tests, without a W&B server.
 
-The file is W&B's LevelDB-style log: a 7-byte header (``:W&B``, magic, version), then 32 KiB
-blocks of chunks, each ``crc32 (4) | length (2, little endian) | type (1) | payload``, type 1 a
-whole record, 2/3/4 the first/middle/last piece of one. Each record is a ``wandb_internal_pb2.Record``.
+The file format and its reader, :func:`~lightning_dims.runs.wandb_history.record_payloads`, are
+in :mod:`lightning_dims.runs.wandb_history`; each record is a ``wandb_internal_pb2.Record``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
-BLOCK = 32 * 1024
-HEADER = 7
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-
-
-def record_payloads(path: str | Path) -> list[bytes]:
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a W&B run file")
-    payloads, pending, pos = [], b"", HEADER
-    while pos + HEADER <= len(data):
-        if BLOCK - pos % BLOCK < HEADER:  # block trailer too short for a header: skip to the next block
-            pos += BLOCK - pos % BLOCK
-            continue
-        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
-        chunk, pos = data[pos + HEADER : pos + HEADER + length], pos + HEADER + length
-        if kind == FULL:
-            payloads.append(chunk)
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
-        elif kind == LAST:
-            payloads.append(pending + chunk)
-    return payloads
+from lightning_dims.runs.wandb_history import record_payloads
 
 
 def item_key(item) -> str:
@@ -111,6 +87,7 @@ class OfflineRunView:
     """An offline run as ``wandb.apis.public.Run`` shows it after ``wandb sync``: ``id``, ``state``, ``files()``."""
 
     def __init__(self, folder: str | Path):
+        settled_records(next(Path(folder).rglob("offline-run-*/run-*.wandb")))  # finish() may return before the file is whole
         self.offline = offline_run(folder)
         run = self.offline["run"]
         self.id, self.project, self.sweep_id = run.run_id, run.project, run.sweep_id or None
@@ -168,7 +145,6 @@ def settled_offline_run(folder: str | Path, *keys: str, timeout: float = 30.0) -
     W&B's core process may still be writing the run file after ``run.finish()`` returns when
     several runs share one process (as tests do), so read until the last logged keys are there.
     """
-    import time
 
     deadline = time.monotonic() + timeout
     while True:
@@ -176,4 +152,21 @@ def settled_offline_run(folder: str | Path, *keys: str, timeout: float = 30.0) -
         logged = set(run["summary"]) | {key for row in run["history"] for key in row}
         if set(keys) <= logged or time.monotonic() > deadline:
             return run
+        time.sleep(0.2)
+
+
+def settled_records(path: Path, timeout: float = 30.0) -> list:
+    """The records of an offline run file once it holds its exit record (W&B's core may still be writing
+    after ``finish()`` returns when runs share a process, as in-process ``main`` calls do)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = []
+        for payload in record_payloads(path):
+            record = pb.Record()
+            record.ParseFromString(payload)
+            records.append(record)
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
         time.sleep(0.2)

@@ -9,7 +9,12 @@
 However the block ends (normally, an exception, Ctrl-C/SIGTERM, Lightning's own interrupt), on
 global rank 0 the attempt is closed in ``attempts.jsonl``, the results record is written (status
 ``finished``, ``smoke`` under a smoke-test setting, ``failed`` with the error, or ``interrupted``;
-what the callbacks measured is kept) and saved into the W&B run, the W&B run is finished and the run's claim released. Exceptions still propagate.
+what the callbacks measured is kept) and saved into the W&B run (with ``session.wandb_artifacts``,
+also as artifacts: :mod:`lightning_dims.runs.artifacts`), the W&B run is finished (exit code 0 when
+complete, else non-zero) and the run's claim released. Exceptions still propagate. While the block
+runs SIGTERM and SIGUSR2 are preemptions (:mod:`lightning_dims.runs.preemption`): the record says
+``preempted by <signal>``, the W&B run is marked preempting, and the block raises
+:class:`~lightning_dims.runs.preemption.Preempted` (the process exits ``128 + signum``).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from lightning_dims.records.build import Evaluations, RunFacts, run_record
 from lightning_dims.records.contributions import callback_fields
 from lightning_dims.records.schema import COMPLETE_STATUSES, smoke_settings
 from lightning_dims.records.store import write_record
+from lightning_dims.runs.artifacts import log_attempt_artifacts
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import Claim
+from lightning_dims.runs.preemption import Preempted, PreemptionSignals, preemption_exit_code, preemption_message
 from lightning_dims.runs.wandb_results import save_record_to_wandb
 from lightning_dims.runs.wandb_run import finish_wandb, wandb_summary
 
@@ -46,6 +53,7 @@ class RunSession:
     claim: Claim | None = None
     program: str = "lightning-dims fit"
     last_seen: float | None = None  # the run folder's last sign of life before this attempt (ends a killed one)
+    wandb_artifacts: bool = False  # log the attempt's W&B artifacts (lightning_dims.runs.artifacts)
 
 
 @dataclass
@@ -67,6 +75,11 @@ def _status_of(error: BaseException | None, trainer: Any, config: dict[str, Any]
 @contextmanager
 def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
     """Run the block as one attempt of ``session``'s run (see the module docstring)."""
+    with PreemptionSignals() as signals:  # installed until the record is written and W&B is finished
+        yield from _recorded_attempt(session, signals)
+
+
+def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterator[RunOutcome]:
     trainer = session.trainer
     is_writer = bool(trainer.is_global_zero)
     journal = AttemptJournal(session.folder)
@@ -80,9 +93,13 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
         yield outcome
     except BaseException as error:
         caught = error
+        if signals.preempted and _status_of(error, trainer, session.facts.config) == "interrupted" and not isinstance(error, Preempted):
+            raise Preempted(signals.signum) from error  # Lightning's SIGTERMException exits 0: W&B would not requeue
         raise
     finally:
+        signals.holding = True  # a second signal while recording must not cut the record short
         status = _status_of(caught, trainer, session.facts.config)
+        preempted = signals.preempted and status == "interrupted"
         try:
             if is_writer:
                 journal.end(attempt, status, time.perf_counter() - started)
@@ -90,7 +107,9 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
                 if contributions is None or status not in COMPLETE_STATUSES:  # keep what was measured before the stop
                     contributions = callback_fields(trainer.callbacks)
                 error = None
-                if caught is not None:
+                if preempted:
+                    error = preemption_message(signals.signum)
+                elif caught is not None:
                     error = "".join(traceback.format_exception_only(type(caught), caught)).strip()
                 record = run_record(
                     session.facts,
@@ -106,8 +125,20 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
                 )
                 path = write_record(session.record_file, record)
                 save_record_to_wandb(trainer.loggers, path)
+                if session.wandb_artifacts:
+                    log_attempt_artifacts(
+                        trainer.loggers,
+                        status=status,
+                        record_file=path,
+                        checkpoint=session.folder / "checkpoints" / "last.ckpt",
+                        properties=contributions.get("data_properties"),
+                        config_hash=session.facts.config_hash,
+                    )
                 print(f"{session.program}: {status}; results record: {path}", file=sys.stderr)
         finally:
-            finish_wandb(trainer.loggers)
+            exit_code = 0 if status in COMPLETE_STATUSES else preemption_exit_code(signals.signum) if preempted else 1
+            finish_wandb(trainer.loggers, exit_code=exit_code, preempting=preempted)
             if session.claim is not None:
                 session.claim.release()
+    if preempted:  # the block returned after Lightning stopped on the signal (trainer.interrupted)
+        raise Preempted(signals.signum)

@@ -5,7 +5,8 @@ when an API key is configured (``WANDB_API_KEY`` or a netrc entry for the W&B ho
 An online run whose server cannot be reached within ``init_timeout`` seconds falls back to offline,
 and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning.
 ``--wandb.mode disabled`` logs to ``metrics.csv`` only. The W&B run files live in
-``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``).
+``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``); every attempt of a run
+continues one W&B history (:mod:`lightning_dims.runs.wandb_history`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
 from lightning_dims.runs.identity import wandb_run_id
+from lightning_dims.runs.wandb_history import continue_history, flush_settings
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
@@ -42,6 +44,9 @@ class WandbOptions:
         tags: W&B run tags, added to the run's dataset, domain, arch and task (and ``$WANDB_TAGS``).
         save_code: save the launching program's code with the run (W&B ``save_code``).
         init_timeout: seconds to wait for the W&B server before falling back to offline.
+        artifacts: log the dataset's K_F/d_data, the record and an unfinished run's checkpoint as W&B
+            artifacts, and fetch the checkpoint for a resume on a node without it
+            (:mod:`lightning_dims.runs.artifacts`).
     """
 
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
@@ -52,6 +57,7 @@ class WandbOptions:
     tags: list[str] = field(default_factory=list)
     save_code: bool = True
     init_timeout: float = 60.0
+    artifacts: bool = True
 
 
 JOB_TYPE = "fit"
@@ -180,7 +186,7 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             save_code=options.save_code,
             mode=run_mode,
             resume="allow",  # a re-run of the same run id (resume, wandb agent re-run) continues its W&B run
-            settings=wandb.Settings(init_timeout=options.init_timeout, silent=True),
+            settings=wandb.Settings(init_timeout=options.init_timeout, silent=True, **flush_settings()),
         )
         drop_wandb_init_setting(logger, "anonymous")  # Lightning passes None; W&B warns the setting is obsolete
         return logger
@@ -191,6 +197,7 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
             _ = logger.experiment
         except Exception as error:  # unreachable server, bad key, id held by a dead process, ...
             return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+        continue_history(logger.experiment)  # a resumed attempt: _step after the earlier ones
         return None
 
     inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service
@@ -225,14 +232,21 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
     return csv_logger(save_dir)
 
 
-def finish_wandb(loggers) -> None:
-    """Close the W&B runs of ``loggers`` (Lightning leaves them open), so a next run starts fresh."""
+def finish_wandb(loggers, exit_code: int = 0, preempting: bool = False) -> None:
+    """Close the W&B runs of ``loggers`` (Lightning leaves them open), so a next run starts fresh.
+
+    ``exit_code`` is what W&B records (0: finished; non-zero: failed, or with ``preempting`` a
+    preempted run, which ``mark_preempting()`` first tells a W&B sweep to requeue).
+    """
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and started_wandb_run(logger) is not None:
             try:
-                started_wandb_run(logger).finish()
+                run = started_wandb_run(logger)
+                if preempting:
+                    run.mark_preempting()
+                run.finish(exit_code=exit_code)
             except Exception as error:  # closing must not fail a finished run
                 rank_zero_warn(f"could not close the W&B run: {error}")
 

@@ -32,6 +32,7 @@ from lightning_dims.models import ImageClassifier
 from lightning_dims.models.presets import mixed_precision, paper_defaults
 from lightning_dims.records.build import RunFacts
 from lightning_dims.records.store import RecordState, inspect_record, record_path
+from lightning_dims.runs.artifacts import resume_from_artifact
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import TOKEN_ENV, Claim
 from lightning_dims.runs.config_files import RunConfigSaver
@@ -228,6 +229,8 @@ class FitCLI(LightningCLI):
                 f"{record.config_hash}): nothing to run or resume; choose another --run_id for a new run"
             )
         last = self.run_folder / "checkpoints" / "last.ckpt"
+        if rank_zero_only.rank == 0:  # a resume on a node without the checkpoint: fetch it from W&B
+            resume_from_artifact(config.wandb, config.run_id, last, resuming=config.ckpt_path == "last" or from_agent)
         if last.is_file() and not config.ckpt_path and from_agent:
             config.ckpt_path = "last"  # wandb agent re-running its preempted run: continue it
             print(f"{PROG}: wandb agent re-runs {config.run_id!r}: resuming from {last}", file=sys.stderr)
@@ -377,6 +380,7 @@ class FitCLI(LightningCLI):
             claim=self.claim,
             program=PROG,
             last_seen=self.last_seen,
+            wandb_artifacts=bool(self.config.wandb.artifacts),
         )
 
 
