@@ -70,6 +70,14 @@ MUTANTS = (
         "a results record replacing a failed one is written in place, not temp file + rename",
     ),
     Mutant(
+        "new-record-written-in-place",
+        "lightning_dims/records/store.py",
+        "                os.link(tmp, target)  # atomic, and never clobbers a record that appeared meanwhile\n",
+        "                target.write_text(Path(tmp).read_text())\n",
+        ("tests/test_atomic_writes.py",),
+        "a run's first results record is written in place (open(target, 'w')), not linked into place whole",
+    ),
+    Mutant(
         "cache-entry-written-in-place",
         "lightning_dims/data/property_cache.py",
         '    handle, temporary = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=path.parent)\n'
@@ -104,10 +112,10 @@ MUTANTS = (
     Mutant(
         "kf-exhaustive-indicator",
         "lightning_dims/properties/label_sharpness.py",
-        "excluded = (labels[rows, None] == labels[None, cols])",
-        "excluded = (labels[rows, None] != labels[None, cols])",
+        "for a in rows for b in range(stop, n, side)]",
+        "for a in rows for b in range(start, n, side)]",
         ("tests/test_label_sharpness.py",),
-        "exhaustive K_F compares same-label pairs (== for !=)",
+        "exhaustive K_F also compares same-label pairs (each class's blocks start at its own rows)",
     ),
     Mutant(
         "mle-k-minus-1",

@@ -26,7 +26,7 @@ from lightning_dims.analysis.stats import (
 )
 from tests.analysis_records import law_record
 
-RECORDS = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "records"
+RECORDS = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "2026-11-29" / "records"
 
 
 def test_weighted_fit_matches_the_normal_equations():

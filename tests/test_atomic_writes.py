@@ -116,6 +116,19 @@ def test_concurrent_reader_never_sees_a_partial_record(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["progress", "r1.record.json", "stop"]  # no temp files left
 
 
+def test_a_new_record_appears_complete_or_not_at_all(tmp_path):
+    """The first record of a run (no file there yet) is linked into place whole, never written in place."""
+    path = record_path(tmp_path, "r1")
+
+    def write_new(attempt: int) -> None:
+        path.unlink(missing_ok=True)  # each write finds no record: the branch that creates one
+        write_record(path, failed_record(attempt, padding=BLOB))
+
+    counts = watch_while(path, write_new, tmp_path)
+    assert counts["partial"] == 0, counts
+    assert read_record(path).extra["attempt"] == counts["writes"] - 1
+
+
 # ---- property cache ----------------------------------------------------------------------------
 
 KEY = "f" * 64

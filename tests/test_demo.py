@@ -28,13 +28,16 @@ def tiny_sweep(path: Path) -> Path:
 
 def test_the_demo_grids_share_a_reference_size_and_hold_the_controlled_experiment():
     runs = [run for path in DEMO_SWEEPS for run in expand_grid(load_sweep(path))]
-    assert common_reference_size(runs) == 200
+    assert common_reference_size(runs) == 120
     synthetic = {(r.parameters["data"]["dataset_options"]["d"], r.parameters["data"]["dataset_options"]["contrast"])
                  for r in runs if r.parameters["data"]["name"] == "synthetic"}
-    assert {c for d, c in synthetic if d == 4} == {1.0, 0.7, 0.5, 0.4}  # contrast (hence K_F) varied at fixed d
-    assert {d for d, c in synthetic if c == 1.0} == {2, 3, 4, 6}  # d varied at fixed contrast
+    assert {c for d, c in synthetic if d == 4} == {1.0, 0.85, 0.7, 0.6, 0.5, 0.4}  # contrast (hence K_F) varied at fixed d
+    assert {d for d, c in synthetic if c == 1.0} == {2, 3, 4, 5, 6, 7}  # d varied at fixed contrast
     sizes = {r.parameters["data.train_size"] for r in runs if r.parameters["data"]["name"] == "synthetic"}
-    assert len(sizes) >= 4
+    assert len(sizes) >= 3  # an exponent per task needs 3 distinct sizes
+    assert {r.parameters["data.seed"] for r in runs} == {0, 1}  # seeds: every (task, N) point twice
+    tasks = {json.dumps(r.parameters["data"], sort_keys=True) for r in runs}
+    assert len(tasks) == 13 and len(runs) == 78
 
 
 @pytest.mark.slow

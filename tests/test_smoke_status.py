@@ -16,7 +16,7 @@ from lightning_dims.cli import main
 from lightning_dims.records import RecordState, inspect_record, read_record, record_path
 from lightning_dims.records.schema import smoke_settings
 
-REPRODUCTION = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
+REPRODUCTION = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "2026-11-29"
 
 
 @pytest.mark.parametrize(

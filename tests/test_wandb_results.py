@@ -36,7 +36,7 @@ def digits_run(run_dir: Path, run_id: str, train_size: int) -> list[str]:
     return [
         "--config", "callbacks/fast", "--model.arch", "resnet18",
         "--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", str(train_size),
-        "--data.val_size", "20", "--data.test_size", "30", "--data.size", "16", "--data.batch_size", "20",
+        "--data.val_size", "20", "--data.test_size", "50", "--data.size", "16", "--data.batch_size", "20",
         "--trainer.max_epochs", "2", "--run_dir", str(run_dir), "--run_id", run_id, *QUIET,
     ]  # fmt: skip
 
