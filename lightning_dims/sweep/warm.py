@@ -140,7 +140,9 @@ def run_forked(args: list[str], cwd: str | None, env: Mapping[str, str], log: st
     Returns the exit status; the caller ends the process with ``os._exit`` (the worker's own exit
     handlers, W&B's service teardown among them, must not run in a child).
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # What Python gives a new program: Ctrl-C raises KeyboardInterrupt, unless the launcher ignored
+    # SIGINT (a background job of a shell), which a new program inherits and keeps.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if _INHERITED_SIGINT_IGNORED else signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -232,9 +234,15 @@ def _send(fd: int, message: dict) -> None:
     os.write(fd, (json.dumps(message) + "\n").encode())
 
 
+_INHERITED_SIGINT_IGNORED = False
+"""Whether SIGINT was ignored when the worker started (a cold run started the same way would keep it ignored)."""
+
+
 def serve(requests: int, replies: int) -> int:
     """The worker's loop (module docstring): preload, then one forked child per run request."""
+    global _INHERITED_SIGINT_IGNORED
     started = time.perf_counter()
+    _INHERITED_SIGINT_IGNORED = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     preload()
