@@ -1,8 +1,11 @@
 """Every shipped config is tested: callback snippets and protocol files instantiate, the paper preset is
-exactly its protocol files, and every command of every shipped sweep (the 972-run grid included)
-parses with the fit parser and would start; a typo in any of them fails here."""
+exactly its protocol files, and every command of every shipped sweep (the 972-run grid included) and of
+the top-level reproduction sweeps parses with the fit parser and would start; a typo in any of them
+fails here."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +22,6 @@ def parser() -> FitConfigParser:
 
 
 def test_the_top_level_folders_are_the_shipped_files():
-    from pathlib import Path
-
     repo = Path(__file__).resolve().parents[1]
     for group in ("callbacks", "sweeps"):
         for name in shipped_configs(group):
@@ -62,6 +63,29 @@ def test_the_paper_preset_is_exactly_its_protocol_files(parser, arch, dataset):
 def test_every_command_of_every_shipped_sweep_would_start(name):
     runs = expand_grid(load_sweep(name))
     assert len({run.run_id for run in runs}) == len(runs)
+    assert check_runs(runs) == []
+
+
+REPO = Path(__file__).resolve().parents[1]
+TOP_LEVEL_ONLY = sorted(
+    str(path.relative_to(REPO))
+    for group in ("callbacks", "sweeps")
+    for path in (REPO / group).glob("*.yaml")
+    if path.stem not in {name.split("/", 1)[1] for name in shipped_configs(group)}
+)
+"""Top-level configs that are not shipped in the package (the real-data reproduction's): tested here too."""
+
+
+def test_the_top_level_only_configs_are_the_reproductions():
+    assert TOP_LEVEL_ONLY == ["callbacks/reproduction.yaml", "sweeps/reproduction-breastmnist.yaml", "sweeps/reproduction.yaml"]
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("path", [p for p in TOP_LEVEL_ONLY if p.startswith("sweeps/")])
+def test_every_command_of_the_top_level_sweeps_would_start(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # their commands name callbacks/reproduction.yaml relative to the repository
+    runs = expand_grid(load_sweep(str(REPO / path)), cwd=REPO)
+    assert len({run.run_id for run in runs}) == len(runs) > 0
     assert check_runs(runs) == []
 
 
