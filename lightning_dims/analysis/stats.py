@@ -39,7 +39,7 @@ points it rests on. Which interval, and under which assumption:
   (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``); for independent units only.
 * **Ratio of two groups' geometric means** (:func:`geometric_mean_ratio`): ``exp(mean log a -
   mean log b)`` with Welch's t interval of the difference of mean logs (Welch-Satterthwaite
-  degrees of freedom); needs 2 values per group, every value positive; units are the values
+  degrees of freedom; ``scipy.stats.ttest_ind(equal_var=False).confidence_interval``); needs 2 values per group, every value positive; units are the values
   (e.g. one K_F per dataset).
 * **Group means** (:func:`group_means`): one point per group, the mean of its points, so that
   groups, not points, are the units of a correlation.
@@ -355,14 +355,19 @@ def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
     return Proportion(k=k, n=n, fraction=k / n, ci=(float(interval.low), float(interval.high)), confidence=confidence)
 
 
+def group_codes(groups: Sequence[str], n_points: int) -> tuple[list[str], np.ndarray]:
+    """(the groups in first-seen order, each point's index into them)."""
+    if len(groups) != n_points:
+        raise ValueError(f"{n_points} values but {len(groups)} group labels")
+    keys = list(dict.fromkeys(groups))
+    index = {key: i for i, key in enumerate(keys)}
+    return keys, np.array([index[g] for g in groups], dtype=np.int64)
+
+
 def group_means(values: Sequence[float], groups: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """(groups in first-seen order, the mean of each group's values): one point per group."""
     (values,) = _as_arrays(values)
-    if len(groups) != len(values):
-        raise ValueError(f"{len(values)} values but {len(groups)} group labels")
-    keys = list(dict.fromkeys(groups))
-    index = {key: i for i, key in enumerate(keys)}
-    codes = np.array([index[g] for g in groups], dtype=np.int64)
+    keys, codes = group_codes(groups, len(values))
     return keys, np.bincount(codes, weights=values, minlength=len(keys)) / np.bincount(codes, minlength=len(keys))
 
 
@@ -414,10 +419,9 @@ def group_bootstrap(
     Needs 2 groups.
     """
     arrays = _as_arrays(*columns)
-    keys = list(dict.fromkeys(groups))
+    keys, codes = group_codes(groups, len(arrays[0]))
     if len(keys) < 2:
         raise FitError(f"a bootstrap over groups needs at least 2 groups, got {len(keys)}")
-    codes = np.array([keys.index(g) for g in groups], dtype=np.int64)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, len(keys), size=(resamples, len(keys)))
     counts = np.zeros((resamples, len(keys)))
@@ -458,12 +462,10 @@ def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float
     if np.any(a <= 0) or np.any(b <= 0):
         raise FitError("a ratio of geometric means needs positive values")
     la, lb = np.log(a), np.log(b)
-    va, vb = la.var(ddof=1) / len(a), lb.var(ddof=1) / len(b)
     difference = float(la.mean() - lb.mean())
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if la.var() == 0 and lb.var() == 0:  # Welch's t is undefined; the ratio is exact
         return Ratio(math.exp(difference), (math.exp(difference),) * 2, len(a), len(b), math.inf, confidence)
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = stats.t.ppf((1 + confidence) / 2, dof) * se
-    return Ratio(math.exp(difference), (math.exp(difference - half), math.exp(difference + half)), len(a), len(b),
-                 float(dof), confidence)
+    welch = stats.ttest_ind(la, lb, equal_var=False)
+    interval = welch.confidence_interval(confidence_level=confidence)
+    return Ratio(math.exp(difference), (math.exp(interval.low), math.exp(interval.high)), len(a), len(b),
+                 float(welch.df), confidence)
