@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from wandb_files import settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
 from lightning_dims.runs.claims import CLAIM_NAME
 from lightning_dims.runs.identity import wandb_run_id
-from lightning_dims.runs.wandb_history import attempt_files, history_steps, record_payloads
+from lightning_dims.runs.wandb_history import attempt_files, history_steps
 from lightning_dims.sweep.warm import WarmWorker
 
 TESTS = Path(__file__).parent
@@ -163,10 +164,10 @@ def test_sigusr2_preempts_a_wandb_agent_run_and_its_requeued_run_resumes_to_the_
     assert record.status == "interrupted" and record.error.startswith("preempted by SIGUSR2")
     assert [a.status for a in record.attempts] == ["interrupted"]
     (wandb_file,) = folder.glob("wandb/offline-run-*/run-preempted.wandb")
-    kinds = [kind for kind, _ in wandb_records(wandb_file)]
-    assert "preempting" in kinds  # wandb.mark_preempting(): a W&B sweep requeues the run
-    assert [r.exit.exit_code for kind, r in wandb_records(wandb_file) if kind == "exit"] == [128 + signal.SIGUSR2]
-    uploaded = {r.artifact.name: sorted(r.artifact.aliases) for kind, r in wandb_records(wandb_file) if kind == "artifact"}
+    records = [(r.WhichOneof("record_type"), r) for r in settled_records(wandb_file)]
+    assert "preempting" in [kind for kind, _ in records]  # wandb.mark_preempting(): a W&B sweep requeues the run
+    assert [r.exit.exit_code for kind, r in records if kind == "exit"] == [128 + signal.SIGUSR2]
+    uploaded = {r.artifact.name: sorted(r.artifact.aliases) for kind, r in records if kind == "artifact"}
     assert uploaded["checkpoint-preempted"] == ["interrupted", "latest"]  # another node can resume it
 
     requeued = fit(args, tmp_path, **agent)
@@ -190,18 +191,6 @@ def assert_one_wandb_history(folder: Path, run_id: str, attempts_share_a_file: b
     steps = [step for path in files for step in history_steps(path)]
     assert all(history_steps(path) for path in files)
     assert steps == list(range(len(steps))) and len(steps) >= 2  # one run of steps 0, 1, 2, ... without a restart
-
-
-def wandb_records(path: Path) -> list[tuple[str, object]]:
-    """(record type, record) of every record of an offline W&B run file."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    records = []
-    for payload in record_payloads(path):
-        record = pb.Record()
-        record.ParseFromString(payload)
-        records.append((record.WhichOneof("record_type"), record))
-    return records
 
 
 def test_resume_under_another_config_is_refused_naming_the_keys(tmp_path, capsys):
