@@ -93,7 +93,7 @@ def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
         measured.append((task, task.properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive")))
     labels = task_labels((t.name, tuple(t.classes), dict(t.options)) for t, _ in measured)
     return [
-        {**properties, "task": labels[task_key(t.name, t.classes, t.options)], "domain": t.domain}
+        {**properties.to_json(), "task": labels[task_key(t.name, t.classes, t.options)], "domain": t.domain}
         for t, properties in measured
     ]
 
