@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_dims.data import DimsDataModule
-from lightning_dims.data.task import preprocess_images
+from lightning_dims.data.decode import preprocess_images
 
 BATCH = 40
 

@@ -195,7 +195,7 @@ MUTANTS = (
         "mura-without-patients",
         "lightning_dims/data/manifest.py",
         '"abnormal vs normal, from the study folder name (..._positive / ..._negative)"),\n'
-        '        patient_pattern=r"patient\\d+",\n',
+        "        patient_pattern=PATIENT_FOLDER_PATTERN,\n",
         '"abnormal vs normal, from the study folder name (..._positive / ..._negative)"),\n'
         "        patient_pattern=None,\n",
         ("tests/test_readme_claims.py",),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+from types import SimpleNamespace
+from typing import get_args
 
 import pytest
 import torch
@@ -28,6 +30,7 @@ from lightning_dims.callbacks.adversarial import (
     make_attacks,
     parse_eps,
 )
+from lightning_dims.data.spec import INTENSITY_SCALINGS, PreprocessingSpec, preprocess
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
@@ -118,6 +121,17 @@ def trained():
     trainer = quiet_trainer(max_epochs=10, callbacks=[callback], limit_val_batches=0)
     trainer.fit(model, datamodule=datamodule)
     return trainer, model, callback
+
+
+@pytest.mark.parametrize("intensity", [name for name in get_args(PreprocessingSpec.model_fields["intensity"].annotation) if name != "raw"])
+def test_fgsm_bounds_are_the_range_the_spec_scales_images_to(intensity):
+    # one table (data/spec.py): a scaling added to the spec gets its FGSM bounds, and they hold its images
+    spec = PreprocessingSpec(size=8, intensity=intensity)
+    images = preprocess(torch.rand(6, 1, 12, 12) * 7.0, spec)
+    lo, hi = intensity_bounds(SimpleNamespace(spec=spec))
+    assert (lo, hi) == (0.0, INTENSITY_SCALINGS[intensity])
+    assert float(images.min()) >= lo and torch.equal(images.flatten(1).amax(1), torch.full((6,), hi))
+    assert torch.equal(check_bounds(images, (lo, hi)), images)
 
 
 def test_trained_model_attack_lowers_accuracy_and_raises_loss(trained):

@@ -1,5 +1,6 @@
 """The offline datasets: digits (the contract others build on), brain-tissue, synthetic."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -30,10 +31,8 @@ def test_digits_datamodule_contract():
     assert set(targets[dm.train_indices]) == {3, 8}
     assert all(label == (targets[index] == 8) for label, index in zip(dm.task.labels("train").tolist(), dm.train_indices))
     properties = dm.dataset_properties()
-    for field in ("label_sharpness", "d_data", "estimator", "k", "m", "preprocessing", "fingerprint", "cached"):
-        assert field in properties
-    assert properties["cached"] is False and dm.dataset_properties()["cached"] is True
-    assert properties["preprocessing"]["size"] == 32 and properties["n"] == 200
+    assert properties.cached is False and dm.dataset_properties().cached is True
+    assert properties.preprocessing["size"] == 32 and properties.n == 200 and properties.estimator == "mle"
 
 
 def test_digits_defaults_use_all_ten_classes():
@@ -58,8 +57,8 @@ def test_cache_is_written_atomically_under_the_cache_dir(tmp_path, monkeypatch):
     task = DatasetTask("digits", classes=[0, 1], train_size=100, val_size=0, test_size=0, size=8)
     record = task.properties(k=10)
     entries = list((tmp_path / "properties").iterdir())
-    assert [entry.name for entry in entries] == [record["fingerprint"] + ".json"]
-    assert task.properties(k=10) == record | {"cached": True}
+    assert [entry.name for entry in entries] == [record.fingerprint + ".json"]
+    assert task.properties(k=10) == dataclasses.replace(record, cached=True)
 
 
 def test_brain_tissue_slabs_separate_the_splits():
@@ -130,7 +129,7 @@ def test_slab_partition_cycle_and_gaps():
 def test_synthetic_mle_recovers_d(d, documented):
     # docs/datasets.md (Embedded): "MLE at N = 2000 (native 16 px): 4.06, 9.39, 15.99 for d = 4, 8, 16"
     task = DatasetTask("synthetic", train_size=2000, val_size=0, test_size=0, size=None, options={"d": d})
-    estimate = task.properties()["d_data"]
+    estimate = task.properties().d_data
     assert estimate == pytest.approx(documented, abs=0.006)
     assert abs(estimate - d) <= 0.2 * d, estimate
 
@@ -145,7 +144,7 @@ def test_synthetic_images_are_framed_and_labelled_by_factor_zero():
 def test_synthetic_fainter_label_factor_raises_label_sharpness():
     values = [
         DatasetTask("synthetic", train_size=1000, val_size=0, test_size=0, size=None, options={"d": 4, "contrast": contrast})
-        .properties()["label_sharpness"]
+        .properties().label_sharpness
         for contrast in (1.0, 0.3, 0.05)
     ]
     assert values[0] < values[1] < values[2]

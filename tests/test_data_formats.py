@@ -122,10 +122,10 @@ def test_folder_dataset_end_to_end(tmp_path, rng):
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (5, 1, 24, 24) and y.dtype == torch.int64
     properties = dm.dataset_properties(k=5)
-    assert properties["n"] == 20 and properties["cached"] is False
+    assert properties.n == 20 and properties.cached is False
     k_f, d_data = brute_force_properties(*dm.split_tensors("train"), k=5)
-    assert properties["label_sharpness"] == pytest.approx(k_f, rel=1e-6) and properties["d_data"] == pytest.approx(d_data, rel=1e-6)
-    assert dm.dataset_properties(k=5)["cached"] is True
+    assert properties.label_sharpness == pytest.approx(k_f, rel=1e-6) and properties.d_data == pytest.approx(d_data, rel=1e-6)
+    assert dm.dataset_properties(k=5).cached is True
 
 
 def test_folder_with_sixteen_bit_pngs_keeps_their_depth(tmp_path):

@@ -17,7 +17,7 @@ from torch.utils.data import DistributedSampler
 
 from lightning_dims.data import DatasetTask, DimsDataModule
 from lightning_dims.data.datamodule import EpochShuffleSampler, ResidentSplit
-from lightning_dims.data.task import load_split, preprocess_images
+from lightning_dims.data.decode import load_split, preprocess_images
 from lightning_dims.models.classifier import channels_last_on_cuda
 from lightning_dims.properties import intrinsic_dimension, label_sharpness
 from lightning_dims.seeds import epoch_seed

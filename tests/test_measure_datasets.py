@@ -54,7 +54,7 @@ def test_measure_matches_the_datamodule_training_set(capsys):
     record = measure_json(capsys, ["--dataset", "digits", "--classes", "0,1", "--n", "100", "--val-size", "20", "--test-size", "40", "--img-size", "16"])
     dm = DimsDataModule(name="digits", classes=[0, 1], train_size=100, val_size=20, test_size=40, size=16)
     properties = dm.dataset_properties()
-    assert properties["cached"] is True and properties["fingerprint"] == record["fingerprint"]
+    assert properties.cached is True and properties.fingerprint == record["fingerprint"]
 
 
 def test_measure_synthetic_option(capsys):

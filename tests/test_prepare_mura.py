@@ -49,3 +49,26 @@ def test_mura_valid_split(tmp_path, rng, capsys):
     code, _, stderr = run_prepare(capsys, "mura", "--source", str(tmp_path / "stanford" / "MURA-v1.1"), "--out", str(tmp_path / "valid"), "--split", "valid")
     assert code == 0, stderr
     assert [row["source"] for row in read_manifest_rows(tmp_path / "valid")] == listed[:4]
+
+
+CONFLICTING = {
+    "MURA-v1.1/train/XR_ELBOW/patient_negative00011/study1_positive/image1.png": 1,
+    "MURA-v1.1/train/XR_ELBOW/patient_positive00012/study1_negative/image1.png": 0,
+    "MURA-v1.1/train/XR_HAND/patient00013/study2_negative/image1.png": 0,
+    "MURA-v1.1/train/XR_HAND/patient00014/study1_positive/image1.png": 1,
+}
+"""Paths whose patient folder names the other outcome: the study folder decides. ("negative" first,
+the authors' order, would call the first normal; "_positive" first, the manifest's old order, the second abnormal.)"""
+
+
+def test_the_study_folder_decides_a_mura_label_in_prepare_and_in_the_manifest_rule(tmp_path, rng):
+    from lightning_dims.data.manifest import mura_rule
+    from lightning_dims.prepare.mura import plan
+
+    for path in CONFLICTING:
+        write_gray(tmp_path / path, rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    (tmp_path / "MURA-v1.1" / "train_image_paths.csv").write_text("\n".join(CONFLICTING) + "\n")
+    planned = plan(tmp_path, {"split": "train", "paths": None, "per_class": 0, "seed": 0})
+    assert {task.key: task.label for task in planned.tasks} == CONFLICTING and not planned.issues
+    assert mura_rule(np.asarray(list(CONFLICTING))).tolist() == list(CONFLICTING.values())
+    assert np.isnan(mura_rule(np.asarray(["MURA-v1.1/train/XR_HAND/patient00010/study1/image1.png"]))).all()

@@ -138,12 +138,12 @@ def test_a_paper_mode_request_is_not_served_the_exhaustive_entry():
     task = DatasetTask("digits", classes=[3, 8], train_size=200, val_size=20, test_size=40, size=16)
     exhaustive = task.properties(m=150)
     paper = task.properties(m=150, kf_mode="paper")
-    assert (exhaustive["cached"], paper["cached"]) == (False, False)
+    assert (exhaustive.cached, paper.cached) == (False, False)
     x, y = task.images("train"), task.labels("train")
-    assert paper["label_sharpness"] == float(label_sharpness(x, y, m=150, mode="paper", seed=0))
-    assert exhaustive["label_sharpness"] == float(label_sharpness(x, y, m=150, mode="exhaustive", seed=0))
-    assert paper["label_sharpness"] != exhaustive["label_sharpness"]
-    assert task.properties(m=150, kf_mode="paper")["cached"] is True
+    assert paper.label_sharpness == float(label_sharpness(x, y, m=150, mode="paper", seed=0))
+    assert exhaustive.label_sharpness == float(label_sharpness(x, y, m=150, mode="exhaustive", seed=0))
+    assert paper.label_sharpness != exhaustive.label_sharpness
+    assert task.properties(m=150, kf_mode="paper").cached is True
 
 
 # ---- fit: --model.head_size 1000 end to end, train/loss_step ------------------------------------

@@ -14,6 +14,7 @@ from lightning_dims.records import (
     RecordContributor,
     RecordExistsError,
     ResultsRecord,
+    RunStatus,
     build_record,
     callback_fields,
     read_records,
@@ -175,6 +176,22 @@ def test_schema_rejects_unknown_top_level_fields_and_bad_status():
         ResultsRecord.model_validate(base() | {"tset_acc": 0.9})
     with pytest.raises(ValueError):
         ResultsRecord.model_validate(base(status="done"))
+    with pytest.raises(ValueError):  # an attempt's status, never a run's
+        ResultsRecord.model_validate(base(status="killed"))
+
+
+def test_stored_records_read_their_status_as_a_run_status_and_write_it_back_unchanged():
+    from pathlib import Path
+
+    stored = sorted((Path(__file__).parents[1] / "docs" / "reproduction").rglob("*.record.json"))
+    assert stored
+    for path in stored[:5]:
+        text = path.read_text()
+        record = ResultsRecord.model_validate_json(text)
+        assert isinstance(record.status, RunStatus) and record.status == json.loads(text)["status"]
+        assert record.model_dump_json(indent=2) + "\n" == text
+        assert all(isinstance(attempt.status, RunStatus) for attempt in record.attempts)
+    assert f"{RunStatus.INTERRUPTED}" == str(RunStatus.INTERRUPTED) == json.loads(json.dumps(RunStatus.INTERRUPTED)) == "interrupted"
 
 
 def test_flat_view_for_tables():

@@ -2,7 +2,7 @@
 
 The unit of the analysis is the **task**: one dataset with one class set and one set of dataset
 options (a class pair of MNIST, ``synthetic`` at one d and contrast), trained with one arch. Two
-class pairs of one dataset are two tasks. A task's label says what it is in words, e.g.
+class pairs of one dataset are two tasks. A task's display name says what it is in words, e.g.
 ``mnist 6 vs 7`` or ``synthetic d=4, contrast=0.5`` (only options that differ between the records of
 a dataset are named; classes are named unless the task takes the dataset's own labels 0..k-1 and
 no other class set of the dataset is present).
@@ -112,7 +112,7 @@ def _canonical(options: Any) -> str:
 
 
 def task_key(dataset: str, classes: Iterable[int] | None, options: Mapping[str, Any]) -> str:
-    """The canonical key of a task, as :func:`task_labels` keys its labels."""
+    """The canonical key of a task, as :func:`task_display_names` keys its names."""
     return _canonical([dataset, None if classes is None else list(classes), dict(options)])
 
 
@@ -120,13 +120,14 @@ def _classes_text(classes: tuple[int, ...]) -> str:
     return " vs ".join(map(str, classes)) if len(classes) == 2 else ",".join(map(str, classes))
 
 
-def task_labels(identities: Iterable[tuple[str, tuple[int, ...] | None, dict]]) -> dict[str, str]:
-    """Label of each distinct task (keyed by its canonical JSON), naming only what tells tasks apart."""
+def task_display_names(identities: Iterable[tuple[str, tuple[int, ...] | None, dict]]) -> dict[str, str]:
+    """Display name of each distinct task (``mnist 3 vs 8``; keyed by :func:`task_key`), naming only what
+    tells the tasks apart. Not :func:`lightning_dims.data.splits.task_labels` (an image's 0..k-1 class label)."""
     by_dataset: dict[str, list[tuple[tuple[int, ...] | None, dict]]] = defaultdict(list)
     for dataset, classes, options in identities:
         if (classes, options) not in by_dataset[dataset]:
             by_dataset[dataset].append((classes, options))
-    labels = {}
+    names = {}
     for dataset, variants in by_dataset.items():
         option_keys = list(dict.fromkeys(key for _, options in variants for key in options))  # the dataset's order
         varying = [k for k in option_keys if len({_canonical({k: o.get(k)}) for _, o in variants}) > 1]
@@ -135,11 +136,11 @@ def task_labels(identities: Iterable[tuple[str, tuple[int, ...] | None, dict]]) 
             parts = [dataset]
             if classes is not None and (len(class_sets) > 1 or classes != tuple(range(len(classes)))):
                 parts.append(_classes_text(classes))
-            label = " ".join(parts)
+            name = " ".join(parts)
             if varying:
-                label += " " + ", ".join(f"{key}={options.get(key)}" for key in varying)
-            labels[task_key(dataset, classes, options)] = label
-    return labels
+                name += " " + ", ".join(f"{key}={options.get(key)}" for key in varying)
+            names[task_key(dataset, classes, options)] = name
+    return names
 
 
 def rows_from_records(
@@ -161,7 +162,7 @@ def rows_from_records(
                    "its test loss moves with single errors") for r in small]
     finished = [r for r in finished if r not in small]
     identities = [task_identity(r) for r in finished]
-    labels = task_labels(identities)
+    names = task_display_names(identities)
     rows = []
     for record, identity in zip(finished, identities):
         test, best = record.get("test") or {}, record.get("test_best") or {}
@@ -177,7 +178,7 @@ def rows_from_records(
                 arch=record["arch"],
                 dataset=record["dataset"],
                 domain=record.get("domain") or "unknown",
-                task=labels[task_key(*identity)],
+                task=names[task_key(*identity)],
                 n_train=int(record["n_train"]),
                 seed=int(record.get("seed") or 0),
                 options=identity[2],

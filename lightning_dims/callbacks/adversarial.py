@@ -46,6 +46,7 @@ from lightning_dims.callbacks.sampling import (
     subset_loader,
     sum_across_ranks,
 )
+from lightning_dims.data.spec import INTENSITY_RANGES
 from lightning_dims.properties.robustness import (
     TOTALS,
     AttackMetrics,
@@ -55,14 +56,12 @@ from lightning_dims.properties.robustness import (
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.runs import wandb_names
 
-INTENSITY_RANGES = {"max255": (0.0, 255.0), "max1": (0.0, 1.0)}
-"""Input bounds ``(lo, hi)`` of each preprocessing intensity scaling (``raw`` has none: pass bounds)."""
-
 BOUNDS_TOLERANCE = 1e-4
 """Inputs may exceed the bounds by this fraction of the range (float rounding) and are clamped; more is an error."""
 
 def intensity_bounds(datamodule: object) -> tuple[float, float]:
-    """``(lo, hi)`` from a datamodule's preprocessing spec (``datamodule.spec.intensity``)."""
+    """``(lo, hi)`` from a datamodule's preprocessing spec (``datamodule.spec.intensity``), as
+    :data:`~lightning_dims.data.spec.INTENSITY_RANGES` gives it (``raw`` has none: pass bounds)."""
     intensity = getattr(getattr(datamodule, "spec", None), "intensity", None)
     if intensity not in INTENSITY_RANGES:
         raise ValueError(

@@ -4,7 +4,8 @@ At ``on_fit_start`` (after the datamodule is set up, so its training indices are
 callback asks the datamodule for ``dataset_properties(m, k, estimator, kf_mode)`` (cached by the
 data layer under the preprocessing spec and the training set's fingerprint), and puts them into
 
-* the loggers' run configuration (``data_properties``: the whole dict, spec included),
+* the loggers' run configuration (``data_properties``: the whole report as JSON, spec included;
+  a datamodule of your own may return a plain mapping with at least ``label_sharpness`` and ``d_data``),
 * the metrics and W&B summary ``data/label_sharpness`` (K_F, inverse intensity units),
   ``data/d_data`` (unitless) and ``data/log_n_over_d_data`` (``log N / d_data``, N training images),
 * the results record (``label_sharpness``, ``d_data``, ``data_properties``).
@@ -27,7 +28,8 @@ from lightning_dims.callbacks.loggers import (
     log_metrics,
     update_wandb_summary,
 )
-from lightning_dims.data.task import d_data_options
+from lightning_dims.data.measurement import d_data_options
+from lightning_dims.data.property_report import PropertyReport
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.runs.wandb_names import (
     D_DATA,
@@ -95,7 +97,8 @@ class DataPropertiesCallback(Callback, RecordContributor):
             asked = {"m": self.m, "k": self.k, "estimator": self.estimator, "kf_mode": self.kf_mode}
             if self.estimator_options:
                 asked["estimator_options"] = self.estimator_options
-            properties = dict(datamodule.dataset_properties(**asked))
+            report = datamodule.dataset_properties(**asked)
+            properties = report.to_json() if isinstance(report, PropertyReport) else dict(report)
         if trainer.world_size > 1:
             properties = trainer.strategy.broadcast(properties, src=0)
         self.properties = properties

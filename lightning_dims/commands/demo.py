@@ -79,7 +79,7 @@ def varied_settings(runs: list[SweepRun]) -> list[str]:
 
 def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
     """K_F and d_data of each distinct task of the grid at training size ``ref_n`` (shared with the runs' cache)."""
-    from lightning_dims.analysis.rows import task_key, task_labels
+    from lightning_dims.analysis.rows import task_display_names, task_key
     from lightning_dims.data import DatasetTask
 
     tasks = {}
@@ -91,9 +91,9 @@ def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
         options = data.pop("dataset_options", None)
         task = DatasetTask(**data | {"train_size": ref_n}, options=options)
         measured.append((task, task.properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive")))
-    labels = task_labels((t.name, tuple(t.classes), dict(t.options)) for t, _ in measured)
+    names = task_display_names((t.name, tuple(t.classes), dict(t.options)) for t, _ in measured)
     return [
-        {**properties, "task": labels[task_key(t.name, t.classes, t.options)], "domain": t.domain}
+        {**properties.to_json(), "task": names[task_key(t.name, t.classes, t.options)], "domain": t.domain}
         for t, properties in measured
     ]
 

@@ -117,7 +117,7 @@ def measure(args: argparse.Namespace) -> dict:
             kf_mode=args.kf_mode,
             cache="refresh" if args.no_cache else "use",
             progress=not args.quiet and not args.json,
-        )
+        ).to_json()
         if args.kf_spread:
             sizes = sorted({max(2, args.m // 8), max(2, args.m // 4), max(2, args.m // 2), args.m})
             spreads = label_sharpness_stability(

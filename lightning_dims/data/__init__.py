@@ -1,11 +1,13 @@
 """Datasets: the registry, image pools, the paper's task/split protocol, the preprocessing spec,
-the on-disk property cache and the LightningDataModule.
+image decoding, the K_F / d_data measurement (a typed ``PropertyReport``), the on-disk property
+cache and the LightningDataModule.
 
 ``DimsDataModule`` is imported lazily (it pulls in Lightning), so ``lightning-dims measure`` and
 ``lightning-dims datasets`` start fast.
 """
 
 from lightning_dims.data import brain_tissue, digits, manifest, medmnist_sets, natural, synthetic  # noqa: F401  (register the loaders)
+from lightning_dims.data.property_report import PropertyReport
 from lightning_dims.data.registry import (
     DATASETS,
     DatasetInfo,
@@ -26,6 +28,7 @@ __all__ = [
     "DimsDataModule",
     "MissingDatasetError",
     "PreprocessingSpec",
+    "PropertyReport",
     "SpecMismatchError",
     "SplitError",
     "UnknownDatasetError",

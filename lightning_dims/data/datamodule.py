@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from lightning_dims.data.measurement import CacheMode
+from lightning_dims.data.property_report import PropertyReport
 from lightning_dims.data.spec import PreprocessingSpec
 from lightning_dims.data.splits import SPLITS, require_evaluation_sets
-from lightning_dims.data.task import CacheMode, DatasetTask
+from lightning_dims.data.task import DatasetTask
 from lightning_dims.seeds import epoch_seed
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -265,7 +267,7 @@ class DimsDataModule(L.LightningDataModule):
         kf_mode: str = "exhaustive",
         cache: CacheMode = "use",
         estimator_options: dict | None = None,
-    ) -> dict:
+    ) -> PropertyReport:
         """K_F and d_data of the exact training set (cached on disk); see :meth:`DatasetTask.properties`."""
         return self.task.properties(
             m=m, k=k, estimator=estimator, kf_mode=kf_mode, cache=cache, estimator_options=estimator_options

@@ -116,12 +116,31 @@ def chexpert_rule(values: np.ndarray) -> np.ndarray:
     return np.where(numbers == -1, np.nan, (numbers == 1).astype(np.float64))
 
 
+PATIENT_FOLDER_PATTERN = r"patient\d+"
+"""CheXpert's and MURA's patient folder (``patient00011``): the patient id of every image below it."""
+
+MURA_STUDY_OUTCOME = re.compile(r"_(positive|negative)(?=[/\\])")
+"""A folder name ending in MURA's study outcome (``study1_negative/``)."""
+
+
+def mura_label(path: str) -> int | None:
+    """MURA's label of an image path: 1 (abnormal) when its study folder is named ``..._positive``,
+    0 (normal) when ``..._negative``, None when no folder is.
+
+    The innermost folder so named decides, so a parent folder's name cannot
+    (``patient_negative/study1_positive/image1.png`` is 1, ``patient_positive/study1_negative/...``
+    is 0). On MURA's own paths (``MURA-v1.1/train/XR_ELBOW/patient00011/study1_negative/image1.png``,
+    where only the study folder names an outcome) this is the authors' rule (``src/dataset.py``:
+    0 when the path contains ``negative``, else 1 when it contains ``positive``).
+    """
+    outcomes = MURA_STUDY_OUTCOME.findall(str(path))
+    return int(outcomes[-1] == "positive") if outcomes else None
+
+
 def mura_rule(paths: np.ndarray) -> np.ndarray:
-    """MURA: the study folder's name ends in ``_positive`` (abnormal) or ``_negative`` (normal)."""
-    text = np.asarray(paths, dtype=str)
-    positive = np.char.find(text, "_positive") >= 0
-    negative = np.char.find(text, "_negative") >= 0
-    return np.where(positive, 1.0, np.where(negative, 0.0, np.nan))
+    """MURA manifest paths -> 1.0 (abnormal), 0.0 (normal), NaN (no study outcome): :func:`mura_label` of each."""
+    labels = (mura_label(path) for path in np.asarray(paths, dtype=str))
+    return np.asarray([np.nan if label is None else float(label) for label in labels], dtype=np.float64)
 
 
 def read_manifest(
@@ -309,14 +328,14 @@ RADIOLOGY_SETS = (
         "CheXpert chest radiographs",
         "https://stanfordmlgroup.github.io/competitions/chexpert/ (CheXpert-v1.0-small; research use agreement)",
         LabelRule("Pleural Effusion", chexpert_rule, ("no effusion", "pleural effusion"), "pleural effusion (1) vs not (0 or blank); uncertain (-1) dropped"),
-        patient_pattern=r"patient\d+",
+        patient_pattern=PATIENT_FOLDER_PATTERN,
     ),
     RadiologySet(
         "mura",
         "MURA musculoskeletal radiographs",
         "https://stanfordmlgroup.github.io/competitions/mura/ (MURA-v1.1; research use agreement)",
         LabelRule("path", mura_rule, ("normal", "abnormal"), "abnormal vs normal, from the study folder name (..._positive / ..._negative)"),
-        patient_pattern=r"patient\d+",
+        patient_pattern=PATIENT_FOLDER_PATTERN,
     ),
     RadiologySet(
         "rsna",

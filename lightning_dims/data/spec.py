@@ -20,6 +20,11 @@ INTENSITY_SCALINGS = {
     "max255": 255.0,  # the paper: img * 255 / img.max()
     "max1": 1.0,  # img / img.max()
 }
+"""Each intensity scaling's per-image maximum (``raw`` is not scaled)."""
+
+INTENSITY_RANGES = {intensity: (0.0, peak) for intensity, peak in INTENSITY_SCALINGS.items()}
+"""Value range ``(lo, hi)`` of preprocessed images under each scaling: pixels are non-negative and
+the maximum is the scale (``raw`` has no known range). FGSM clamps its adversarial images to it."""
 
 
 class PreprocessingSpec(BaseModel):

@@ -1,125 +1,30 @@
-"""A dataset task without Lightning: dataset + classes + splits + spec, and its cached properties.
+"""A dataset task without Lightning: dataset + classes + splits + spec, and its fingerprints.
 
 :class:`DatasetTask` is what both ``lightning-dims measure`` (which must start without importing
 Lightning) and :class:`~lightning_dims.data.datamodule.DimsDataModule` build on, so that a
 measurement and a training run with the same arguments see exactly the same training images.
+Decoding lives in :mod:`~lightning_dims.data.decode`, the K_F / d_data measurement in
+:mod:`~lightning_dims.data.measurement` (:meth:`DatasetTask.properties` is its entry point).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import ValidationError
 
 from lightning_dims.data import property_cache
+from lightning_dims.data.decode import image_channels, load_split
 from lightning_dims.data.file_digests import files_digest
+from lightning_dims.data.measurement import d_data_options, measure_properties
 from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
-from lightning_dims.data.spec import PreprocessingSpec, preprocess
+from lightning_dims.data.spec import PreprocessingSpec
 from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
-from lightning_dims.machine import usable_cores
-
-PREPROCESS_CHUNK = 256
-"""Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
-
-DECODE_CHUNK = 32
-"""Image files decoded and preprocessed per task of the decoding threads."""
-
-CacheMode = Literal["use", "refresh", "off"]
-"""Property cache: ``use`` (read, compute and store when absent), ``refresh`` (compute and replace), ``off``."""
-
-
-class LabelConflictWarning(UserWarning):
-    """The same image appears under two labels in a training set."""
-
-
-def preprocess_images(images: list[torch.Tensor], spec: PreprocessingSpec) -> torch.Tensor:
-    """Preprocess native-size images (possibly of different sizes) into one (N, C, S, S) tensor."""
-    if not images:
-        size = spec.size or 1
-        return torch.zeros((0, spec.channels, size, size), dtype=torch.float32)
-    out = []
-    for start in range(0, len(images), PREPROCESS_CHUNK):
-        chunk = images[start : start + PREPROCESS_CHUNK]
-        if all(image.shape == chunk[0].shape for image in chunk):
-            out.append(preprocess(torch.stack(chunk), spec))
-        else:
-            out.extend(preprocess(image[None], spec) for image in chunk)
-    shapes = {tuple(t.shape[1:]) for t in out}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
-        )
-    return torch.cat(out)
-
-
-def load_split(
-    pool: ImagePool,
-    indices: np.ndarray,
-    spec: PreprocessingSpec,
-    threads: int | None = None,
-    progress: bool | None = False,
-    desc: str = "decoding",
-) -> torch.Tensor:
-    """The images at ``indices`` of ``pool``, read and preprocessed once into one (N, C, S, S) tensor.
-
-    File pools are decoded and preprocessed in chunks of :data:`DECODE_CHUNK` images on ``threads``
-    threads (default: every usable core; Pillow and torch release the GIL while they work); in-memory
-    pools in this thread (torch parallelises the resize itself). The result is bit-identical to
-    :func:`preprocess_images` over the whole list: every step of :func:`~lightning_dims.data.spec.preprocess`
-    works on each image alone. ``progress``: a bar counting images (None: only on a terminal).
-    """
-    from tqdm.auto import tqdm
-
-    indices = np.asarray(indices, dtype=np.int64)
-    threads = usable_cores() if threads is None else max(1, int(threads))
-    chunk = DECODE_CHUNK if pool.decodes_files else PREPROCESS_CHUNK
-    chunks = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
-    disable = True if not len(indices) else (None if progress is None else not progress)  # None: tqdm shows it on a terminal
-    with tqdm(total=len(indices), desc=desc, unit="img", disable=disable, dynamic_ncols=True) as bar:
-
-        def load(part: np.ndarray) -> torch.Tensor:
-            images = preprocess_images(pool.read(part), spec)
-            bar.update(len(part))
-            return images
-
-        if pool.decodes_files and threads > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(max_workers=threads) as executor:
-                parts = list(executor.map(load, chunks))
-        else:
-            parts = [load(part) for part in chunks]
-    if not parts:
-        return preprocess_images([], spec)
-    shapes = {tuple(part.shape[1:]) for part in parts}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"images have different sizes {sorted(shapes)[:3]}...; set a fixed size (size=224) to batch them"
-        )
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-def d_data_options(estimator: str, k: int, options: dict | None = None) -> dict:
-    """The d_data estimator's own options: ``k`` where it takes one (MLE), plus ``options``."""
-    from lightning_dims.properties import make_estimator
-
-    merged = dict(options or {})
-    if "k" in make_estimator(estimator).option_names():
-        merged.setdefault("k", k)
-    make_estimator(estimator, **merged)  # unknown options fail here, before any pixel is read
-    return merged
-
-
-def image_channels(image: torch.Tensor) -> int:
-    """1 for (H, W) or (1, H, W); 3 for (3, H, W)."""
-    return 1 if image.ndim == 2 else int(image.shape[0])
 
 
 class DatasetTask:
@@ -365,75 +270,7 @@ class DatasetTask:
             return [str(path) for path in files]
         return [f"{self.name}[{int(index)}]" for index in pool_indices]
 
-    def properties(
-        self,
-        m: int = 1000,
-        k: int = 20,
-        estimator: str = "mle",
-        kf_mode: str = "exhaustive",
-        *,
-        estimator_options: dict | None = None,
-        cache: CacheMode = "use",
-        device: str | torch.device | None = None,
-        progress: bool = False,
-    ) -> dict:
-        """K_F and d_data of the training set, from the cache when this exact set was measured before.
-
-        ``k`` is the paper's MLE neighbour count, passed to estimators that take a ``k``;
-        ``estimator_options`` are further options of the d_data estimator (e.g. ``unbiased``).
-
-        Returns a dict with ``label_sharpness`` (K_F, inverse intensity units of the spec),
-        ``d_data``, ``estimator``, ``k``, ``m`` (images K_F compared: min(m, n)), ``kf_mode``, ``n``, ``preprocessing``,
-        ``fingerprint``, ``cached`` (served from the cache), the task description, the estimators'
-        details (the K_F arg-max pair as pool indices under ``kf_pair_pool_indices``) and
-        ``label_conflicts``: identical training images filed under two labels (each also a
-        :class:`LabelConflictWarning` naming both files).
-        """
-        from lightning_dims.properties import (
-            intrinsic_dimension,
-            label_conflicts,
-            label_sharpness,
-        )
-
-        if cache not in ("use", "refresh", "off"):
-            raise ValueError(f"cache must be 'use', 'refresh' or 'off', got {cache!r}")
-        options = d_data_options(estimator, k, estimator_options)
-        key = self.property_fingerprint(m, k, estimator, kf_mode, options)
-        if cache == "use":
-            cached = property_cache.load_entry(key)
-            if cached is not None:
-                return cached | {"cached": True}
-        started = time.perf_counter()
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        x = self.images("train").to(device)
-        y = self.labels("train").to(device)
-        conflicts = [self.sample_names("train", pair) for pair in label_conflicts(x, y)]
-        for first, second in conflicts[:10]:
-            warnings.warn(
-                f"{self.name}: the same image is in the training set under two labels: {first} and {second}",
-                LabelConflictWarning,
-                stacklevel=2,
-            )
-        sharpness = label_sharpness(x, y, m=m, mode=kf_mode, seed=self.seed)
-        dimension = intrinsic_dimension(x, estimator=estimator, progress=progress, **options)
-        train = self.indices("train")
-        record = self.describe() | {
-            "n": int(x.shape[0]),
-            "label_sharpness": float(sharpness.value),
-            "d_data": float(dimension.dimension),
-            "estimator": dimension.estimator,
-            "k": int(dimension.k),
-            "estimator_options": options,
-            "m": int(sharpness.m),
-            "kf_mode": kf_mode,
-            "fingerprint": key,
-            "label_sharpness_detail": sharpness.to_dict(),
-            "d_data_detail": dimension.to_dict(),
-            "kf_pair_pool_indices": None if sharpness.pair is None else [int(train[i]) for i in sharpness.pair],
-            "label_conflicts": {"count": len(conflicts), "examples": conflicts[:10]},
-            "compute_seconds": round(time.perf_counter() - started, 3),
-        }
-        if cache != "off":
-            property_cache.store_entry(key, record)
-        return record | {"cached": False}
+    properties = measure_properties
+    """K_F and d_data of the training set, from the cache when this exact set was measured before: a
+    :class:`~lightning_dims.data.property_report.PropertyReport`
+    (:func:`~lightning_dims.data.measurement.measure_properties`, with this task as ``task``)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lightning_dims.data.manifest import PATIENT_FOLDER_PATTERN
 from lightning_dims.prepare.copying import convert_copy, copy_task
 from lightning_dims.prepare.registry import (
     SEED_OPTION,
@@ -43,7 +44,7 @@ from lightning_dims.prepare.sources import (
 )
 from lightning_dims.prepare.tasks import Issue, Plan, Task
 
-PATIENT = re.compile(r"patient\d+")
+PATIENT = re.compile(PATIENT_FOLDER_PATTERN)
 VALUES = ("blank", "0", "-1")
 
 

@@ -6,7 +6,9 @@ image<k>.png``) and ``valid_image_paths.csv``.
 
 The authors' procedure (mazurowski-lab/radiologyintrinsicmanifolds, ``src/dataset.py``), re-implemented:
 every image listed in ``train_image_paths.csv``; label 0 when its path contains ``negative``, else
-1 when it contains ``positive``; the PNGs used unchanged (copied byte for byte).
+1 when it contains ``positive`` (on MURA's paths only the study folder names an outcome, so this is
+the dataset's rule :func:`~lightning_dims.data.manifest.mura_label`: the study folder's suffix); the
+PNGs used unchanged (copied byte for byte).
 
 Deviations: a listed path with neither word, a missing file or one that does not decode is
 reported instead of failing the run; ``--split valid`` and ``--per-class`` are offered.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from lightning_dims.data.manifest import PATIENT_FOLDER_PATTERN, mura_label
 from lightning_dims.prepare.copying import convert_copy, copy_task
 from lightning_dims.prepare.registry import (
     SEED_OPTION,
@@ -34,17 +37,8 @@ from lightning_dims.prepare.sources import (
 )
 from lightning_dims.prepare.tasks import Issue, Plan, Task
 
-PATIENT = re.compile(r"patient\d+")
+PATIENT = re.compile(PATIENT_FOLDER_PATTERN)
 STUDY = re.compile(r"study\d+_(?:positive|negative)")
-
-
-def path_label(listed: str) -> int | None:
-    """0 when the path contains ``negative``, else 1 when it contains ``positive`` (the authors' order), else None."""
-    if "negative" in listed:
-        return 0
-    if "positive" in listed:
-        return 1
-    return None
 
 
 def plan(source: Path, options: dict) -> Plan:
@@ -54,7 +48,7 @@ def plan(source: Path, options: dict) -> Plan:
     tasks, issues = [], []
     shown = relative(table, source)
     for listed in frame["path"].dropna():
-        label = path_label(listed)
+        label = mura_label(listed)
         if label is None:
             issues.append(Issue("unexpected", "path names neither positive nor negative", f"{shown}:{listed}"))
             continue

@@ -20,6 +20,7 @@ from lightning_dims.records.schema import (
     EvalMetrics,
     FGSMResult,
     ResultsRecord,
+    RunStatus,
 )
 from lightning_dims.records.store import (
     CorruptRecordWarning,
@@ -46,6 +47,7 @@ __all__ = [
     "RecordExistsError",
     "RecordState",
     "ResultsRecord",
+    "RunStatus",
     "build_record",
     "callback_fields",
     "inspect_record",

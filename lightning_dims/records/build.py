@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightning_dims.records.contributions import build_record
-from lightning_dims.records.schema import EvalMetrics, ResultsRecord
+from lightning_dims.records.schema import EvalMetrics, ResultsRecord, RunStatus
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def record_base(
     trainer: Any,
     model: Any,
     datamodule: Any,
-    status: str,
+    status: RunStatus,
     error: str | None,
     evaluations: Evaluations,
     attempts: Sequence[Mapping[str, Any]] = (),

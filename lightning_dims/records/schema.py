@@ -9,17 +9,18 @@ attempt that worked on it, wall time and status.
 Units: losses are mean cross-entropy in nats per image, accuracies fractions in [0, 1], K_F in
 1/(intensity units) under ``preprocessing``, eps in intensity units of that spec, times in seconds.
 
-Status: ``finished`` (trained and tested), ``smoke`` (ran to its end under a smoke-test setting,
-:func:`smoke_settings`: Lightning's ``fast_dev_run``, ``limit_*_batches`` below the whole set,
-``overfit_batches``; complete, so never run again, but its numbers are not a result and no report
-uses it), ``failed`` (an exception; ``error`` says which), ``interrupted`` (stopped by a signal:
-SIGTERM/SIGINT or a preemption; resumable with ``--ckpt_path last``). A SIGKILLed attempt writes
-nothing itself; the next attempt lists it in ``attempts`` with status ``killed``.
+Status (:class:`RunStatus`): ``finished`` (trained and tested), ``smoke`` (ran to its end under a
+smoke-test setting, :func:`smoke_settings`: Lightning's ``fast_dev_run``, ``limit_*_batches`` below
+the whole set, ``overfit_batches``; complete, so never run again, but its numbers are not a result
+and no report uses it), ``failed`` (an exception; ``error`` says which), ``interrupted`` (stopped by
+a signal: SIGTERM/SIGINT or a preemption; resumable with ``--ckpt_path last``). A SIGKILLed attempt
+writes nothing itself; the next attempt lists it in ``attempts`` with status ``killed``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,9 +40,34 @@ PROTECTED_FIELDS = frozenset(
 )
 """Fields a callback contribution may not set: they identify the run and are set by the trainer."""
 
-Status = Literal["finished", "smoke", "failed", "interrupted"]
-AttemptStatus = Literal["finished", "smoke", "failed", "interrupted", "killed"]
-COMPLETE_STATUSES = frozenset({"finished", "smoke"})
+
+class RunStatus(str, Enum):
+    """How a training run, or one attempt (one process) at it, stands; the values are what records store.
+
+    ``running``: an attempt that has started and not ended (the attempt journal only; never in a record).
+    ``finished``: trained and tested to the end. ``smoke``: ran to its end under a smoke-test setting
+    (complete, never reported). ``failed``: an exception stopped it (``error`` says which); resumable.
+    ``interrupted``: a signal stopped it (SIGTERM/SIGINT, a preemption); resumable.
+    ``killed``: an attempt that ended without writing anything (SIGKILL, a lost node), closed by the
+    next attempt; an attempt's status only, never a run's.
+    """
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    SMOKE = "smoke"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    KILLED = "killed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Status = Literal[RunStatus.FINISHED, RunStatus.SMOKE, RunStatus.FAILED, RunStatus.INTERRUPTED]
+"""A record's status: how the run's latest attempt ended."""
+AttemptStatus = Literal[RunStatus.FINISHED, RunStatus.SMOKE, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.KILLED]
+"""How one ended attempt ended."""
+COMPLETE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.SMOKE})
 """Statuses of a run that ran to its end: never run or resumed again (only ``finished`` is reported)."""
 
 SMOKE_LIMITS = ("trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.limit_test_batches")

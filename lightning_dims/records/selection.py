@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightning_dims.errors import LightningDimsError
-from lightning_dims.records.schema import ResultsRecord, smoke_settings
+from lightning_dims.records.schema import ResultsRecord, RunStatus, smoke_settings
 from lightning_dims.records.store import RecordScan, latest_per_run, scan_records
 
 GRID_KEYS = frozenset(
@@ -108,10 +108,10 @@ def select_records(
     ]
     finished = []
     for path, record in kept:
-        if record.status == "smoke":
+        if record.status == RunStatus.SMOKE:
             shown = ", ".join(smoke_settings(record.config)) or "a smoke-test setting"
             selection.skipped.append((str(path), f"smoke test: {shown}; its numbers are not a result"))
-        elif record.status != "finished":
+        elif record.status != RunStatus.FINISHED:
             selection.skipped.append((str(path), f"not finished: status {record.status}"))
         else:
             finished.append((path, record))

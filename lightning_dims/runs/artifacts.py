@@ -39,7 +39,7 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.compat import started_wandb_run, wandb_run_offline
-from lightning_dims.records.schema import COMPLETE_STATUSES
+from lightning_dims.records.schema import COMPLETE_STATUSES, RunStatus
 from lightning_dims.runs.identity import wandb_run_id
 from lightning_dims.runs.wandb_run import DEFAULT_PROJECT, DEFAULT_WANDB_HOST, resolve_wandb_mode, server_problem
 
@@ -82,7 +82,7 @@ def properties_artifact(properties: dict, folder: Path):
 def log_run_artifacts(
     run: Any,
     *,
-    status: str,
+    status: RunStatus | str,
     record_file: Path,
     checkpoint: Path | None,
     properties: dict | None,
@@ -94,6 +94,7 @@ def log_run_artifacts(
     """
     import wandb
 
+    status = RunStatus(status).value  # W&B aliases and metadata take the plain string (its encoder writes an Enum's name)
     logged: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="lightning-dims-artifact-") as scratch:

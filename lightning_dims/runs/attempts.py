@@ -18,6 +18,7 @@ import socket
 import time
 from pathlib import Path
 
+from lightning_dims.records.schema import RunStatus
 from lightning_dims.runs.claims import CLAIM_NAME
 
 JOURNAL_NAME = "attempts.jsonl"
@@ -64,7 +65,7 @@ class AttemptJournal:
         by_number: dict[int, dict] = {}
         for event in self.events():
             number = int(event.get("attempt", 0))
-            entry = by_number.setdefault(number, {"attempt": number, "status": "running"})
+            entry = by_number.setdefault(number, {"attempt": number, "status": RunStatus.RUNNING})
             if event.get("event") == "start":
                 entry.update({key: event.get(key) for key in ("started_at", "host", "pid", "resumed_from")})
             elif event.get("event") == "end":
@@ -95,14 +96,14 @@ class AttemptJournal:
         """
         attempts = self.attempts()
         for attempt in attempts:
-            if attempt["status"] == "running":
+            if attempt["status"] == RunStatus.RUNNING:
                 ended = last_seen if attempt is attempts[-1] else None
                 wall = None if ended is None else max(0.0, ended - parse_stamp(attempt["started_at"]))
                 self._append(
                     {
                         "event": "end",
                         "attempt": attempt["attempt"],
-                        "status": "killed",
+                        "status": RunStatus.KILLED,
                         "ended_at": None if ended is None else utc_stamp(ended),
                         "wall_time_s": wall,
                     }
@@ -120,7 +121,7 @@ class AttemptJournal:
         )
         return number
 
-    def end(self, number: int, status: str, wall_time_s: float) -> None:
+    def end(self, number: int, status: RunStatus, wall_time_s: float) -> None:
         self._append(
             {"event": "end", "attempt": number, "status": status, "ended_at": utc_stamp(), "wall_time_s": wall_time_s}
         )

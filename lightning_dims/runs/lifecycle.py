@@ -30,7 +30,7 @@ from typing import Any
 
 from lightning_dims.records.build import Evaluations, RunFacts, run_record
 from lightning_dims.records.contributions import callback_fields
-from lightning_dims.records.schema import COMPLETE_STATUSES, smoke_settings
+from lightning_dims.records.schema import COMPLETE_STATUSES, RunStatus, smoke_settings
 from lightning_dims.records.store import write_record
 from lightning_dims.runs.artifacts import log_attempt_artifacts
 from lightning_dims.runs.attempts import AttemptJournal
@@ -64,12 +64,12 @@ class RunOutcome:
     contributions: dict[str, Any] | None = None
 
 
-def _status_of(error: BaseException | None, trainer: Any, config: dict[str, Any]) -> str:
+def _status_of(error: BaseException | None, trainer: Any, config: dict[str, Any]) -> RunStatus:
     if error is None:
         if getattr(trainer, "interrupted", False):
-            return "interrupted"
-        return "smoke" if smoke_settings(config) else "finished"
-    return "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
+            return RunStatus.INTERRUPTED
+        return RunStatus.SMOKE if smoke_settings(config) else RunStatus.FINISHED
+    return RunStatus.INTERRUPTED if isinstance(error, (KeyboardInterrupt, SystemExit)) else RunStatus.FAILED
 
 
 @contextmanager
@@ -93,13 +93,13 @@ def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterat
         yield outcome
     except BaseException as error:
         caught = error
-        if signals.preempted and _status_of(error, trainer, session.facts.config) == "interrupted" and not isinstance(error, Preempted):
+        if signals.preempted and _status_of(error, trainer, session.facts.config) == RunStatus.INTERRUPTED and not isinstance(error, Preempted):
             raise Preempted(signals.signum) from error  # Lightning's SIGTERMException exits 0: W&B would not requeue
         raise
     finally:
         signals.holding = True  # a second signal while recording must not cut the record short
         status = _status_of(caught, trainer, session.facts.config)
-        preempted = signals.preempted and status == "interrupted"
+        preempted = signals.preempted and status == RunStatus.INTERRUPTED
         try:
             if is_writer:
                 journal.end(attempt, status, time.perf_counter() - started)
