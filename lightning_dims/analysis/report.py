@@ -23,6 +23,7 @@ from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, Do
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
+from lightning_dims.utils import atomic_write
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -45,12 +46,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def correlation_cells(c: Correlation | None) -> list[str]:
@@ -342,6 +337,6 @@ def write_report(
     listed = findings(analysis)
     paths = figure_paths(analysis, out)
     fits = fits_json(analysis, listed)
-    write_atomic(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
-    write_atomic(out / "report.md", "\n".join(report_lines(analysis, paths, listed)))
+    atomic_write(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
+    atomic_write(out / "report.md", "\n".join(report_lines(analysis, paths, listed)))
     return fits

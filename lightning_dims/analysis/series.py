@@ -26,6 +26,7 @@ from lightning_dims.analysis.robustness import PenaltyScope, penalty_points, pen
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties
+from lightning_dims.utils import canonical_json
 
 MIN_SERIES_TASKS = 3
 
@@ -58,7 +59,7 @@ def controlled_series(rows: Sequence[RunRow]) -> list[Series]:
             groups: dict[str, list[str]] = defaultdict(list)
             for task, options in options_by_task.items():
                 rest = {k: options.get(k) for k in keys if k != varied}
-                groups[json.dumps(rest, sort_keys=True, default=str)].append(task)
+                groups[canonical_json(rest, compact=False)].append(task)
             for rest, members in groups.items():
                 values = {json.dumps(options_by_task[t].get(varied), default=str) for t in members}
                 if len(values) >= MIN_SERIES_TASKS:
