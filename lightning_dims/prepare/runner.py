@@ -22,7 +22,7 @@ import io
 import json
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -264,7 +264,7 @@ def report_csv(issues: list[Issue]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=["kind", "reason", "source", "detail"], lineterminator="\n")
     writer.writeheader()
     for issue in sorted(issues, key=lambda i: (order[i.kind], i.reason, i.source, i.detail)):
-        writer.writerow(issue.to_dict())
+        writer.writerow(asdict(issue))
     return buffer.getvalue()
 
 
