@@ -11,7 +11,9 @@ writers share one. It is flushed, by default fsynced, then moved into place in o
 over the target (``os.replace``: :func:`atomic_write`, :func:`atomic_open`) or hard-linked to the
 target's name (``os.link``, which fails when the name exists: :func:`publish_new`). A reader sees
 the old file or the new one, never half of one; the temporary file is removed on any failure.
-With ``fsync=True`` the folder is fsynced after the move too, so the new name survives a power cut.
+With ``fsync=True`` the folder is fsynced after the move too, so the new name survives a power cut;
+writers of files that are cheap to remake (property-cache entries, the file-digest memo, prepared
+images, downloaded record copies, claims) pass ``fsync=False``, as they never fsynced before.
 
 Digests. :func:`canonical_json` is the one JSON text of a value that identities are computed from
 (keys sorted, ASCII). Its compact form (separators ``,`` and ``:``) spells ``config_hash``, short
