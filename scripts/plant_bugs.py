@@ -64,31 +64,24 @@ MUTANTS = (
     Mutant(
         "record-written-in-place",
         "lightning_dims/records/store.py",
-        "            if state is RecordState.UNFINISHED:\n                os.replace(tmp, target)\n",
-        "            if state is RecordState.UNFINISHED:\n                target.write_text(Path(tmp).read_text())\n",
+        "        if state is RecordState.UNFINISHED:\n            return atomic_write(target, text)\n",
+        "        if state is RecordState.UNFINISHED:\n            target.write_text(text)\n            return target\n",
         ("tests/test_atomic_writes.py", "tests/test_records.py"),
         "a results record replacing a failed one is written in place, not temp file + rename",
     ),
     Mutant(
         "new-record-written-in-place",
         "lightning_dims/records/store.py",
-        "                os.link(tmp, target)  # atomic, and never clobbers a record that appeared meanwhile\n",
-        "                target.write_text(Path(tmp).read_text())\n",
+        "            if publish_new(target, text):  # atomic, and never clobbers a record that appeared meanwhile\n",
+        "            if target.write_text(text):\n",
         ("tests/test_atomic_writes.py",),
         "a run's first results record is written in place (open(target, 'w')), not linked into place whole",
     ),
     Mutant(
         "cache-entry-written-in-place",
         "lightning_dims/data/property_cache.py",
-        '    handle, temporary = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=path.parent)\n'
-        "    try:\n"
-        '        with os.fdopen(handle, "w") as stream:\n'
-        "            json.dump(record, stream, sort_keys=True)\n"
-        "        os.replace(temporary, path)\n",
-        '    temporary = f"{path}.unused"\n'
-        "    try:\n"
-        '        with open(path, "w") as stream:\n'
-        "            json.dump(record, stream, sort_keys=True)\n",
+        "    with atomic_open(path, fsync=False) as stream:  # a lost entry is measured again\n",
+        '    path.parent.mkdir(parents=True, exist_ok=True)\n    with open(path, "w") as stream:\n',
         ("tests/test_atomic_writes.py", "tests/test_data_embedded.py"),
         "a property-cache entry is written in place, not temp file + rename",
     ),

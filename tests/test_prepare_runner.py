@@ -19,6 +19,7 @@ from lightning_dims.prepare.imaging import resize_like_skimage
 from lightning_dims.prepare.journal import Journal
 from lightning_dims.prepare.sampling import class_orders, draw
 from lightning_dims.prepare.tasks import Task, TaskResult
+from lightning_dims.utils import TEMPORARY_GLOB
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +49,7 @@ def test_killed_prepare_continues_without_redoing_work(tmp_path, rng, capsys):
     assert f"continued an interrupted prepare ({done_before} files were already done)" in stderr
     keys = [json.loads(line)["key"] for line in journal_lines(out) if line.endswith("}")]
     assert len(keys) == len(set(keys)) == 304  # every file converted exactly once: 300 + signed, CT_small, unequal, truncated
-    assert not list(out.rglob(".partial-*"))
+    assert not list(out.rglob(TEMPORARY_GLOB))
     code, _, stderr = run_prepare(capsys, "rsna", "--source", str(tmp_path / "kaggle"), "--out", str(tmp_path / "straight"), "--size", "16")
     assert code == 0, stderr
     once, resumed = read_manifest_rows(tmp_path / "straight"), read_manifest_rows(out)

@@ -22,7 +22,7 @@ the number of tasks and of runs. The demo prints them and the report lists the s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lightning_dims.analysis.analyse import Analysis
 from lightning_dims.analysis.laws import AcrossTasks
@@ -37,9 +37,6 @@ class Finding:
     claim: str
     holds: bool
     text: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def interval_text(interval: Interval, digits: int = 2) -> str:

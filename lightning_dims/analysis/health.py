@@ -23,7 +23,7 @@ which are independent), and the fraction of runs with a whole-task bootstrap int
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.stats import FitError, GroupBootstrap, Proportion, group_bootstrap, proportion, weighted_mean
@@ -77,10 +77,6 @@ class ReprBound:
     @property
     def n_tasks(self) -> int:
         return len(self.per_task)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "tasks_always_below": self.tasks_always_below.to_dict(),
-                "run_fraction_bootstrap": None if self.run_fraction_bootstrap is None else self.run_fraction_bootstrap.to_dict()}
 
 
 def representation_bound(rows: Sequence[RunRow]) -> list[ReprBound]:

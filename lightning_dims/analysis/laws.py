@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
@@ -68,10 +68,6 @@ class AcrossTasks:
     correlation: Correlation | None
     flagged: tuple[str, ...] = ()
     flag_threshold: float | None = None
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "fit": self.fit.to_dict(),
-                "correlation": None if self.correlation is None else self.correlation.to_dict()}
 
 
 def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float, float, int]],
@@ -140,9 +136,6 @@ class DimensionSlope:
     tasks: tuple[str, ...]
     n_runs: int
     fit: LineFit
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "fit": self.fit.to_dict()}
 
 
 def loss_vs_dimension_at_each_n(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import asdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, Do
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
+from lightning_dims.utils import atomic_write
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -45,12 +47,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def correlation_cells(c: Correlation | None) -> list[str]:
@@ -295,30 +291,30 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
 
 def fits_json(analysis: Analysis, listed: Sequence) -> dict:
     def keyed(mapping: Mapping[tuple[str, str], Any]) -> dict:
-        return {f"{arch}/{task}": value.to_dict() for (arch, task), value in mapping.items()}
+        return {f"{arch}/{task}": asdict(value) for (arch, task), value in mapping.items()}
 
     return {
         "spec": analysis.spec,
         "n_runs": len(analysis.rows),
         "reference_n": analysis.ref_sizes,
         "centre_n": centre_sizes(analysis.rows),
-        "findings": [f.to_dict() for f in listed],
+        "findings": [asdict(f) for f in listed],
         "task_properties": keyed(analysis.properties),
         "exponents": keyed(analysis.exponents),
-        "alpha_vs_inverse_d_data": {a: f.to_dict() for a, f in analysis.alpha_vs_dimension.items()},
-        "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in analysis.loss_vs_sharpness.items()},
+        "alpha_vs_inverse_d_data": {a: asdict(f) for a, f in analysis.alpha_vs_dimension.items()},
+        "centre_loss_vs_log_k_f": {a: asdict(f) for a, f in analysis.loss_vs_sharpness.items()},
         "series": [s.to_dict() for s in analysis.series],
-        "fig2_loss_vs_d_data": [s.to_dict() for s in analysis.fig2],
+        "fig2_loss_vs_d_data": [asdict(s) for s in analysis.fig2],
         "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
-        "representation_bound": [b.to_dict() for b in analysis.bounds],
+        "representation_bound": [asdict(b) for b in analysis.bounds],
         "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},
         "domain_ratio": None if (ratio := domain_ratio(analysis.comparison)) is None else {
-            **ratio.__dict__, "ratio": None if ratio.ratio is None else ratio.ratio.to_dict()},
+            **ratio.__dict__, "ratio": None if ratio.ratio is None else asdict(ratio.ratio)},
         "paper_comparison": [
             {"dataset": r.dataset, "paper": None if r.paper is None else {**r.paper.__dict__},
              "ours": [o.__dict__ for o in r.ours]} for r in analysis.comparison
         ],
-        "skipped": [s.to_dict() for s in analysis.skips],
+        "skipped": [asdict(s) for s in analysis.skips],
     }
 
 
@@ -342,6 +338,6 @@ def write_report(
     listed = findings(analysis)
     paths = figure_paths(analysis, out)
     fits = fits_json(analysis, listed)
-    write_atomic(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
-    write_atomic(out / "report.md", "\n".join(report_lines(analysis, paths, listed)))
+    atomic_write(out / "fits.json", json.dumps(fits, indent=2, default=str) + "\n")
+    atomic_write(out / "report.md", "\n".join(report_lines(analysis, paths, listed)))
     return fits

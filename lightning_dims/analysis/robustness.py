@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
@@ -60,14 +60,14 @@ class PenaltyScope:
 
     def to_dict(self) -> dict:
         def maybe(value):
-            return None if value is None else value.to_dict()
+            return None if value is None else asdict(value)
 
         return {
             "arch": self.arch, "scope": self.scope, "n_runs": self.n_runs, "n_tasks": self.n_tasks,
             "task_level": {"vs_sharpness": maybe(self.tasks_vs_sharpness),
                            "partial_given_clean_loss": maybe(self.tasks_partial_given_clean_loss),
                            "whole_task_bootstrap_of_run_r": maybe(self.task_bootstrap)},
-            "run_level_descriptive": {"vs_sharpness": self.vs_sharpness.to_dict(),
+            "run_level_descriptive": {"vs_sharpness": asdict(self.vs_sharpness),
                                       "vs_log_clean_loss": maybe(self.vs_log_clean_loss),
                                       "partial_given_clean_loss": maybe(self.partial_given_clean_loss)},
             "refused": list(self.refused),

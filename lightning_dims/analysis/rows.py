@@ -17,13 +17,13 @@ of such losses follows single errors, not the training size.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lightning_dims.analysis.skips import Skip
+from lightning_dims.utils import canonical_json
 
 MIN_TEST_IMAGES = 50
 """Runs whose record says they were tested on fewer images are skipped (module docstring)."""
@@ -107,13 +107,9 @@ def task_identity(record: Mapping[str, Any]) -> tuple[str, tuple[int, ...] | Non
     return record["dataset"], None if classes is None else tuple(int(c) for c in classes), dict(options)
 
 
-def _canonical(options: Any) -> str:
-    return json.dumps(options, sort_keys=True, default=str)
-
-
 def task_key(dataset: str, classes: Iterable[int] | None, options: Mapping[str, Any]) -> str:
     """The canonical key of a task, as :func:`task_display_names` keys its names."""
-    return _canonical([dataset, None if classes is None else list(classes), dict(options)])
+    return canonical_json([dataset, None if classes is None else list(classes), dict(options)], compact=False)
 
 
 def _classes_text(classes: tuple[int, ...]) -> str:
@@ -130,7 +126,7 @@ def task_display_names(identities: Iterable[tuple[str, tuple[int, ...] | None, d
     names = {}
     for dataset, variants in by_dataset.items():
         option_keys = list(dict.fromkeys(key for _, options in variants for key in options))  # the dataset's order
-        varying = [k for k in option_keys if len({_canonical({k: o.get(k)}) for _, o in variants}) > 1]
+        varying = [k for k in option_keys if len({canonical_json({k: o.get(k)}, compact=False) for _, o in variants}) > 1]
         class_sets = {classes for classes, _ in variants}
         for classes, options in variants:
             parts = [dataset]

@@ -26,6 +26,7 @@ from lightning_dims.analysis.robustness import PenaltyScope, penalty_points, pen
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties
+from lightning_dims.utils import canonical_json
 
 MIN_SERIES_TASKS = 3
 
@@ -58,7 +59,7 @@ def controlled_series(rows: Sequence[RunRow]) -> list[Series]:
             groups: dict[str, list[str]] = defaultdict(list)
             for task, options in options_by_task.items():
                 rest = {k: options.get(k) for k in keys if k != varied}
-                groups[json.dumps(rest, sort_keys=True, default=str)].append(task)
+                groups[canonical_json(rest, compact=False)].append(task)
             for rest, members in groups.items():
                 values = {json.dumps(options_by_task[t].get(varied), default=str) for t in members}
                 if len(values) >= MIN_SERIES_TASKS:
@@ -90,14 +91,14 @@ class SeriesResult:
     def to_dict(self) -> dict:
         return {
             "series": {**asdict(self.series), "name": self.series.name},
-            "exponent_vs_inverse_dimension": _maybe(self.exponent_vs_inverse_dimension),
-            "centre_loss_vs_sharpness": _maybe(self.centre_loss_vs_sharpness),
-            "penalty_vs_sharpness": _maybe(self.penalty),
+            "exponent_vs_inverse_dimension": _maybe_asdict(self.exponent_vs_inverse_dimension),
+            "centre_loss_vs_sharpness": _maybe_asdict(self.centre_loss_vs_sharpness),
+            "penalty_vs_sharpness": None if self.penalty is None else self.penalty.to_dict(),
         }
 
 
-def _maybe(value) -> dict | None:
-    return None if value is None else value.to_dict()
+def _maybe_asdict(value) -> dict | None:
+    return None if value is None else asdict(value)
 
 
 def analyse_series(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -12,9 +12,6 @@ class Skip:
     what: str
     scope: str
     why: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def __str__(self) -> str:
         return f"{self.what} [{self.scope}]: {self.why}"

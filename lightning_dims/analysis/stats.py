@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -126,9 +126,6 @@ class LineFit:
         half = stats.t.ppf((1 + self.confidence) / 2, self.n - 2) * self.mean_se_at(x)
         centre = float(self.predict(x))
         return centre, (_finite(centre - half), _finite(centre + half))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE) -> LineFit:
@@ -220,9 +217,6 @@ class Correlation:
     confidence: float
     note: str | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def rank_correlation(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """Spearman rho along ``axis`` (Pearson r of average ranks), vectorised for ``scipy.stats.bootstrap``."""
@@ -295,9 +289,6 @@ class PartialCorrelation:
     confidence: float
     covariate: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def residuals(y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``y`` minus its OLS fit on ``z`` (with intercept)."""
@@ -343,9 +334,6 @@ class Proportion:
     fraction: float
     ci: Interval
     confidence: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
@@ -404,9 +392,6 @@ class GroupBootstrap:
     confidence: float
     note: str | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def group_bootstrap(
     statistic, columns: Sequence[Sequence[float]], groups: Sequence[str], confidence: float = CONFIDENCE,
@@ -449,9 +434,6 @@ class Ratio:
     n_denominator: int
     dof: float
     confidence: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:

@@ -71,9 +71,6 @@ class TaskProperties:
     kf_m: int | None
     runs_at_ref: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def reference_properties(
     rows: Sequence[RunRow], ref_n: int | None = None
@@ -127,7 +124,7 @@ def _one_m_per_arch(
             if key[0] == arch and p.label_sharpness is not None and p.kf_m != common:
                 skips.append(Skip("K_F", f"{arch} {p.task}", f"compared M = {p.kf_m} images, most tasks M = {common}: "
                                   "K_F is a maximum over pairs and grows with M"))
-                properties[key] = TaskProperties(**{**p.to_dict(), "label_sharpness": None})
+                properties[key] = TaskProperties(**{**asdict(p), "label_sharpness": None})
     return properties, skips
 
 
@@ -149,11 +146,6 @@ class TaskExponent:
     loss_at_centre_ci: Interval
     extrapolated: bool
     fit: LineFit
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["fit"] = self.fit.to_dict()
-        return out
 
 
 def centre_sizes(rows: Sequence[RunRow]) -> dict[str, float]:

@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import asdict
 
 from lightning_dims.cli import user_errors
 from lightning_dims.data import (
@@ -123,7 +124,7 @@ def measure(args: argparse.Namespace) -> dict:
             spreads = label_sharpness_stability(
                 task.images("train"), task.labels("train"), ms=sizes, repeats=args.kf_spread, seed=args.seed, mode=args.kf_mode
             )
-            record["label_sharpness_spread"] = [spread.to_dict() for spread in spreads]
+            record["label_sharpness_spread"] = [asdict(spread) for spread in spreads]
         return record
     except (MissingDatasetError, UnknownDatasetError, SplitError, ValueError) as error:
         raise UsageError(str(error)) from None

@@ -4,20 +4,19 @@ The identity of a file dataset (and so every cached K_F / d_data and every ``con
 change when a pixel changes, not only when a file is renamed. :func:`files_digest` hashes the
 bytes of each file (SHA-256) once and remembers the digest under the file's path, size, mtime,
 ctime and inode in ``<cache>/file-digests/<root hash>.json``; a file whose ``stat`` still matches
-is not read again. The memo is rewritten atomically (temporary file + rename), so concurrent runs
-at worst recompute a digest, never read a torn memo.
+is not read again. The memo is rewritten atomically (:func:`~lightning_dims.utils.atomic_open`),
+so concurrent runs at worst recompute a digest, never read a torn memo.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_dims.data import property_cache
+from lightning_dims.utils import atomic_open, digest, file_digest
 
 MEMO_FORMAT = 1
 
@@ -26,14 +25,8 @@ def _stat_key(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
-def file_digest(path: Path) -> str:
-    """Hex SHA-256 of the file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _memo_path(root: Path) -> Path:
-    name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
+    name = digest(str(root), 24)
     return property_cache.cache_dir() / "file-digests" / f"{name}.json"
 
 
@@ -46,26 +39,23 @@ def _load_memo(path: Path) -> dict:
 
 
 def _store_memo(path: Path, files: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as stream:
+        with atomic_open(path, fsync=False) as stream:
             json.dump({"format": MEMO_FORMAT, "files": files}, stream)
-        os.replace(temporary, path)
     except OSError:  # a read-only cache only costs the re-hashing
-        Path(temporary).unlink(missing_ok=True)
+        pass
 
 
 def files_digest(paths: Sequence[str | os.PathLike[str]]) -> str:
     """One hex SHA-256 over ``(path relative to their common folder, content digest)`` of every file, in order."""
     resolved = [Path(path).resolve() for path in paths]
     if not resolved:
-        return hashlib.sha256(b"").hexdigest()
+        return digest(b"")
     root = Path(os.path.commonpath([str(path.parent) for path in resolved]))
     memo_path = _memo_path(root)
     memo = _load_memo(memo_path)
     changed = False
-    combined = hashlib.sha256()
+    lines = []
     for path in resolved:
         relative = str(path.relative_to(root))
         key = _stat_key(path.stat())
@@ -74,7 +64,7 @@ def files_digest(paths: Sequence[str | os.PathLike[str]]) -> str:
             entry = [*key, file_digest(path)]
             memo[relative] = entry
             changed = True
-        combined.update(f"{relative}\t{entry[4]}\n".encode())
+        lines.append(f"{relative}\t{entry[4]}\n")
     if changed:
         _store_memo(memo_path, memo)
-    return combined.hexdigest()
+    return digest(lines)

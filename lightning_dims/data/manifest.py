@@ -15,7 +15,6 @@ the raw column the rule of paper.md §4 is applied to (:data:`RADIOLOGY_SETS`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from lightning_dims.data.pool import IMAGE_SUFFIXES, FilePool, listing_signature
 from lightning_dims.data.registry import get_dataset, register_dataset
 from lightning_dims.errors import LightningDimsError
+from lightning_dims.utils import digest
 
 MANIFEST_NAME = "manifest.csv"
 PATH_COLUMNS = ("path", "Path", "file", "filename")
@@ -231,7 +231,7 @@ def with_preparation_spec(pool: FilePool, folder: Path) -> FilePool:
     tells apart two preparations of one download (other options, other library versions)."""
     sidecar = Path(folder) / PREPARE_SPEC_NAME
     if sidecar.is_file():
-        pool.signature = hashlib.sha256(pool.signature.encode() + b"\0" + sidecar.read_bytes()).hexdigest()[:16]
+        pool.signature = digest([pool.signature, b"\0", sidecar.read_bytes()], 16)
     return pool
 
 

@@ -9,7 +9,7 @@ folders, CSV manifests, the radiology sets).
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import torch
 
 from lightning_dims.data.spec import as_nchw
 from lightning_dims.errors import LightningDimsError
+from lightning_dims.utils import digest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 """File types a :class:`FilePool` reads: anything Pillow opens (8/16-bit gray, RGB), or a 2D/3D ``.npy`` array."""
@@ -140,20 +141,18 @@ def file_signature(*paths: Path) -> str:
     for path in paths:
         stat = Path(path).stat()
         parts.append(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return digest("|".join(parts), 16)
 
 
 def listing_signature(paths: list[Path], labels: np.ndarray, root: Path) -> str:
     """Identity of a file-per-image dataset: its relative paths and labels."""
-    digest = hashlib.sha256(str(Path(root).resolve()).encode())
-    for path, label in zip(paths, labels):
-        digest.update(f"{Path(path).relative_to(root) if Path(path).is_relative_to(root) else path}\t{label}\n".encode())
-    return digest.hexdigest()[:16]
+    lines = (
+        f"{Path(path).relative_to(root) if Path(path).is_relative_to(root) else path}\t{label}\n"
+        for path, label in zip(paths, labels)
+    )
+    return digest(itertools.chain([str(Path(root).resolve())], lines), 16)
 
 
 def content_signature(*arrays: np.ndarray) -> str:
     """Identity of generated/embedded data from its bytes."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
+    return digest((np.ascontiguousarray(array).tobytes() for array in arrays), 16)

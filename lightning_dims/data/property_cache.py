@@ -3,17 +3,18 @@
 A fingerprint is the SHA-256 of the canonical JSON of: dataset name and options, the source
 signature, task classes, the exact training indices, the preprocessing spec and the estimator
 options. Any change to one of them is a different entry; nothing is ever served stale. Entries
-are JSON files ``<cache>/properties/<fingerprint>.json`` written atomically (temp file +
-``os.replace``), so concurrent runs (sweep workers, DDP ranks) never read half a file.
+are JSON files ``<cache>/properties/<fingerprint>.json`` written atomically
+(:func:`~lightning_dims.utils.atomic_open`: temp file + ``os.replace``), so concurrent runs (sweep
+workers, DDP ranks) never read half a file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from lightning_dims.utils import atomic_open, canonical_json, digest
 
 CACHE_ENV = "LIGHTNING_DIMS_CACHE"
 CACHE_FORMAT = 2
@@ -28,8 +29,7 @@ def cache_dir() -> Path:
 
 def fingerprint(payload: dict) -> str:
     """Hex SHA-256 of ``payload`` as canonical JSON (sorted keys, no whitespace)."""
-    canonical = json.dumps({"cache_format": CACHE_FORMAT, **payload}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return digest(canonical_json({"cache_format": CACHE_FORMAT, **payload}, strict=True))
 
 
 def entry_path(key: str) -> Path:
@@ -48,13 +48,6 @@ def load_entry(key: str) -> dict | None:
 def store_entry(key: str, record: dict) -> Path:
     """Write ``record`` for ``key`` atomically; returns the entry's path."""
     path = entry_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(record, stream, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, fsync=False) as stream:  # a lost entry is measured again
+        json.dump(record, stream, sort_keys=True)
     return path

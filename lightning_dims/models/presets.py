@@ -12,19 +12,9 @@ from functools import cache
 
 from lightning_dims.configs import CONFIG_ROOT, load_yaml
 from lightning_dims.models.registry import arch_spec
+from lightning_dims.utils import flatten
 
 PROTOCOL = CONFIG_ROOT / "protocol"
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
-    """``{"model": {"lr": 1e-3}}`` -> ``{"model.lr": 1e-3}``."""
-    flat: dict[str, object] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @cache

@@ -20,13 +20,12 @@ grid_mode=True)`` (pixel areas, not centres, aligned), then clipping to [min, ma
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-PARTIAL_PREFIX = ".partial-"
+from lightning_dims.utils import TEMPORARY_GLOB, atomic_open
 """Temporary files being written carry this prefix; a resumed prepare deletes leftovers."""
 
 JPEG_QUALITY = 95
@@ -81,23 +80,13 @@ def authors_uint8(pixels: np.ndarray, size: int, monochrome1: bool) -> np.ndarra
     return 255 - image if monochrome1 else image
 
 
-def partial_path(path: Path) -> Path:
-    return path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{path.name}")
-
-
 def write_image(path: Path, image: np.ndarray, image_format: str = "png") -> None:
     """Write a uint8 gray image atomically (temporary file + rename): PNG (lossless) or JPEG at :data:`JPEG_QUALITY`."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = partial_path(path)
     options = {"format": "JPEG", "quality": JPEG_QUALITY} if image_format == "jpg" else {"format": "PNG"}
-    try:
-        Image.fromarray(np.ascontiguousarray(image)).save(temporary, **options)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=False) as stream:  # a killed prepare converts the file again
+        Image.fromarray(np.ascontiguousarray(image)).save(stream, **options)
 
 
 def copy_verified(source: Path, destination: Path) -> tuple[int, ...]:
@@ -110,21 +99,15 @@ def copy_verified(source: Path, destination: Path) -> tuple[int, ...]:
     with Image.open(source) as image:
         image.load()
         shape = (image.height, image.width)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = partial_path(destination)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with open(source, "rb") as original, atomic_open(destination, "wb", fsync=False) as stream:
+        shutil.copyfileobj(original, stream)
     return shape
 
 
 def remove_partials(folder: Path) -> int:
     """Delete temporary files a killed prepare left under ``folder``; returns how many."""
     removed = 0
-    for path in Path(folder).rglob(f"{PARTIAL_PREFIX}*"):
+    for path in Path(folder).rglob(TEMPORARY_GLOB):
         path.unlink(missing_ok=True)
         removed += 1
     return removed

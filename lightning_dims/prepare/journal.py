@@ -8,6 +8,7 @@ task simply runs again (its images are rewritten atomically, never half-written)
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from lightning_dims.prepare.tasks import Issue, TaskResult
@@ -48,7 +49,7 @@ class Journal:
             "key": key,
             "ok": ok,
             "rows": result.rows,
-            "issues": [issue.to_dict() for issue in result.issues],
+            "issues": [asdict(issue) for issue in result.issues],
             "counts": result.counts,
         }
         self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")

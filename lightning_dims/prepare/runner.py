@@ -20,10 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sampling import class_orders, draw
 from lightning_dims.prepare.sources import source_folder
 from lightning_dims.prepare.tasks import ISSUE_KINDS, BadFile, Issue, Task, TaskResult
+from lightning_dims.utils import atomic_write
 
 STATE_DIR = ".prepare"
 REPORT_NAME = "prepare_report.csv"
@@ -98,7 +98,7 @@ def prepare(
     if output_state(out, identity) == "done":
         return finished_summary(out, name)
     plan = unique_tasks(preparer.plan(source, resolved))  # before claiming the folder: a table error leaves nothing behind
-    write_text(out / STATE_DIR / "spec.json", json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    atomic_write(out / STATE_DIR / "spec.json", json.dumps(identity, indent=2, sort_keys=True) + "\n")
     remove_partials(out)
     journal = Journal(out / STATE_DIR / "journal.jsonl")
     resumed = sum(1 for task in plan.tasks if task.key in journal)
@@ -108,12 +108,12 @@ def prepare(
     finally:
         journal.close()
     rows, issues, counts = collect(plan, chosen, journal)
-    write_text(out / REPORT_NAME, report_csv(issues))
+    atomic_write(out / REPORT_NAME, report_csv(issues))
     if not rows:
         raise PrepareError(f"{name}: no images were prepared from {source}; see {out / REPORT_NAME} for why")
     spec = preparation_spec(preparer, resolved, source, rows, issues, counts)
-    write_text(out / PREPARE_SPEC_NAME, json.dumps(spec, indent=2, sort_keys=True, default=str) + "\n")
-    write_text(out / MANIFEST_NAME, manifest_csv(rows, BASE_COLUMNS + preparer.columns))  # last: its presence means done
+    atomic_write(out / PREPARE_SPEC_NAME, json.dumps(spec, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write(out / MANIFEST_NAME, manifest_csv(rows, BASE_COLUMNS + preparer.columns))  # last: its presence means done
     return Summary(out, name, len(rows), spec["classes"], spec["patients"], issues, spec["counts"], resumed)
 
 
@@ -264,7 +264,7 @@ def report_csv(issues: list[Issue]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=["kind", "reason", "source", "detail"], lineterminator="\n")
     writer.writeheader()
     for issue in sorted(issues, key=lambda i: (order[i.kind], i.reason, i.source, i.detail)):
-        writer.writerow(issue.to_dict())
+        writer.writerow(asdict(issue))
     return buffer.getvalue()
 
 
@@ -274,18 +274,6 @@ def manifest_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def library_versions() -> dict[str, str]:

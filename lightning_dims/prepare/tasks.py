@@ -6,7 +6,7 @@ Nothing is skipped silently: every file or table row that is not turned into an 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 ISSUE_KINDS = ("bad", "unexpected", "fixed", "note")
 """``bad``: a file that could not be used (unreadable, refused); ``unexpected``: a file or table row
@@ -33,9 +33,6 @@ class Issue:
     def __post_init__(self):
         if self.kind not in ISSUE_KINDS:
             raise ValueError(f"issue kind must be one of {ISSUE_KINDS}, got {self.kind!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class BadFile(Exception):

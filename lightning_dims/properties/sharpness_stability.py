@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,9 +28,6 @@ class SharpnessSpread:
     min: float
     max: float
     values: list[float]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def label_sharpness_stability(

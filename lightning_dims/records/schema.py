@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightning_dims.properties.robustness import AttackMetrics, eps_key
+from lightning_dims.utils import flatten
 
 RECORD_SUFFIX = ".record.json"
 WANDB_RECORD_FILE = "results_record.json"
@@ -196,15 +197,3 @@ class ResultsRecord(BaseModel):
         return flatten(self.model_dump(mode="json", exclude={"config"})) | {
             f"config.{key}": value for key, value in self.config.items()
         }
-
-
-def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as one level of dotted keys (empty mappings stay as values)."""
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item:
-            flat.update(flatten(item, f"{name}."))
-        else:
-            flat[name] = item
-    return flat

@@ -16,7 +16,6 @@ did not finish. ``strict=True`` turns any of these into an error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -27,6 +26,7 @@ from pathlib import Path
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.records.schema import ResultsRecord, RunStatus, smoke_settings
 from lightning_dims.records.store import RecordScan, latest_per_run, scan_records
+from lightning_dims.utils import canonical_json, digest
 
 GRID_KEYS = frozenset(
     {
@@ -77,7 +77,7 @@ def protocol_of(record: ResultsRecord, vary: Iterable[str] = ()) -> dict:
 
 
 def protocol_hash(protocol: dict) -> str:
-    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest(canonical_json(protocol, compact=False), 12)
 
 
 def describe_difference(reference: dict, other: dict, limit: int = 5) -> str:

@@ -1,11 +1,12 @@
 """Record files: written atomically and never over a finished one; read back one record per run id.
 
 ``<folder>/<run_id>.record.json`` is written through a temporary file in the same folder (flushed,
-fsynced, then hard-linked or renamed into place), so a reader sees the old file or the new one,
-never half of one. A finished record is never replaced (:class:`RecordExistsError`); a failed or
-interrupted one is replaced by a later attempt of the same run; an unreadable one (truncated,
-not JSON, not a valid record) is moved aside to ``<name>.corrupt`` with a warning naming it, so its
-run can be re-run instead of being mistaken for finished.
+fsynced, then hard-linked or renamed into place: :mod:`lightning_dims.utils`), so a reader sees the
+old file or the new one, never half of one. A finished record is never replaced
+(:class:`RecordExistsError`); a failed or interrupted one is replaced by a later attempt of the
+same run; an unreadable one (truncated, not JSON, not a valid record) is moved aside to
+``<name>.corrupt`` with a warning naming it, so its run can be re-run instead of being mistaken for
+finished.
 
 Reading: :func:`scan_records` reads every ``*.record.json`` below a folder and reports unreadable
 files with the reason; :func:`latest_per_run` keeps one record per run id (the newest finished,
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.records.schema import COMPLETE_STATUSES, RECORD_SUFFIX, ResultsRecord
+from lightning_dims.utils import atomic_write, publish_new
 
 CORRUPT_SUFFIX = ".corrupt"
 
@@ -106,19 +108,6 @@ def move_aside(path: str | os.PathLike[str], reason: str | None = None) -> Path:
     return target
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
-
-
 def write_record(path: str | os.PathLike[str], record: ResultsRecord) -> Path:
     """Write ``record`` to ``path`` atomically and return ``path``.
 
@@ -126,37 +115,24 @@ def write_record(path: str | os.PathLike[str], record: ResultsRecord) -> Path:
     unfinished one is replaced; an unreadable one is moved aside first (:func:`move_aside`).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(record.model_dump_json(indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        while True:
-            state, _, reason = inspect_record(target)
-            if state is RecordState.FINISHED:
-                raise RecordExistsError(
-                    f"a finished results record already exists at {target}; use another run id "
-                    "(--run_id) or move the old record away"
-                )
-            if state is RecordState.CORRUPT:
-                move_aside(target, reason)
-                continue
-            if state is RecordState.UNFINISHED:
-                os.replace(tmp, target)
-                break
-            try:
-                os.link(tmp, target)  # atomic, and never clobbers a record that appeared meanwhile
-            except FileExistsError:
-                continue
-            except OSError:  # filesystems without hard links
-                os.replace(tmp, target)
-            break
-        _fsync_folder(target.parent)
-        return target
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = record.model_dump_json(indent=2) + "\n"
+    while True:
+        state, _, reason = inspect_record(target)
+        if state is RecordState.FINISHED:
+            raise RecordExistsError(
+                f"a finished results record already exists at {target}; use another run id "
+                "(--run_id) or move the old record away"
+            )
+        if state is RecordState.CORRUPT:
+            move_aside(target, reason)
+            continue
+        if state is RecordState.UNFINISHED:
+            return atomic_write(target, text)
+        try:
+            if publish_new(target, text):  # atomic, and never clobbers a record that appeared meanwhile
+                return target
+        except OSError:  # filesystems without hard links
+            return atomic_write(target, text)
 
 
 @dataclass

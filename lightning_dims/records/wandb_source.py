@@ -10,8 +10,8 @@ sweep. Through W&B's public API (``wandb.Api``), and only the part of it used he
 Runs whose W&B state is not ``finished`` (running, crashed, ...) are listed as skipped without
 downloading anything; a finished run without a record file too (not a lightning-dims run, or one
 that ended before its record). Each record lands in ``<folder>/<run id>.record.json``
-(downloaded into a temporary folder, then renamed, so no half file is ever left there; the folder
-is then a results folder like any other), and the result is a :class:`~lightning_dims.records.store.RecordScan` that
+(downloaded into a temporary folder, then written atomically, so no half file is ever left there;
+the folder is then a results folder like any other), and the result is a :class:`~lightning_dims.records.store.RecordScan` that
 :func:`~lightning_dims.records.selection.select_records` pools like a folder's records.
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 from lightning_dims.errors import UsageError
 from lightning_dims.records.schema import WANDB_RECORD_FILE
 from lightning_dims.records.store import RecordScan, read_record, record_path
+from lightning_dims.utils import atomic_write
 
 
 def parse_wandb_path(path: str) -> tuple[str, str, str | None]:
@@ -57,8 +58,7 @@ def download_record(file: Any, target: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:
         file.download(root=str(staging), replace=True).close()
-        os.replace(staging / file.name, target)
-        return target
+        return atomic_write(target, (staging / file.name).read_bytes(), fsync=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

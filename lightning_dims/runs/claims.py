@@ -1,9 +1,10 @@
 """Exactly-once work on a run: an atomic claim file with a heartbeat, safe across processes and nodes.
 
 A process that works on a run holds ``<run folder>/claim.json``: who (host, pid), since when, and
-a random token. It is created atomically (a private temporary file hard-linked to the claim's name,
-which fails if the name exists: atomic on local POSIX filesystems and on NFS), and its modification
-time is the holder's heartbeat, refreshed every :data:`HEARTBEAT_S` seconds by a daemon thread.
+a random token. It is created atomically (:func:`~lightning_dims.utils.publish_new`: a private
+temporary file hard-linked to the claim's name, which fails if the name exists: atomic on local
+POSIX filesystems and on NFS), and its modification time is the holder's heartbeat, refreshed
+every :data:`HEARTBEAT_S` seconds by a daemon thread.
 
 A claim is *stale*, and may be taken over with a warning, when its holder is on this host and its
 pid is gone, or when its heartbeat is older than the stale timeout (default
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_dims.errors import LightningDimsError
+from lightning_dims.utils import publish_new
 
 CLAIM_NAME = "claim.json"
 TOKEN_ENV = "LIGHTNING_DIMS_CLAIM_TOKEN"
@@ -202,15 +204,7 @@ class Claim:
             "token": token,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        tmp = path.with_name(f".{CLAIM_NAME}.{token}.tmp")
-        tmp.write_text(json.dumps(content))
-        try:
-            os.link(tmp, path)
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
+        return publish_new(path, json.dumps(content), fsync=False)
 
     def owned(self) -> bool:
         current = read_claim(self.path)

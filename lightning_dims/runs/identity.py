@@ -19,8 +19,6 @@ whose hash differs from its checkpoint's is refused (:func:`differing_keys` name
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import secrets
@@ -28,6 +26,8 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from lightning_dims.utils import canonical_json, digest, flatten
 
 RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
 """Carries the run id from the launching process to DDP worker processes (same folder on every rank)."""
@@ -101,7 +101,7 @@ the SLURM job around it."""
 
 def short_hash(*parts: object) -> str:
     """8 hex digits of the SHA-1 of ``parts`` (canonical JSON)."""
-    return hashlib.sha1(canonical_json(list(parts)).encode()).hexdigest()[:8]
+    return digest(canonical_json(list(parts)), 8, algorithm="sha1")
 
 
 def launcher_key(environ: Mapping[str, str], argv: Sequence[str] = ()) -> str | None:
@@ -119,7 +119,7 @@ def launcher_key(environ: Mapping[str, str], argv: Sequence[str] = ()) -> str | 
         return None
     torchrun = environ.get("TORCHELASTIC_RUN_ID", "")
     if torchrun and torchrun.lower() != "none":
-        return f"torchrun{hashlib.sha1(torchrun.encode()).hexdigest()[:8]}"
+        return f"torchrun{digest(torchrun, 8, algorithm='sha1')}"
     if torchrun and environ.get("MASTER_ADDR") and environ.get("MASTER_PORT"):
         return f"torchrun{short_hash(*(environ.get(key, '') for key in RENDEZVOUS_KEYS), list(argv))}"
     if environ.get("SLURM_JOB_ID"):
@@ -154,19 +154,17 @@ def wandb_run_id(run_id: str) -> str:
     """A W&B run id for ``run_id`` (W&B allows at most 64 characters): the id itself, or a hashed cut."""
     if len(run_id) <= WANDB_ID_MAX:
         return run_id
-    return f"{run_id[: WANDB_ID_MAX - 9]}-{hashlib.sha1(run_id.encode()).hexdigest()[:8]}"
+    return f"{run_id[: WANDB_ID_MAX - 9]}-{digest(run_id, 8, algorithm='sha1')}"
 
 
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config mappings as dotted keys; lists (e.g. ``trainer.callbacks``) stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and not {"class_path", "init_args"} & set(value):
-            flat.update(flatten_config(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+def is_class_spec(value: Mapping[str, Any]) -> bool:
+    """True for a jsonargparse ``class_path``/``init_args`` mapping, which the config hash keeps whole."""
+    return bool({"class_path", "init_args"} & set(value))
+
+
+def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested config mappings as dotted keys; lists (e.g. ``trainer.callbacks``) and class specs stay values."""
+    return flatten(config, keep=is_class_spec)
 
 
 def result_config(config: Mapping[str, Any], data_fingerprint: str | None) -> dict[str, Any]:
@@ -183,13 +181,9 @@ def result_config(config: Mapping[str, Any], data_fingerprint: str | None) -> di
     return kept
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def config_hash(config: Mapping[str, Any]) -> str:
     """16 hex digits of the SHA-256 of ``config``'s canonical JSON."""
-    return hashlib.sha256(canonical_json(dict(config)).encode()).hexdigest()[:16]
+    return digest(canonical_json(dict(config)), 16)
 
 
 def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

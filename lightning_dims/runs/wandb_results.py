@@ -12,7 +12,6 @@ W&B problems are warnings, never a failed run (design: a run never fails because
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.compat import started_wandb_run
 from lightning_dims.records.schema import WANDB_RECORD_FILE
+from lightning_dims.utils import atomic_write
 
 
 def save_record_to_wandb(loggers: Iterable, record_file: str | os.PathLike[str]) -> list[Path]:
@@ -36,10 +36,7 @@ def save_record_to_wandb(loggers: Iterable, record_file: str | os.PathLike[str])
             continue
         try:
             files = Path(run.dir)
-            target = files / WANDB_RECORD_FILE
-            partial = files / f".{WANDB_RECORD_FILE}.{os.getpid()}.tmp"
-            shutil.copyfile(record_file, partial)
-            os.replace(partial, target)  # W&B never sees half a record
+            target = atomic_write(files / WANDB_RECORD_FILE, Path(record_file).read_bytes())  # W&B never sees half a record
             run.save(str(target), base_path=str(files), policy="now")
             saved.append(target)
         except Exception as error:  # W&B must never fail a run; the record on disk is intact

@@ -16,7 +16,6 @@ results made under other settings are never served for the new ones.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -27,6 +26,7 @@ from typing import Any, Mapping
 
 from lightning_dims.compat import sweep_command_builders
 from lightning_dims.errors import LightningDimsError
+from lightning_dims.utils import canonical_json, digest, file_digest
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 """wandb's default command (``wandb.sdk.launch.sweeps.utils.DEFAULT_SWEEP_COMMAND``)."""
@@ -100,12 +100,10 @@ def point_label(parameters: Mapping[str, Any], limit: int = 48) -> str:
 
 def run_id_for(parameters: Mapping[str, Any], command_identity: str = "") -> str:
     """Stable id of a grid point of a sweep: ``<label>-<12 hex of sha256(parameters, command identity)>``."""
-    canonical = json.dumps(
-        {"parameters": dict(sorted(parameters.items())), "command": command_identity}, sort_keys=True, default=str
-    )
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    point = {"parameters": dict(sorted(parameters.items())), "command": command_identity}
+    hashed = digest(canonical_json(point, compact=False), 12)
     label = point_label(parameters)
-    return f"{label}-{digest}" if label else digest
+    return f"{label}-{hashed}" if label else hashed
 
 
 def config_files_in(command: list[str]) -> list[str]:
@@ -128,11 +126,11 @@ def command_identity(config: Mapping, cwd: Path | None = None) -> str:
     for name in config_files_in(command):
         path = Path(name) if Path(name).is_absolute() or cwd is None else Path(cwd) / name
         try:
-            contents[name] = hashlib.sha256(resolve_config(path if path.is_file() else name).read_bytes()).hexdigest()
+            contents[name] = file_digest(resolve_config(path if path.is_file() else name))
         except FileNotFoundError:
             contents[name] = None  # fit reports the missing file when the run starts
     payload = {"program": config.get("program"), "command": command, "config_files": contents}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return digest(canonical_json(payload, compact=False, strict=True))
 
 
 KNOWN_MACROS = frozenset(
