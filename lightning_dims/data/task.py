@@ -9,8 +9,6 @@ Decoding lives in :mod:`~lightning_dims.data.decode`, the K_F / d_data measureme
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.registry import DatasetInfo, get_dataset, resolve_data_root
 from lightning_dims.data.spec import PreprocessingSpec
 from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
+from lightning_dims.utils import canonical_json, digest
 
 
 class DatasetTask:
@@ -236,8 +235,7 @@ class DatasetTask:
             "splits": {split: self.indices(split).tolist() for split in SPLITS},
             "contents": self.split_files_digest(),
         }
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return digest(canonical_json(payload), 16)
 
     def property_fingerprint(self, m: int, k: int, estimator: str, kf_mode: str, options: dict | None = None) -> str:
         """Fingerprint of (dataset, options, source, classes, training indices and file contents, spec, estimator options)."""
