@@ -15,10 +15,10 @@ from wandb_files import item_key, settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
-from lightning_dims.runs import artifacts
-from lightning_dims.runs.artifacts import fetch_checkpoint, resume_from_artifact, should_fetch_checkpoint
-from lightning_dims.runs.wandb_history import attempt_files
-from lightning_dims.runs.wandb_run import WandbOptions
+from lightning_dims.tracking import artifacts
+from lightning_dims.tracking.artifacts import fetch_checkpoint, resume_from_artifact, should_fetch_checkpoint
+from lightning_dims.tracking.history import attempt_files
+from lightning_dims.tracking.run import WandbOptions
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from lightning_dims.commands.dashboard import main
-from lightning_dims.dashboards.spec import DEFAULT_D_MAX, DOMAIN_COLORS, config, dashboard_spec
-from lightning_dims.dashboards.wandb_views import build_report, build_workspace
 from lightning_dims.models.registry import list_models
-from lightning_dims.runs import wandb_names
+from lightning_dims.tracking import names
+from lightning_dims.tracking.dashboard_spec import DEFAULT_D_MAX, DOMAIN_COLORS, config, dashboard_spec
+from lightning_dims.tracking.dashboards import build_report, build_workspace
 
 
 def printed(capsys, *args: str) -> dict:
@@ -101,7 +101,7 @@ def test_report_has_one_generalization_section_per_arch_with_a_run_set_per_domai
     assert grids[2].runsets[0].filters == (
         """Metric("State") == 'finished' and Metric("Sweep") == 'sw42' and Config("domain") == 'natural'"""
     )
-    assert grids[3].panels[0].y.name == wandb_names.d_repr("mle") == "d_repr/penultimate/mle"
+    assert grids[3].panels[0].y.name == names.d_repr("mle") == "d_repr/penultimate/mle"
     workspace = build_workspace(spec)
     assert [section.name for section in workspace.sections][0] == (
         "Generalization (all architectures; per architecture in the report)"

@@ -179,7 +179,7 @@ def test_paper_preset_defaults_and_explicit_values_win(capsys):
 
 
 def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
-    from lightning_dims.runs.wandb_run import (
+    from lightning_dims.tracking.run import (
         WandbOptions,
         finish_wandb,
         make_run_logger,

@@ -12,14 +12,14 @@ from lightning_dims.runs.identity import (
     new_run_id,
     resolve_run_id,
     sanitize_run_id,
-    wandb_run_id,
 )
-from lightning_dims.runs.wandb_run import (
+from lightning_dims.tracking.run import (
     WandbOptions,
     make_run_logger,
     resolve_wandb_mode,
     service_owner_pid,
     wandb_key_configured,
+    wandb_run_id,
 )
 
 
@@ -94,7 +94,7 @@ def test_a_wandb_server_that_never_answers_is_abandoned_within_init_timeout(tmp_
     import time
     import warnings
 
-    from lightning_dims.runs.wandb_run import finish_wandb, wandb_summary
+    from lightning_dims.tracking.run import finish_wandb, wandb_summary
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -140,7 +140,7 @@ def test_every_rank_of_one_launch_derives_the_same_run_id():
 
 
 def test_wandb_runs_are_organised_by_task_unless_told_otherwise():
-    from lightning_dims.runs.wandb_run import WandbOptions, organised
+    from lightning_dims.tracking.run import WandbOptions, organised
 
     facts = {"dataset": "mnist", "domain": "natural", "arch": "vgg13", "task": "mnist-3v8"}
     default = organised(WandbOptions(), facts, environ={})

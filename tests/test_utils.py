@@ -195,7 +195,9 @@ def test_run_identity_hashes_are_unchanged():
     assert identity.launcher_key({"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "job-7"}) == "torchrunab647ec4"
     rendezvous = {"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "none", "MASTER_ADDR": "h", "MASTER_PORT": "29500"}
     assert identity.launcher_key(rendezvous, ["fit", "--x"]) == "torchrunde17599d"
-    assert identity.wandb_run_id("r" * 80) == "r" * 55 + "-a4f5d95f"
+    from lightning_dims.tracking.run import wandb_run_id
+
+    assert wandb_run_id("r" * 80) == "r" * 55 + "-a4f5d95f"
     assert identity.differing_keys({"a": 1, "b": [1, 2]}, {"a": 1.0, "b": [1, 3], "c": None}) == [
         "a: 1 -> 1.0", "b: [1,2] -> [1,3]", 'c: "<unset>" -> null'
     ]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 import wandb
 from wandb_files import settled_records
 
-from lightning_dims.runs.wandb_history import (
+from lightning_dims.tracking.history import (
     attempt_files,
     continue_history,
     flush_settings,

@@ -12,7 +12,7 @@ from wandb_files import settled_offline_run
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_records
-from lightning_dims.runs.wandb_names import CONFIG_KEYS, FGSM_FIELDS
+from lightning_dims.tracking.names import CONFIG_KEYS, FGSM_FIELDS
 
 
 @pytest.mark.slow

@@ -21,12 +21,12 @@ from wandb_files import OfflineApi, OfflineFile, OfflineRunView, offline_run
 from lightning_dims.commands.fit import main as fit_main
 from lightning_dims.commands.report import WANDB_DOWNLOADS
 from lightning_dims.commands.report import main as report_main
-from lightning_dims.dashboards.spec import dashboard_spec
 from lightning_dims.records import read_record, read_records
 from lightning_dims.records.schema import WANDB_RECORD_FILE
 from lightning_dims.records.selection import select_records
-from lightning_dims.records.wandb_source import parse_wandb_path, wandb_records
-from lightning_dims.runs.wandb_results import save_record_to_wandb
+from lightning_dims.tracking.dashboard_spec import dashboard_spec
+from lightning_dims.tracking.results import save_record_to_wandb
+from lightning_dims.tracking.source import parse_wandb_path, wandb_records
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from lightning_dims.records import read_record
-from lightning_dims.sweep.agent import AgentJob, AgentRunError
+from lightning_dims.sweep.agent import AgentJob
 from lightning_dims.sweep.grid import expand_grid
 from lightning_dims.sweep.runner import RunnerControl, run_sweep
 from lightning_dims.sweep.startup import StartupCost
 from lightning_dims.sweep.warm import WarmWorker, exit_status, warm_arguments
+from lightning_dims.tracking.sweeps import AgentRunError
 from test_sweep_integrity import finished_records, tiny_sweep
 
 TESTS = Path(__file__).parent

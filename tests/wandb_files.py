@@ -1,7 +1,7 @@
 """Reading an offline W&B run file (``run-<id>.wandb``) in tests, without a W&B server.
 
-The file format and its reader, :func:`~lightning_dims.runs.wandb_history.record_payloads`, are
-in :mod:`lightning_dims.runs.wandb_history`; each record is a ``wandb_internal_pb2.Record``.
+The file format and its reader, :func:`~lightning_dims.tracking.history.record_payloads`, are
+in :mod:`lightning_dims.tracking.history`; each record is a ``wandb_internal_pb2.Record``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from lightning_dims.runs.wandb_history import record_payloads
+from lightning_dims.tracking.history import record_payloads
 
 
 def item_key(item) -> str:

@@ -29,12 +29,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from lightning_dims.callbacks.loggers import (
-    log_hyperparams,
-    log_metrics,
-    log_wandb_table,
-    update_wandb_summary,
-)
+from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
 from lightning_dims.callbacks.sampling import (
     batch_inputs,
     batch_targets,
@@ -54,7 +49,8 @@ from lightning_dims.properties.robustness import (
     parse_eps,
 )
 from lightning_dims.records.contributions import RecordContributor
-from lightning_dims.runs import wandb_names
+from lightning_dims.tracking import names
+from lightning_dims.tracking.summary import log_wandb_table, update_wandb_summary
 
 BOUNDS_TOLERANCE = 1e-4
 """Inputs may exceed the bounds by this fraction of the range (float rounding) and are clamped; more is an error."""
@@ -229,16 +225,16 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         self.results = self.evaluate(trainer, pl_module)
         primary = eps_key(self.eps[0] * (self.resolved_bounds[1] - self.resolved_bounds[0]))
         metrics = {
-            wandb_names.attack(name, attack): getattr(per_eps[primary], name)
+            names.attack(name, attack): getattr(per_eps[primary], name)
             for attack, per_eps in self.results.items()
-            for name in wandb_names.FGSM_FIELDS
+            for name in names.FGSM_FIELDS
         }
         log_metrics(trainer, metrics)
         update_wandb_summary(trainer, metrics)
         log_hyperparams(trainer, {"attack_eps_fraction": list(self.eps)})
-        columns = ["attack", "eps_fraction", "eps", *wandb_names.FGSM_FIELDS, "n"]
+        columns = ["attack", "eps_fraction", "eps", *names.FGSM_FIELDS, "n"]
         for attack, per_eps in self.results.items():
-            rows = [[attack, m.eps_fraction, m.eps, *(getattr(m, name) for name in wandb_names.FGSM_FIELDS), m.n] for m in per_eps.values()]
+            rows = [[attack, m.eps_fraction, m.eps, *(getattr(m, name) for name in names.FGSM_FIELDS), m.n] for m in per_eps.values()]
             log_wandb_table(trainer, f"{attack}/table", columns, rows)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, AttackMetrics]]:

@@ -23,19 +23,16 @@ from typing import Literal
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from lightning_dims.callbacks.loggers import (
-    log_hyperparams,
-    log_metrics,
-    update_wandb_summary,
-)
+from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
 from lightning_dims.data.measurement import d_data_options
 from lightning_dims.data.property_report import PropertyReport
 from lightning_dims.records.contributions import RecordContributor
-from lightning_dims.runs.wandb_names import (
+from lightning_dims.tracking.names import (
     D_DATA,
     LABEL_SHARPNESS,
     LOG_N_OVER_D_DATA,
 )
+from lightning_dims.tracking.summary import update_wandb_summary
 
 REPORTED = ("label_sharpness", "d_data")
 

@@ -38,11 +38,7 @@ from lightning_dims.callbacks.activations import (
     default_layers,
     resolve_module,
 )
-from lightning_dims.callbacks.loggers import (
-    log_metrics,
-    log_wandb_table,
-    update_wandb_summary,
-)
+from lightning_dims.callbacks.loggers import log_metrics
 from lightning_dims.callbacks.sampling import (
     batch_inputs,
     evaluation_mode,
@@ -60,7 +56,8 @@ from lightning_dims.properties import (
     make_estimator,
 )
 from lightning_dims.records.contributions import RecordContributor
-from lightning_dims.runs.wandb_names import PENULTIMATE, d_repr
+from lightning_dims.tracking.names import PENULTIMATE, d_repr
+from lightning_dims.tracking.summary import log_wandb_table, update_wandb_summary
 
 
 class ReprDimWarning(UserWarning):

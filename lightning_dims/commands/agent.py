@@ -4,7 +4,7 @@ The W&B sweep controller hands out the runs as it does to ``wandb agent`` (same 
 parameters, same run ids); each run is the sweep's ``lightning-dims fit`` command, forked from one
 worker that loaded torch, Lightning, W&B and the ``fit`` command once (``--cold``: each run its own
 program, like ``wandb agent``). Needs ``wandb login`` and the sweep on the server
-(``lightning_dims.sweep.agent``).
+(``lightning_dims.sweep.agent``, ``lightning_dims.tracking.sweeps``).
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import wandb
-
-    from lightning_dims.sweep.agent import AgentJob, fetch_sweep
+    from lightning_dims.sweep.agent import AgentJob
     from lightning_dims.sweep.warm import WarmWorker
+    from lightning_dims.tracking.sweeps import fetch_sweep, run_agent
 
     sweep = fetch_sweep(args.sweep_id, args.entity, args.project)
     worker = None if args.cold else WarmWorker()
     try:
-        wandb.agent(args.sweep_id, function=AgentJob(sweep, worker), entity=args.entity, project=args.project, count=args.count)
+        run_agent(args.sweep_id, AgentJob(sweep, worker), args.entity, args.project, args.count)
     finally:
         if worker is not None:
             worker.close()

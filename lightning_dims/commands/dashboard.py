@@ -2,7 +2,7 @@
 
 Test loss vs N (log-log) per architecture, test loss vs ln N / d_data, FGSM loss penalty vs K_F,
 d_repr vs d_data (y = x), d_repr over training, K_F and d_data per dataset, and arch / N / dataset
--> test loss; runs coloured by domain (``lightning_dims.dashboards``). ``--print`` writes the spec
+-> test loss; runs coloured by domain (``lightning_dims.tracking.dashboards``). ``--print`` writes the spec
 and the workspace as W&B would receive it, as JSON on stdout, without a server.
 """
 
@@ -13,8 +13,8 @@ import json
 import sys
 
 from lightning_dims.cli import user_errors
-from lightning_dims.dashboards.spec import DEFAULT_D_MAX, dashboard_spec
 from lightning_dims.errors import UsageError
+from lightning_dims.tracking.dashboard_spec import DEFAULT_D_MAX, dashboard_spec
 
 PROG = "lightning-dims dashboard"
 
@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    from lightning_dims.dashboards import wandb_views
     from lightning_dims.models.registry import list_models
+    from lightning_dims.tracking import dashboards
 
     args = build_parser().parse_args(argv)
     try:
@@ -50,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     if args.print:
-        document = {"spec": spec.to_json(), "workspace": wandb_views.workspace_wire_spec(spec)}
+        document = {"spec": spec.to_json(), "workspace": dashboards.workspace_wire_spec(spec)}
         print(json.dumps(document, indent=2, default=str))
         return 0
     try:
-        workspace_url, report_url = wandb_views.save_dashboards(spec)
+        workspace_url, report_url = dashboards.save_dashboards(spec)
     except Exception as error:  # no login, no server, no access to the project
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UsageError(

@@ -18,7 +18,7 @@ from lightning_dims.analysis.skips import Skip
 from lightning_dims.cli import user_errors
 from lightning_dims.errors import UsageError
 from lightning_dims.records.selection import select_records
-from lightning_dims.records.wandb_source import wandb_records
+from lightning_dims.tracking.source import wandb_records
 
 PROG = "lightning-dims report"
 WANDB_DOWNLOADS = "wandb-records"

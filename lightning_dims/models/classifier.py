@@ -22,7 +22,7 @@ from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, Multicl
 
 from lightning_dims.models.presets import paper_learning_rate
 from lightning_dims.models.registry import arch_spec, create_model, feature_layer
-from lightning_dims.runs.wandb_names import split_metric
+from lightning_dims.tracking.names import split_metric
 
 STAGES = ("train", "val", "test")
 

@@ -140,7 +140,7 @@ class RecordScan:
     """What a scan found: readable records (with their files), unreadable files, and places without a record.
 
     ``missing`` is ``(where, why)`` for sources that hold no record to read, e.g. a W&B run that is
-    still running (:mod:`~lightning_dims.records.wandb_source`); a folder scan leaves it empty.
+    still running (:mod:`~lightning_dims.tracking.source`); a folder scan leaves it empty.
     """
 
     records: list[tuple[Path, ResultsRecord]] = field(default_factory=list)

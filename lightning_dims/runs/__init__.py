@@ -1,4 +1,4 @@
-"""One training run's identity, folder, claim, attempts, W&B run and lifecycle.
+"""One training run's identity, folder, claim, attempts and lifecycle (its W&B run: :mod:`lightning_dims.tracking`).
 
 Every ``lightning-dims fit`` run owns one folder ``<run_dir>/<run_id>/`` holding its
 ``config.yaml`` (the parsed CLI config), ``checkpoints/`` (``last.ckpt`` every epoch and the
@@ -12,7 +12,6 @@ Modules (import what you need; this package imports nothing heavy itself):
 * :mod:`~lightning_dims.runs.claims`: the exactly-once claim with a heartbeat;
 * :mod:`~lightning_dims.runs.attempts`: the attempt journal;
 * :mod:`~lightning_dims.runs.reproducibility`: per-epoch seeding and the checkpoint stamp;
-* :mod:`~lightning_dims.runs.wandb_run`: W&B mode, logger and fallbacks;
 * :mod:`~lightning_dims.runs.config_files`: the per-run config file;
 * :mod:`~lightning_dims.runs.lifecycle`: status, record, attempt and W&B on every exit path.
 """

@@ -32,8 +32,6 @@ from lightning_dims.utils import canonical_json, digest, flatten
 RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
 """Carries the run id from the launching process to DDP worker processes (same folder on every rank)."""
 
-WANDB_ID_MAX = 64
-
 IGNORED_KEYS = frozenset(
     {
         "config",  # the --config files themselves: their values are in the config
@@ -148,13 +146,6 @@ def resolve_run_id(
     if (key := launcher_key(environ, argv)) is not None:
         return sanitize_run_id(f"{default.rsplit('-', 3)[0]}-{key}")
     return default
-
-
-def wandb_run_id(run_id: str) -> str:
-    """A W&B run id for ``run_id`` (W&B allows at most 64 characters): the id itself, or a hashed cut."""
-    if len(run_id) <= WANDB_ID_MAX:
-        return run_id
-    return f"{run_id[: WANDB_ID_MAX - 9]}-{digest(run_id, 8, algorithm='sha1')}"
 
 
 def is_class_spec(value: Mapping[str, Any]) -> bool:

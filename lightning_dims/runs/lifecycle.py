@@ -10,7 +10,7 @@ However the block ends (normally, an exception, Ctrl-C/SIGTERM, Lightning's own 
 global rank 0 the attempt is closed in ``attempts.jsonl``, the results record is written (status
 ``finished``, ``smoke`` under a smoke-test setting, ``failed`` with the error, or ``interrupted``;
 what the callbacks measured is kept) and saved into the W&B run (with ``session.wandb_artifacts``,
-also as artifacts: :mod:`lightning_dims.runs.artifacts`), the W&B run is finished (exit code 0 when
+also as artifacts: :mod:`lightning_dims.tracking.artifacts`), the W&B run is finished (exit code 0 when
 complete, else non-zero) and the run's claim released. Exceptions still propagate. While the block
 runs SIGTERM and SIGUSR2 are preemptions (:mod:`lightning_dims.runs.preemption`): the record says
 ``preempted by <signal>``, the W&B run is marked preempting, and the block raises
@@ -32,12 +32,12 @@ from lightning_dims.records.build import Evaluations, RunFacts, run_record
 from lightning_dims.records.contributions import callback_fields
 from lightning_dims.records.schema import COMPLETE_STATUSES, RunStatus, smoke_settings
 from lightning_dims.records.store import write_record
-from lightning_dims.runs.artifacts import log_attempt_artifacts
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import Claim
 from lightning_dims.runs.preemption import Preempted, PreemptionSignals, preemption_exit_code, preemption_message
-from lightning_dims.runs.wandb_results import save_record_to_wandb
-from lightning_dims.runs.wandb_run import finish_wandb, wandb_summary
+from lightning_dims.tracking.artifacts import log_attempt_artifacts
+from lightning_dims.tracking.results import save_record_to_wandb
+from lightning_dims.tracking.run import finish_wandb, wandb_summary
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RunSession:
     claim: Claim | None = None
     program: str = "lightning-dims fit"
     last_seen: float | None = None  # the run folder's last sign of life before this attempt (ends a killed one)
-    wandb_artifacts: bool = False  # log the attempt's W&B artifacts (lightning_dims.runs.artifacts)
+    wandb_artifacts: bool = False  # log the attempt's W&B artifacts (lightning_dims.tracking.artifacts)
 
 
 @dataclass

@@ -12,9 +12,10 @@ it from a :class:`~lightning_dims.sweep.warm.WarmWorker` (or starts it cold). Th
 own process with its own exit status, its run id is the agent's (``fit`` takes ``WANDB_RUN_ID``
 under ``WANDB_SWEEP_ID``: one folder, record and W&B run), and a run the agent hands out again
 after a preemption resumes from its ``last.ckpt`` as under ``wandb agent``. A run that fails
-raises :class:`AgentRunError`, so W&B marks it failed and applies its own rules (it stops an agent
-whose first runs all fail). A "stop" from the W&B app reaches the run as SIGTERM (it writes an
-``interrupted`` record).
+raises :class:`~lightning_dims.tracking.sweeps.AgentRunError`, so W&B marks it failed and applies
+its own rules (it stops an agent whose first runs all fail). A "stop" from the W&B app reaches the
+run as SIGTERM (it writes an ``interrupted`` record). Reading the sweep and running W&B's agent:
+:mod:`lightning_dims.tracking.sweeps`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning_dims.errors import LightningDimsError
 from lightning_dims.sweep.grid import DEFAULT_COMMAND, expand_command, runnable
 from lightning_dims.sweep.warm import WarmWorker, warm_arguments
-
-
-class AgentRunError(LightningDimsError, RuntimeError):
-    """A run handed out by the W&B sweep controller did not end well (W&B marks it failed)."""
+from lightning_dims.tracking.sweeps import AgentRunError
 
 
 class AgentJob:
@@ -74,25 +71,3 @@ class AgentJob:
             raise
         if code != 0:
             raise AgentRunError(f"run {run_id} ended with exit status {code}: see its output above")
-
-
-def fetch_sweep(sweep_id: str, entity: str | None = None, project: str | None = None) -> dict:
-    """The configuration of W&B sweep ``[ENTITY/[PROJECT/]]SWEEP_ID`` from the W&B server (needs ``wandb login``)."""
-    import wandb
-    from lightning_dims.compat import parse_sweep_path
-
-    parts, problem = parse_sweep_path(sweep_id, entity, project)
-    if problem:
-        raise AgentRunError(f"sweep id {sweep_id!r}: {problem}")
-    project = parts.get("project") or os.environ.get("WANDB_PROJECT")
-    if not project:
-        raise AgentRunError(f"sweep id {sweep_id!r} names no project: give ENTITY/PROJECT/SWEEP_ID or --project")
-    try:
-        api = wandb.Api()
-        entity = parts.get("entity") or os.environ.get("WANDB_ENTITY") or api.default_entity
-        return dict(api.sweep(f"{entity}/{project}/{parts['name']}").config)
-    except Exception as error:  # no key, no server, no such sweep: W&B's own message, and the fix
-        raise AgentRunError(
-            f"could not read sweep {sweep_id!r} from W&B ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}): "
-            "check `wandb login` and the sweep's ENTITY/PROJECT/SWEEP_ID"
-        ) from None

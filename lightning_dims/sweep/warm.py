@@ -117,9 +117,9 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> None:
         else:
             os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = nvml_check
     try:
-        import wandb
+        from lightning_dims.tracking.run import start_wandb_service
 
-        wandb.setup()
+        start_wandb_service()
     except Exception as error:  # W&B never fails a run: each run then starts W&B itself, as a cold run does
         print(f"lightning-dims worker: warning: W&B's service did not start ({error}); each run starts its own", file=sys.stderr)
 

@@ -32,7 +32,6 @@ from lightning_dims.models import ImageClassifier
 from lightning_dims.models.presets import mixed_precision, paper_defaults
 from lightning_dims.records.build import RunFacts
 from lightning_dims.records.store import RecordState, inspect_record, record_path
-from lightning_dims.runs.artifacts import resume_from_artifact
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import TOKEN_ENV, Claim
 from lightning_dims.runs.config_files import RunConfigSaver
@@ -52,7 +51,8 @@ from lightning_dims.runs.reproducibility import (
     EpochSeeding,
     checkpoint_identity,
 )
-from lightning_dims.runs.wandb_run import WandbOptions, make_run_logger, organised
+from lightning_dims.tracking.artifacts import resume_from_artifact
+from lightning_dims.tracking.run import WandbOptions, make_run_logger, organised
 
 PRESETS = ("paper", "none")
 PROG = "lightning-dims fit"

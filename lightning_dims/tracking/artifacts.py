@@ -40,8 +40,13 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.compat import started_wandb_run, wandb_run_offline
 from lightning_dims.records.schema import COMPLETE_STATUSES, RunStatus
-from lightning_dims.runs.identity import wandb_run_id
-from lightning_dims.runs.wandb_run import DEFAULT_PROJECT, DEFAULT_WANDB_HOST, resolve_wandb_mode, server_problem
+from lightning_dims.tracking.run import (
+    DEFAULT_PROJECT,
+    DEFAULT_WANDB_HOST,
+    resolve_wandb_mode,
+    server_problem,
+    wandb_run_id,
+)
 
 PROPERTIES_TYPE = "dataset-properties"
 RECORD_TYPE = "results-record"
@@ -162,7 +167,7 @@ def fetch_checkpoint(api: Any, project_path: str, run_id: str, destination: Path
 def resume_from_artifact(options: Any, run_id: str, local_checkpoint: Path, resuming: bool) -> Path | None:
     """Before a resume: fetch ``last.ckpt`` from the run's checkpoint artifact when :func:`should_fetch_checkpoint`.
 
-    ``options`` are the run's :class:`~lightning_dims.runs.wandb_run.WandbOptions`. A server that
+    ``options`` are the run's :class:`~lightning_dims.tracking.run.WandbOptions`. A server that
     does not answer within ``options.init_timeout`` is a warning (``wandb.Api`` itself would retry for
     much longer), and the run starts as it would without W&B.
     """

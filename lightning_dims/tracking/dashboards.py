@@ -1,4 +1,4 @@
-"""A :class:`~lightning_dims.dashboards.spec.DashboardSpec` as a W&B workspace and report (``wandb-workspaces``).
+"""A :class:`~lightning_dims.tracking.dashboard_spec.DashboardSpec` as a W&B workspace and report (``wandb-workspaces``).
 
 The **workspace** shows the project's finished runs (one sweep's when the spec names one), grouped
 and coloured by domain; every section of the spec is one workspace section. A workspace has one
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_dims.compat import workspace_wire_form
-from lightning_dims.dashboards.spec import DashboardSpec, Key, Panel, PanelSection
+from lightning_dims.tracking.dashboard_spec import DashboardSpec, Key, Panel, PanelSection
 
 
 def _modules():

@@ -4,7 +4,7 @@ The record file is copied into the W&B run's files folder as ``results_record.js
 (:data:`~lightning_dims.records.schema.WANDB_RECORD_FILE`) and saved with policy ``now``: an
 online run uploads it at once, an offline run keeps the copy in ``<run>/wandb/offline-run-*/files/``
 and ``wandb sync`` uploads it with the rest. A resumed W&B run replaces the earlier attempt's copy.
-``lightning-dims report --from-wandb`` reads these files back (:mod:`lightning_dims.records.wandb_source`).
+``lightning-dims report --from-wandb`` reads these files back (:mod:`lightning_dims.tracking.source`).
 
 W&B problems are warnings, never a failed run (design: a run never fails because of W&B).
 """

@@ -3,7 +3,7 @@
 A :class:`DashboardSpec` lists sections of panels; every panel names the keys it plots as
 :class:`Key` ``(section, name)``: ``summary`` (a run's final value), ``config`` (the flat run
 config) or ``history`` (values over training). All names come from
-:mod:`lightning_dims.runs.wandb_names`, the list the runs log under. The panels (paper.md §3):
+:mod:`lightning_dims.tracking.names`, the list the runs log under. The panels (paper.md §3):
 
 * Generalization, one section per architecture: test loss against N on log-log axes (the
   paper's ``L ~ K_F N^(-1/d_data)``; in the report the runs are grouped by task, one colour and
@@ -15,7 +15,7 @@ config) or ``history`` (values over training). All names come from
 * Datasets: K_F and d_data per dataset (mean and range over runs);
 * Grid: parallel coordinates arch, N, dataset -> test loss.
 
-Runs are coloured by ``domain`` (:data:`DOMAIN_COLORS`). :mod:`~lightning_dims.dashboards.wandb_views`
+Runs are coloured by ``domain`` (:data:`DOMAIN_COLORS`). :mod:`~lightning_dims.tracking.dashboards`
 turns a spec into a ``wandb-workspaces`` workspace and report.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from lightning_dims.runs import wandb_names as names
+from lightning_dims.tracking import names
 
 Section = Literal["summary", "config", "history"]
 PanelKind = Literal["scatter", "line", "bar", "parallel"]

@@ -6,7 +6,7 @@ An online run whose server cannot be reached within ``init_timeout`` seconds fal
 and a W&B that cannot start at all to ``metrics.csv`` in the run folder, with a warning.
 ``--wandb.mode disabled`` logs to ``metrics.csv`` only. The W&B run files live in
 ``<run folder>/wandb/`` (offline runs upload later with ``wandb sync``); every attempt of a run
-continues one W&B history (:mod:`lightning_dims.runs.wandb_history`).
+continues one W&B history (:mod:`lightning_dims.tracking.history`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,19 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
-from lightning_dims.runs.identity import wandb_run_id
-from lightning_dims.runs.wandb_history import continue_history, flush_settings
+from lightning_dims.tracking.history import continue_history, flush_settings
+from lightning_dims.utils import digest
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
+WANDB_ID_MAX = 64
+
+
+def wandb_run_id(run_id: str) -> str:
+    """A W&B run id for ``run_id`` (W&B allows at most 64 characters): the id itself, or a hashed cut."""
+    if len(run_id) <= WANDB_ID_MAX:
+        return run_id
+    return f"{run_id[: WANDB_ID_MAX - 9]}-{digest(run_id, 8, algorithm='sha1')}"
 
 
 @dataclass
@@ -46,7 +54,7 @@ class WandbOptions:
         init_timeout: seconds to wait for the W&B server before falling back to offline.
         artifacts: log the dataset's K_F/d_data, the record and an unfinished run's checkpoint as W&B
             artifacts, and fetch the checkpoint for a resume on a node without it
-            (:mod:`lightning_dims.runs.artifacts`).
+            (:mod:`lightning_dims.tracking.artifacts`).
     """
 
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
@@ -156,6 +164,14 @@ def server_problem(base_url: str, timeout: float) -> str | None:
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
         reason = getattr(error, "reason", error)
         return f"no answer from {base_url} within {timeout:g} s ({reason})"
+
+
+def start_wandb_service() -> None:
+    """Start W&B's service process now (``wandb.setup()``): the runs a warm worker forks later share
+    it instead of each starting its own."""
+    import wandb
+
+    wandb.setup()
 
 
 def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: bool = True):
