@@ -19,7 +19,7 @@ from wandb_files import settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
-from lightning_dims.runs.claims import CLAIM_NAME
+from lightning_dims.runs.folder import CLAIM_NAME
 from lightning_dims.runs.identity import wandb_run_id
 from lightning_dims.runs.wandb_history import attempt_files, history_steps
 from lightning_dims.sweep.warm import WarmWorker

@@ -18,9 +18,7 @@ import socket
 import time
 from pathlib import Path
 
-from lightning_dims.runs.claims import CLAIM_NAME
-
-JOURNAL_NAME = "attempts.jsonl"
+from lightning_dims.runs.folder import CLAIM_NAME, JOURNAL_NAME
 
 
 def utc_stamp(seconds: float | None = None) -> str:
