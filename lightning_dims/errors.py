@@ -16,3 +16,7 @@ class LightningDimsError(Exception):
 
 class UsageError(LightningDimsError, ValueError):
     """A command-line value that cannot work."""
+
+
+class ConfigError(LightningDimsError, ValueError):
+    """A configuration value that cannot work, or a run that must not start; the message names the fix."""

@@ -47,9 +47,7 @@ WANDB_NAMES = frozenset({"WandbLogger"})
 """W&B's own packages, and the names of Lightning's W&B integration (``lightning.pytorch.loggers``)."""
 
 WANDB_HOMES = ("tracking/", "compat.py")
-WANDB_EXCEPTIONS = {
-    "training/fit_cli.py": "FitCLI.describe_wandb_run writes the run's flat W&B config when the trainer is built",
-}
+WANDB_EXCEPTIONS: dict[str, str] = {}
 """Files outside :data:`WANDB_HOMES` that may import W&B, and why."""
 
 

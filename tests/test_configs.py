@@ -13,7 +13,7 @@ import yaml
 from lightning_dims.configs import CONFIG_ROOT, resolve_config, shipped_configs
 from lightning_dims.sweep.check import check_runs, construct_callbacks
 from lightning_dims.sweep.grid import expand_grid, load_sweep
-from lightning_dims.training.fit_cli import FitConfigParser
+from lightning_dims.training.config_parser import FitConfigParser
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from lightning_dims.commands.fit import main as fit
 from lightning_dims.records import read_records
 from lightning_dims.runs.identity import config_hash, result_config
-from lightning_dims.training.fit_cli import FitConfigParser
+from lightning_dims.training.config_parser import FitConfigParser
 
 BASE = ["--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", "100",
         "--trainer.accelerator", "cpu"]  # fmt: skip

@@ -13,7 +13,8 @@ from lightning_dims.data import DimsDataModule
 from lightning_dims.models import ImageClassifier
 from lightning_dims.records import read_record, record_path
 from lightning_dims.records.build import Evaluations, RunFacts, eval_metrics, run_record
-from lightning_dims.runs.claims import CLAIM_NAME, Claim
+from lightning_dims.runs.claims import Claim
+from lightning_dims.runs.folder import CLAIM_NAME, RunFolder
 from lightning_dims.runs.lifecycle import RunSession, recorded_run
 
 
@@ -59,11 +60,10 @@ class Boom(Callback):
 @pytest.mark.parametrize("failure", [None, RuntimeError, KeyboardInterrupt])
 def test_the_lifecycle_writes_one_record_on_every_exit_path(tmp_path, failure):
     trainer, model, datamodule = digits_run([DataPropertiesCallback(m=60, k=10)] + ([Boom()] if failure is RuntimeError else []))
-    claim = Claim.acquire(tmp_path)
+    claim = Claim.acquire(tmp_path / CLAIM_NAME)
     session = RunSession(
         facts=RunFacts(run_id="life", seed=0, config={"a": 1}, config_hash="h"),
-        folder=tmp_path,
-        record_file=record_path(tmp_path, "life"),
+        folder=RunFolder(tmp_path, "life", record_path(tmp_path, "life")),
         trainer=trainer,
         model=model,
         datamodule=datamodule,

@@ -19,7 +19,7 @@ from wandb_files import settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
-from lightning_dims.runs.claims import CLAIM_NAME
+from lightning_dims.runs.folder import CLAIM_NAME
 from lightning_dims.sweep.warm import WarmWorker
 from lightning_dims.tracking.history import attempt_files, history_steps
 from lightning_dims.tracking.run import wandb_run_id

@@ -19,12 +19,8 @@ import yaml
 
 from lightning_dims.cli import main as cli
 from lightning_dims.records import read_record
-from lightning_dims.runs.claims import (
-    CLAIM_NAME,
-    Claim,
-    ClaimHeldError,
-    StaleClaimWarning,
-)
+from lightning_dims.runs.claims import Claim, ClaimHeldError, StaleClaimWarning
+from lightning_dims.runs.folder import CLAIM_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,10 +158,10 @@ def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_rerun
 
 
 def test_stale_claims_are_taken_over_and_live_ones_refused(tmp_path, monkeypatch):
-    live = Claim.acquire(tmp_path / "a")
+    live = Claim.acquire(tmp_path / "a" / CLAIM_NAME)
     try:
         with pytest.raises(ClaimHeldError, match="is being run by"):
-            Claim.acquire(tmp_path / "a")
+            Claim.acquire(tmp_path / "a" / CLAIM_NAME)
     finally:
         live.release()
     assert not (tmp_path / "a" / CLAIM_NAME).exists()
@@ -177,7 +173,7 @@ def test_stale_claims_are_taken_over_and_live_ones_refused(tmp_path, monkeypatch
         json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "token": "t", "started_at": "2026-01-01T00:00:00Z"})
     )
     with pytest.warns(StaleClaimWarning, match="is gone"):
-        claim = Claim.acquire(folder)
+        claim = Claim.acquire(folder / CLAIM_NAME)
     assert claim.taken_over.pid == int(dead.stdout)
     claim.release()
 
@@ -186,10 +182,10 @@ def test_stale_claims_are_taken_over_and_live_ones_refused(tmp_path, monkeypatch
     os.utime(folder / CLAIM_NAME, (old, old))  # another node, no heartbeat for an hour
     monkeypatch.setenv("LIGHTNING_DIMS_CLAIM_TIMEOUT", "600")
     with pytest.warns(StaleClaimWarning, match="no heartbeat"):
-        Claim.acquire(folder).release()
+        Claim.acquire(folder / CLAIM_NAME).release()
     (folder / CLAIM_NAME).write_text(json.dumps({"host": "other-node", "pid": 1, "token": "t", "started_at": "x"}))
     with pytest.raises(ClaimHeldError, match="other-node:1"):  # fresh heartbeat on another node: live
-        Claim.acquire(folder)
+        Claim.acquire(folder / CLAIM_NAME)
 
 
 def test_many_threads_racing_for_one_claim_get_exactly_one(tmp_path):
@@ -197,7 +193,7 @@ def test_many_threads_racing_for_one_claim_get_exactly_one(tmp_path):
 
     def grab(_):
         try:
-            return Claim.acquire(tmp_path / "race")
+            return Claim.acquire(tmp_path / "race" / CLAIM_NAME)
         except ClaimHeldError:
             return None
 

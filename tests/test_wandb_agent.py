@@ -15,7 +15,7 @@ import yaml
 from lightning_dims.configs import resolve_config, shipped_configs
 from lightning_dims.records import read_record
 from lightning_dims.sweep.grid import expand_grid, load_sweep
-from lightning_dims.training.fit_cli import FitConfigParser
+from lightning_dims.training.config_parser import FitConfigParser
 
 TESTS = os.path.dirname(__file__)
 

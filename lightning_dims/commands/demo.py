@@ -141,14 +141,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from lightning_dims.analysis.report import write_report
     from lightning_dims.records.selection import select_records
-    from lightning_dims.sweep.runner import run_sweep
+    from lightning_dims.runs.folder import SweepLayout
+    from lightning_dims.sweep.runner import PointStatus, run_sweep
     from lightning_dims.sweep.slots import machine_slots
 
     results = out / "results"
     slots = machine_slots(workers=args.workers)
-    print(f"2/3 training {len(runs)} runs, {len(slots)} at a time (records in {results}, logs in {results / 'logs'})")
+    print(f"2/3 training {len(runs)} runs, {len(slots)} at a time (records in {results}, logs in {SweepLayout(results).log_dir})")
     outcomes = run_sweep(runs, results, slots=slots)
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if o.status is PointStatus.FAILED]
     selection = select_records(results, vary=varied_settings(runs))  # read once: the health line and the report
     print_health(selection.used)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from lightning_dims.cli import user_errors
+from lightning_dims.errors import ConfigError
 
 Stage = Literal["validate", "test"]
 SPLIT = {"validate": "val", "test": "test"}
@@ -62,7 +63,7 @@ def evaluate(stage: Stage, checkpoint: Path, fit_args: list[str]) -> dict[str, f
     from lightning_dims.records.build import eval_metrics
     from lightning_dims.runs.identity import result_config
     from lightning_dims.runs.reproducibility import checkpoint_identity
-    from lightning_dims.training.fit_cli import ConfigError, FitConfigParser
+    from lightning_dims.training.config_parser import FitConfigParser
 
     if not checkpoint.is_file():
         raise ConfigError(f"--ckpt_path {checkpoint}: no such checkpoint file")
@@ -92,8 +93,6 @@ def evaluate(stage: Stage, checkpoint: Path, fit_args: list[str]) -> dict[str, f
 
 
 def main_for(stage: Stage, argv: list[str] | None) -> int:
-    from lightning_dims.training.fit_cli import ConfigError
-
     args, fit_args = build_parser(stage).parse_known_args(argv)
     try:
         metrics = evaluate(stage, Path(args.ckpt_path), fit_args)

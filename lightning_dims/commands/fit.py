@@ -14,7 +14,7 @@ file or the name of a shipped config (``callbacks/fast``, ``protocol/paper``). A
 
 Identity and integrity (``lightning_dims.runs``): the run owns ``<run_dir>/<run_id>/``; its
 ``config_hash`` covers every setting that can change a result and the data's content; only one
-process works on a run at a time (``claim.json``); a finished run is never run again, a resume
+process works on a run at a time (its claim); a finished run is never run again, a resume
 whose config differs from its checkpoint's is refused naming the keys, and a resumed run ends
 with the numbers of an uninterrupted one.
 """
@@ -25,12 +25,12 @@ import os
 import sys
 
 from lightning_dims.cli import user_errors
-from lightning_dims.errors import LightningDimsError
+from lightning_dims.errors import ConfigError, LightningDimsError
 from lightning_dims.records.build import eval_metrics
 from lightning_dims.records.contributions import callback_fields
 from lightning_dims.runs.identity import RUN_ID_ENV
 from lightning_dims.runs.lifecycle import recorded_run
-from lightning_dims.training.fit_cli import PROG, ConfigError, FitCLI
+from lightning_dims.training.fit_cli import PROG, FitCLI
 
 
 def run(cli: FitCLI) -> None:

@@ -25,7 +25,8 @@ from lightning_dims.configs import resolve_config
 from lightning_dims.errors import UsageError
 from lightning_dims.sweep.check import check_runs
 from lightning_dims.sweep.grid import expand_grid, load_sweep, shard
-from lightning_dims.sweep.runner import point_state, run_sweep
+from lightning_dims.runs.folder import RunState
+from lightning_dims.sweep.runner import PointStatus, point_state, run_sweep
 
 if TYPE_CHECKING:
     from lightning_dims.sweep.launch import ClusterOptions
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dry_run(runs, results: Path) -> int:
     """Print every point's state and command, then check every command; 2 when one would fail."""
-    counts: dict[str, int] = {}
+    counts: dict[RunState, int] = {}
     for run in runs:
         state, detail = point_state(run, results)
         counts[state] = counts.get(state, 0) + 1
@@ -116,19 +117,18 @@ def dry_run(runs, results: Path) -> int:
 
 def summary(sweep: str, results: str, outcomes) -> int:
     """Print what happened to the points; 1 when one failed."""
-    statuses = ("finished", "skipped", "claimed", "stopped", "failed")
-    counts = {status: sum(o.status == status for o in outcomes) for status in statuses}
-    stopped = f"{counts['stopped']} stopped, " if counts["stopped"] else ""
+    counts = {status: sum(o.status is status for o in outcomes) for status in PointStatus}
+    stopped = f"{counts[PointStatus.STOPPED]} stopped, " if counts[PointStatus.STOPPED] else ""
     print(
-        f"sweep {sweep}: {counts['finished']} finished, {counts['skipped']} already done, "
-        f"{counts['claimed']} running elsewhere, {stopped}{counts['failed']} failed; records in {results}"
+        f"sweep {sweep}: {counts[PointStatus.FINISHED]} finished, {counts[PointStatus.SKIPPED]} already done, "
+        f"{counts[PointStatus.CLAIMED]} running elsewhere, {stopped}{counts[PointStatus.FAILED]} failed; records in {results}"
     )
     for outcome in outcomes:
-        if outcome.status == "failed":
+        if outcome.status is PointStatus.FAILED:
             print(f"  failed: {outcome.run_id} (see {outcome.log}); re-run the same command to retry or resume it")
-        elif outcome.status == "claimed":
+        elif outcome.status is PointStatus.CLAIMED:
             print(f"  running elsewhere: {outcome.run_id} ({outcome.detail}); --wait waits for it")
-    return 1 if counts["failed"] else 0
+    return 1 if counts[PointStatus.FAILED] else 0
 
 
 def cluster_options(args) -> "ClusterOptions":
@@ -195,7 +195,7 @@ def launch(args, runs, results: Path) -> int:
     for task, result in zip(tasks, wait_for(jobs)):
         print(f"  {task.label}: {result}")
     states = [point_state(run, results)[0] for run in runs]
-    done = states.count("finished")
+    done = states.count(RunState.FINISHED)
     print(f"sweep {args.sweep}: {done} of {len(runs)} points finished; records in {args.results}")
     return 0 if done == len(runs) else 1
 

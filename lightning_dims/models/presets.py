@@ -9,6 +9,7 @@ VGG-on-SVHN learning rate). :func:`paper_defaults` composes them, later files wi
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from lightning_dims.configs import CONFIG_ROOT, load_yaml
 from lightning_dims.models.registry import arch_spec
@@ -66,3 +67,18 @@ def mixed_precision(accelerator: str | None, cuda_available: bool, bf16_supporte
     if not cuda_available or str(accelerator or "auto").lower() not in ("auto", "gpu", "cuda"):
         return None
     return "bf16-mixed" if bf16_supported else "16-mixed"
+
+
+def derived_defaults(config: Any, cuda_available: bool, bf16_supported: bool) -> dict[str, object]:
+    """``fit``'s defaults that depend on other settings (from its first parse, dotted keys).
+
+    ``seed_everything``: ``data.seed``; with ``preset`` ``paper``, :func:`paper_defaults` for
+    ``model.arch`` on ``data.name``; ``trainer.precision``: :func:`mixed_precision` when it picks one.
+    """
+    defaults: dict[str, object] = {"seed_everything": int(config.data.seed)}
+    if config.preset == "paper":
+        defaults.update(paper_defaults(config.model.arch, config.data.name))
+    precision = mixed_precision(config.trainer.accelerator, cuda_available, bf16_supported)
+    if precision is not None:
+        defaults["trainer.precision"] = precision
+    return defaults

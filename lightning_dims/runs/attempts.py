@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 from lightning_dims.records.schema import RunStatus
-from lightning_dims.runs.claims import CLAIM_NAME
-
-JOURNAL_NAME = "attempts.jsonl"
+from lightning_dims.runs.folder import CLAIM_NAME, JOURNAL_NAME
 
 
 def utc_stamp(seconds: float | None = None) -> str:

@@ -1,10 +1,11 @@
 """Exactly-once work on a run: an atomic claim file with a heartbeat, safe across processes and nodes.
 
-A process that works on a run holds ``<run folder>/claim.json``: who (host, pid), since when, and
-a random token. It is created atomically (:func:`~lightning_dims.utils.publish_new`: a private
-temporary file hard-linked to the claim's name, which fails if the name exists: atomic on local
-POSIX filesystems and on NFS), and its modification time is the holder's heartbeat, refreshed
-every :data:`HEARTBEAT_S` seconds by a daemon thread.
+A process that works on a run holds its claim file (where: :mod:`lightning_dims.runs.folder`): who
+(host, pid), since when, and a random token. It is created atomically
+(:func:`~lightning_dims.utils.publish_new`: a private temporary file hard-linked to the claim's
+name, which fails if the name exists: atomic on local POSIX filesystems and on NFS), and its
+modification time is the holder's heartbeat, refreshed every :data:`HEARTBEAT_S` seconds by a
+daemon thread.
 
 A claim is *stale*, and may be taken over with a warning, when its holder is on this host and its
 pid is gone, or when its heartbeat is older than the stale timeout (default
@@ -34,7 +35,6 @@ from pathlib import Path
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import publish_new
 
-CLAIM_NAME = "claim.json"
 TOKEN_ENV = "LIGHTNING_DIMS_CLAIM_TOKEN"
 TIMEOUT_ENV = "LIGHTNING_DIMS_CLAIM_TIMEOUT"
 HEARTBEAT_S = 30.0
@@ -119,7 +119,7 @@ def read_claim(path: Path) -> ClaimInfo | None:
 
 
 class Claim:
-    """A held claim on one run folder; use :meth:`acquire`, then :meth:`release` (or ``with``).
+    """A held claim file; use :meth:`acquire`, then :meth:`release` (or ``with``).
 
     Attributes:
         path: the claim file.
@@ -140,20 +140,20 @@ class Claim:
     @classmethod
     def acquire(
         cls,
-        folder: str | os.PathLike[str],
+        path: str | os.PathLike[str],
         *,
         adopt_token: str | None = None,
         timeout: float | None = None,
         heartbeat_s: float = HEARTBEAT_S,
         what: str = "this run",
     ) -> "Claim":
-        """Claim ``folder`` (created if needed) or raise :class:`ClaimHeldError` naming the live holder.
+        """Create the claim file ``path`` (its folder too, if needed) or raise :class:`ClaimHeldError` naming the live holder.
 
         ``adopt_token``: a parent's token; a claim holding it is adopted instead of refused.
         """
-        folder = Path(folder)
+        path = Path(path)
+        folder = path.parent
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / CLAIM_NAME
         timeout = stale_after_s() if timeout is None else timeout
         taken_over = None
         for _ in range(100):
@@ -173,7 +173,7 @@ class Claim:
                     f"process is gone from another host, remove {path} (it is taken over by itself after "
                     f"{timeout:.0f} s without a heartbeat)"
                 )
-            aside = path.with_name(f".{CLAIM_NAME}.stale-{secrets.token_hex(4)}")
+            aside = path.with_name(f".{path.name}.stale-{secrets.token_hex(4)}")
             try:
                 os.rename(path, aside)  # exactly one of several takers succeeds
             except FileNotFoundError:

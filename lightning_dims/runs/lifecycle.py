@@ -25,7 +25,6 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lightning_dims.records.build import Evaluations, RunFacts, run_record
@@ -34,6 +33,7 @@ from lightning_dims.records.schema import COMPLETE_STATUSES, RunStatus, smoke_se
 from lightning_dims.records.store import write_record
 from lightning_dims.runs.attempts import AttemptJournal
 from lightning_dims.runs.claims import Claim
+from lightning_dims.runs.folder import RunFolder
 from lightning_dims.runs.preemption import Preempted, PreemptionSignals, preemption_exit_code, preemption_message
 from lightning_dims.tracking.artifacts import log_attempt_artifacts
 from lightning_dims.tracking.results import save_record_to_wandb
@@ -42,11 +42,10 @@ from lightning_dims.tracking.run import finish_wandb, wandb_summary
 
 @dataclass
 class RunSession:
-    """Everything one attempt needs to leave its trace: the run's facts, folder, record path and claim."""
+    """Everything one attempt needs to leave its trace: the run's facts, folder (and record path) and claim."""
 
     facts: RunFacts
-    folder: Path
-    record_file: Path
+    folder: RunFolder
     trainer: Any
     model: Any
     datamodule: Any
@@ -82,7 +81,7 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
 def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterator[RunOutcome]:
     trainer = session.trainer
     is_writer = bool(trainer.is_global_zero)
-    journal = AttemptJournal(session.folder)
+    journal = AttemptJournal(session.folder.path)
     attempt = None
     if is_writer:
         attempt = journal.start(session.facts.resumed_from, session.last_seen)
@@ -123,14 +122,14 @@ def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterat
                     attempts=journal.attempts(),
                     wandb=wandb_summary(trainer.loggers),
                 )
-                path = write_record(session.record_file, record)
+                path = write_record(session.folder.record_file, record)
                 save_record_to_wandb(trainer.loggers, path)
                 if session.wandb_artifacts:
                     log_attempt_artifacts(
                         trainer.loggers,
                         status=status,
                         record_file=path,
-                        checkpoint=session.folder / "checkpoints" / "last.ckpt",
+                        checkpoint=session.folder.last_checkpoint,
                         properties=contributions.get("data_properties"),
                         config_hash=session.facts.config_hash,
                     )

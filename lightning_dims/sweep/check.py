@@ -62,7 +62,7 @@ def check_config(config) -> None:
 def check_runs(runs: Iterable[SweepRun]) -> list[tuple[str, str]]:
     """``(run_id, error)`` for every fit command of ``runs`` that would fail before training; [] when all pass."""
     from lightning_dims.compat import parser_error_line
-    from lightning_dims.training.fit_cli import FitConfigParser
+    from lightning_dims.training.config_parser import FitConfigParser
 
     parser = FitConfigParser()
     problems, checked_callbacks = [], set()

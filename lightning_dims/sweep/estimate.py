@@ -182,7 +182,7 @@ def grid_costs(runs: list[SweepRun], device: str) -> dict[tuple, GroupCost]:
     taken as 3 (the first convolution is a small part of every step).
     """
     from lightning_dims.sweep.check import fit_arguments
-    from lightning_dims.training.fit_cli import FitConfigParser
+    from lightning_dims.training.config_parser import FitConfigParser
 
     parser = FitConfigParser()
     resolved: dict[tuple[str, ...], object] = {}
@@ -254,12 +254,13 @@ def estimate_grid(
     ``warm``: the sweep will fork its runs from warm workers (the total counts warm start-ups);
     ``startup_runs``: tiny runs timed each way for the start-up (0: not measured, not counted).
     """
+    from lightning_dims.runs.folder import RunState
     from lightning_dims.sweep.runner import point_state
 
     slots = machine_slots(runs_per_device, workers)
     per_device, devices, where = timed_slots(slots)
     device = "cuda" if slots[0].gpu is not None else "cpu"
-    todo = [run for run in runs if point_state(run, results)[0] != "finished"]
+    todo = [run for run in runs if point_state(run, results)[0] is not RunState.FINISHED]
     print(f"estimate: {len(todo)} of {len(runs)} points not finished; this machine: {describe_slots(slots)}")
     groups = grid_costs(todo, device)
     header = f"{'arch':<10} {'runs':>5} {'train images':>14} {'batch':>5} {'px':>4} {'ch':>2} {'precision':>10} {'images/s':>9} {'hours':>9}"

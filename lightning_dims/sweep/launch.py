@@ -152,7 +152,7 @@ class SweepTask:
         signal.signal(signal.SIGTERM, lambda signum, frame: self._control.stop(signal.SIGTERM))
         print(f"{self.label}: {len(self.runs)} points, {len(slots)} at once in slots {[s.describe() for s in slots]}", flush=True)
         outcomes = run_sweep(self.runs, self.results, cwd=self.cwd, wait=True, slots=slots, control=self._control, warm=self.warm)
-        counts = dict(Counter(outcome.status for outcome in outcomes))
+        counts = dict(Counter(outcome.status.value for outcome in outcomes))
         print(f"{self.label}: {counts}", flush=True)
         return counts
 

@@ -1,9 +1,9 @@
 """Run the grid of a sweep file locally, each point a ``lightning-dims fit`` subprocess, exactly once.
 
 Any number of runners (threads, processes, nodes sharing the results folder over NFS) can work on
-one grid: a point is run only by the process holding its claim
-(:mod:`lightning_dims.runs.claims`, ``<results>/runs/<run_id>/claim.json``), which passes it on to
-its ``fit`` child. Per point:
+one grid: a point is run only by the process holding its claim (:mod:`lightning_dims.runs.claims`,
+in the point's run folder), which passes it on to its ``fit`` child. Per point (its
+:class:`~lightning_dims.runs.folder.RunState`):
 
 * a finished results record exists: skipped (``already done``);
 * an unreadable record: moved aside (``*.corrupt``, with a warning) and the point re-run;
@@ -13,7 +13,7 @@ its ``fit`` child. Per point:
 * otherwise started fresh.
 
 Records go to ``<results>/<run_id>.record.json``, run folders to ``<results>/runs/<run_id>/``,
-each run's output to ``<results>/logs/<run_id>.log``.
+each run's output to ``<results>/logs/<run_id>.log`` (:class:`~lightning_dims.runs.folder.SweepLayout`).
 
 Runs going at once each take a :class:`~lightning_dims.sweep.slots.Slot` (the GPU the run sees,
 its CPU threads). Warm (the default): each slot has a worker that loaded torch, Lightning, W&B and
@@ -38,25 +38,13 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from lightning_dims.records.store import (
-    RecordState,
-    inspect_record,
-    is_finished,
-    move_aside,
-    record_path,
-)
-from lightning_dims.runs.claims import (
-    CLAIM_NAME,
-    TOKEN_ENV,
-    Claim,
-    ClaimHeldError,
-    filesystem_now,
-    read_claim,
-    stale_after_s,
-)
+from lightning_dims.records.store import RecordState, inspect_record, is_finished, move_aside
+from lightning_dims.runs.claims import TOKEN_ENV, ClaimHeldError
+from lightning_dims.runs.folder import RunState, SweepLayout
 from lightning_dims.sweep.grid import SweepRun, runnable
 from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
@@ -64,17 +52,33 @@ from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
 WAIT_POLL_S = 30.0
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """What happened to one grid point in this process.
+class PointStatus(str, Enum):
+    """What happened to one grid point in this process (printed as its value).
 
-    ``status``: ``finished`` (ran to a finished record here), ``failed``, ``skipped`` (already
-    finished), ``claimed`` (another live process is running it; ``detail`` names it), or
-    ``stopped`` (not started, or interrupted, because the sweep was stopped: a preemption).
+    ``FINISHED``: ran to a finished record here; ``FAILED``: ran, no finished record; ``SKIPPED``:
+    already finished; ``CLAIMED``: another live process is running it; ``STOPPED``: not started,
+    or interrupted, because the sweep was stopped (a preemption).
+    """
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CLAIMED = "claimed"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class PointOutcome:
+    """What happened to one grid point in this process: its :class:`PointStatus`, how long it ran, its log.
+
+    ``detail``: who holds a ``CLAIMED`` point.
     """
 
     run_id: str
-    status: str
+    status: PointStatus
     seconds: float
     log: Path | None
     detail: str | None = None
@@ -148,33 +152,17 @@ class RunnerControl:
             return self._changed.wait_for(lambda: self._active == 0, timeout)
 
 
-def run_folder(results: Path, run_id: str) -> Path:
-    return results / "runs" / run_id
-
-
-def point_state(run: SweepRun, results: Path) -> tuple[str, str | None]:
-    """``(state, detail)`` of a grid point: ``finished``, ``corrupt``, ``claimed``, ``resumable``, ``failed`` or ``new``."""
-    state, record, reason = inspect_record(record_path(results, run.run_id))
-    if state is RecordState.FINISHED:
-        return "finished", record.finished_at
-    folder = run_folder(results, run.run_id)
-    claim = read_claim(folder / CLAIM_NAME)
-    if claim is not None and claim.stale_reason(filesystem_now(folder), stale_after_s()) is None:
-        return "claimed", f"by {claim.holder} since {claim.started_at}"
-    if state is RecordState.CORRUPT:
-        return "corrupt", reason
-    if (folder / "checkpoints" / "last.ckpt").is_file():
-        return "resumable", None if record is None else f"last attempt {record.status}"
-    if state is RecordState.UNFINISHED:
-        return "failed", record.error or record.status
-    return "new", None
+def point_state(run: SweepRun, results: Path) -> tuple[RunState, str | None]:
+    """``(state, detail)`` of a grid point: its run folder's :meth:`~lightning_dims.runs.folder.RunFolder.state`."""
+    return SweepLayout(results).folder(run.run_id).state()
 
 
 def fit_command(run: SweepRun, results: Path) -> list[str]:
     """The run's argv with the program resolved, its folders and id set, and ``${args_json_file}`` written."""
-    argv = runnable(run.argv, run.parameters, results / "logs" / f"{run.run_id}.args.json")
-    argv += [f"--run_id={run.run_id}", f"--results_dir={results}", f"--run_dir={results / 'runs'}"]
-    if (run_folder(results, run.run_id) / "checkpoints" / "last.ckpt").is_file():
+    layout = SweepLayout(results)
+    argv = runnable(run.argv, run.parameters, layout.args_file(run.run_id))
+    argv += [f"--run_id={run.run_id}", f"--results_dir={results}", f"--run_dir={layout.run_dir}"]
+    if layout.folder(run.run_id).last_checkpoint.is_file():
         argv.append("--ckpt_path=last")
     return argv
 
@@ -187,7 +175,7 @@ def run_one(
     environment: Mapping[str, str] | None = None,
     control: RunnerControl | None = None,
     worker: WarmWorker | None = None,
-) -> RunOutcome:
+) -> PointOutcome:
     """Run one grid point if it is not finished and nobody else is running it (module docstring).
 
     ``environment``: variables added to the ``fit`` child's (a slot's GPU and threads). ``worker``:
@@ -195,22 +183,24 @@ def run_one(
     """
     control = control or RunnerControl()
     if control.stopped.is_set():
-        return RunOutcome(run.run_id, "stopped", 0.0, None)
-    path = record_path(results, run.run_id)
+        return PointOutcome(run.run_id, PointStatus.STOPPED, 0.0, None)
+    layout = SweepLayout(results)
+    folder = layout.folder(run.run_id)
+    path = folder.record_file
     state, _, reason = inspect_record(path)
     if state is RecordState.FINISHED:
-        return RunOutcome(run.run_id, "skipped", 0.0, None)
+        return PointOutcome(run.run_id, PointStatus.SKIPPED, 0.0, None)
     if state is RecordState.CORRUPT:
         move_aside(path, reason)
     try:
-        claim = Claim.acquire(run_folder(results, run.run_id), what=f"sweep point {run.run_id}")
+        claim = folder.claim(f"sweep point {run.run_id}")
     except ClaimHeldError as error:
-        holder = read_claim(run_folder(results, run.run_id) / CLAIM_NAME)
-        return RunOutcome(run.run_id, "claimed", 0.0, None, holder.holder if holder else str(error))
+        holder = folder.claim_holder()
+        return PointOutcome(run.run_id, PointStatus.CLAIMED, 0.0, None, holder.holder if holder else str(error))
     with control.working(), claim:
         if is_finished(path):  # finished by another process between our look and our claim
-            return RunOutcome(run.run_id, "skipped", 0.0, None)
-        log = results / "logs" / f"{run.run_id}.log"
+            return PointOutcome(run.run_id, PointStatus.SKIPPED, 0.0, None)
+        log = layout.log(run.run_id)
         log.parent.mkdir(parents=True, exist_ok=True)
         argv = fit_command(run, results)
         extra = dict(environment or {})
@@ -238,13 +228,13 @@ def run_one(
 
             child = control.start(spawn)
             if child is None:
-                return RunOutcome(run.run_id, "stopped", 0.0, None)
+                return PointOutcome(run.run_id, PointStatus.STOPPED, 0.0, None)
             code = control.wait(child)
     if code == 0 and is_finished(path):
-        status = "finished"
+        status = PointStatus.FINISHED
     else:
-        status = "stopped" if control.stopped.is_set() else "failed"
-    return RunOutcome(run.run_id, status, time.perf_counter() - started, log)
+        status = PointStatus.STOPPED if control.stopped.is_set() else PointStatus.FAILED
+    return PointOutcome(run.run_id, status, time.perf_counter() - started, log)
 
 
 class Lane:
@@ -275,10 +265,10 @@ class Progress:
         seconds = sum(self.run_seconds) / len(self.run_seconds) * remaining / self.workers
         return f", ETA {int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
 
-    def report(self, run: SweepRun, outcome: RunOutcome) -> None:
+    def report(self, run: SweepRun, outcome: PointOutcome) -> None:
         with self.lock:
             self.done += 1
-            if outcome.status in ("finished", "failed"):
+            if outcome.status in (PointStatus.FINISHED, PointStatus.FAILED):
                 self.run_seconds.append(outcome.seconds)
             if self.quiet:
                 return
@@ -302,7 +292,7 @@ def run_sweep(
     slots: list[Slot] | None = None,
     control: RunnerControl | None = None,
     warm: bool = True,
-) -> list[RunOutcome]:
+) -> list[PointOutcome]:
     """Run ``runs``, as many at once as there are ``slots`` (default: ``workers`` slots that leave the
     environment as it is), in ``cwd`` (default: the current folder, like a W&B agent; relative paths
     in the sweep's command resolve there); outcomes in grid order.
@@ -324,29 +314,29 @@ def run_sweep(
         free.put(lane)
     progress = Progress(len(runs), len(slots), quiet)
 
-    def in_a_slot(run: SweepRun) -> RunOutcome:
+    def in_a_slot(run: SweepRun) -> PointOutcome:
         lane = free.get()
         try:
             return run_one(run, results, quiet, cwd, lane.slot.environment(), control, lane.worker)
         finally:
             free.put(lane)
 
-    def attempt(run: SweepRun) -> RunOutcome:
+    def attempt(run: SweepRun) -> PointOutcome:
         outcome = in_a_slot(run)
-        if outcome.status != "claimed" or not wait:
+        if outcome.status is not PointStatus.CLAIMED or not wait:
             progress.report(run, outcome)
         return outcome
 
     try:
         with ThreadPoolExecutor(max_workers=len(slots)) as pool:
             outcomes = dict(zip((run.run_id for run in runs), pool.map(attempt, runs)))
-            pending = [run for run in runs if outcomes[run.run_id].status == "claimed"] if wait else []
+            pending = [run for run in runs if outcomes[run.run_id].status is PointStatus.CLAIMED] if wait else []
             while pending and not control.stopped.wait(poll_s):
                 for run, outcome in zip(pending, pool.map(in_a_slot, pending)):
-                    if outcome.status != "claimed":
+                    if outcome.status is not PointStatus.CLAIMED:
                         outcomes[run.run_id] = outcome
                         progress.report(run, outcome)
-                pending = [run for run in pending if outcomes[run.run_id].status == "claimed"]
+                pending = [run for run in pending if outcomes[run.run_id].status is PointStatus.CLAIMED]
     finally:
         for lane in lanes:
             lane.close()

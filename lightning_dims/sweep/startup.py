@@ -26,7 +26,7 @@ from pathlib import Path
 from lightning_dims.records import read_record
 from lightning_dims.records.store import record_path
 from lightning_dims.sweep.grid import SweepRun, expand_grid
-from lightning_dims.sweep.runner import RunnerControl, run_one
+from lightning_dims.sweep.runner import PointStatus, RunnerControl, run_one
 from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker
 
@@ -91,7 +91,7 @@ def time_probe_runs(runs: int, warm: bool, slot: Slot | None = None, folder: Pat
             worker.start()  # its preload counts in the total, not in the first run
         for point in points:
             outcome = run_one(point, results, True, folder, slot.environment(), control, worker)
-            if outcome.status != "finished":
+            if outcome.status is not PointStatus.FINISHED:
                 raise ProbeFailed(f"start-up probe run {point.run_id} {outcome.status}: see {outcome.log}")
             timing.run_s.append(outcome.seconds)
             timing.work_s.append(float(read_record(record_path(results, point.run_id)).wall_time_s))

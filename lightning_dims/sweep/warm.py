@@ -100,7 +100,7 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> None:
     saved = [os.dup(1), os.dup(2)]
     quiet = os.open(os.devnull, os.O_WRONLY)
     try:
-        from lightning_dims.training.fit_cli import FitConfigParser
+        from lightning_dims.training.config_parser import FitConfigParser
 
         os.dup2(quiet, 1)  # the warm-up parse seeds and says so ("Seed set to 0"): not the sweep's news
         os.dup2(quiet, 2)

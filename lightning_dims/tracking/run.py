@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import netrc
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
 from lightning_dims.tracking.history import continue_history, flush_settings
@@ -91,6 +93,46 @@ def organised(options: WandbOptions, facts: dict[str, str], environ: dict[str, s
         job_type=options.job_type or environ.get("WANDB_JOB_TYPE") or JOB_TYPE,
         tags=[tag[:64] for tag in dict.fromkeys(tags)],  # W&B tags: at most 64 characters
     )
+
+
+def wandb_run_config(
+    described: Mapping[str, Any], arch: str, seed: int, lr: float, epochs: int | None, config_hash: str
+) -> dict[str, object]:
+    """The flat W&B config of a ``fit`` run: one meaning per key, whether ``wandb agent`` started it or not.
+
+    ``described``: the data module's ``describe()`` (``dataset``, ``task``, ``domain``, the train
+    split's size as ``n_train``, the preprocessing key as ``spec``); ``lr``: the learning rate the
+    run's optimizer uses; ``epochs``: ``trainer.max_epochs``.
+    """
+    return {
+        "dataset": described["dataset"],
+        "task": described["task"],
+        "domain": described["domain"],
+        "arch": arch,
+        "n_train": described["split_sizes"]["train"],
+        "seed": seed,
+        "spec": described["preprocessing"]["key"],
+        "lr": lr,
+        "epochs": epochs,
+        "config_hash": config_hash,
+    }
+
+
+def apply_run_config(logger: Any, config: dict[str, object], program: str) -> None:
+    """Set ``config`` (:func:`wandb_run_config`) on the W&B run ``logger`` started and summarise ``val/loss`` as its minimum.
+
+    Only on global rank 0 and only for a started ``WandbLogger``; a W&B error is printed as a
+    warning: W&B must never fail a run.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    if rank_zero_only.rank != 0 or not isinstance(logger, WandbLogger) or started_wandb_run(logger) is None:
+        return
+    try:
+        logger.experiment.config.update(config, allow_val_change=True)
+        logger.experiment.define_metric("val/loss", summary="min")
+    except Exception as error:  # W&B must never fail a run
+        print(f"{program}: warning: could not describe the W&B run: {error}", file=sys.stderr)
 
 
 def wandb_key_configured(environ: dict[str, str] | None = None, netrc_path: str | None = None) -> bool:

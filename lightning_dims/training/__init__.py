@@ -1,1 +1,6 @@
-"""Training one run with Lightning: the ``fit`` command's LightningCLI (:mod:`~lightning_dims.training.fit_cli`)."""
+"""Training one run with Lightning: the ``fit`` command's LightningCLI (:mod:`~lightning_dims.training.fit_cli`).
+
+:mod:`~lightning_dims.training.argv` normalises its command lines, :mod:`~lightning_dims.training.checkpoints`
+holds the checkpoints every run writes, :mod:`~lightning_dims.training.config_parser` resolves
+command lines without training.
+"""
