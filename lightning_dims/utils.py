@@ -1,4 +1,4 @@
-"""Small utilities every layer uses: atomic file writes, canonical JSON and its digests, dict flattening.
+"""Small utilities every layer uses: atomic file writes, canonical JSON and its digests, dict flattening, a str Enum.
 
 The bottom of the house: the standard library only, so ``properties/``, ``data/``, ``records/`` and
 everything above may import it.
@@ -32,6 +32,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
@@ -189,3 +190,21 @@ def _flatten(mapping: Mapping[str, Any], lead: str, sep: str, keep: Callable[[Ma
         else:
             flat[f"{lead}{key}"] = value
     return flat
+
+
+# ---- lifecycle vocabularies ---------------------------------------------------------------------
+
+
+class StrEnum(str, Enum):
+    """A vocabulary of states whose members are their string values (``enum.StrEnum`` of Python 3.11, on 3.10).
+
+    ``str()`` and f-strings give the value (``f"{RunStatus.FINISHED}"`` is ``finished`` on every
+    Python, where a plain ``(str, Enum)`` prints ``RunStatus.FINISHED`` on some), JSON writes the
+    value, and a member equals its string: records and printed lines stay as they were.
+    """
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)

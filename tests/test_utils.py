@@ -289,3 +289,18 @@ def test_the_config_hash_flattener_keeps_class_specs_whole():
         "trainer.max_epochs", "opt", "path", "ü", "f",
     ]  # fmt: skip
     assert flatten_config({"i": NESTED["i"]}) == {"i": NESTED["i"]}
+
+
+# ---- StrEnum ------------------------------------------------------------------------------------
+
+
+def test_str_enum_members_print_and_serialise_as_their_values():
+    from lightning_dims.utils import StrEnum
+
+    class Colour(StrEnum):
+        RED = "red"
+
+    assert str(Colour.RED) == f"{Colour.RED}" == "red"
+    assert f"[{Colour.RED:>5}]" == "[  red]"
+    assert json.dumps({"c": Colour.RED}) == '{"c": "red"}'
+    assert Colour("red") is Colour.RED and Colour.RED == "red"

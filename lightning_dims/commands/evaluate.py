@@ -61,7 +61,7 @@ def evaluate(stage: Stage, checkpoint: Path, fit_args: list[str]) -> dict[str, f
     from lightning.pytorch import Trainer
 
     from lightning_dims.records.build import eval_metrics
-    from lightning_dims.runs.identity import result_config
+    from lightning_dims.runs.identity import changes_text, result_config
     from lightning_dims.runs.reproducibility import checkpoint_identity
     from lightning_dims.training.config_parser import FitConfigParser
 
@@ -74,7 +74,7 @@ def evaluate(stage: Stage, checkpoint: Path, fit_args: list[str]) -> dict[str, f
     datamodule.setup("fit" if stage == "validate" else "test")
     conflicts = config_conflicts(checkpoint_identity(checkpoint), result_config(parser.dump(config), datamodule.data_fingerprint()))
     if conflicts:
-        shown = "; ".join(conflicts[:6]) + (f"; and {len(conflicts) - 6} more" if len(conflicts) > 6 else "")
+        shown = changes_text(conflicts)
         raise ConfigError(
             f"{checkpoint} was trained under another model/data config: {shown}. Give the run's own config "
             "(--config runs/<run_id>/config.yaml)"

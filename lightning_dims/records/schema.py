@@ -20,13 +20,12 @@ writes nothing itself; the next attempt lists it in ``attempts`` with status ``k
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightning_dims.properties.robustness import AttackMetrics, eps_key
-from lightning_dims.utils import flatten
+from lightning_dims.utils import StrEnum, flatten
 
 RECORD_SUFFIX = ".record.json"
 WANDB_RECORD_FILE = "results_record.json"
@@ -42,7 +41,7 @@ PROTECTED_FIELDS = frozenset(
 """Fields a callback contribution may not set: they identify the run and are set by the trainer."""
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """How a training run, or one attempt (one process) at it, stands; the values are what records store.
 
     ``running``: an attempt that has started and not ended (the attempt journal only; never in a record).
@@ -59,9 +58,6 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     KILLED = "killed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 Status = Literal[RunStatus.FINISHED, RunStatus.SMOKE, RunStatus.FAILED, RunStatus.INTERRUPTED]

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from lightning_dims.errors import ConfigError
 from lightning_dims.records.store import RecordState, inspect_record, record_path
 from lightning_dims.runs.claims import Claim, ClaimInfo, filesystem_now, read_claim, stale_after_s
-from lightning_dims.runs.identity import differing_keys
+from lightning_dims.runs.identity import changes_text, differing_keys
+from lightning_dims.utils import StrEnum
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -39,10 +39,9 @@ CLAIM_NAME = "claim.json"
 JOURNAL_NAME = "attempts.jsonl"
 SWEEP_RUNS_DIR = "runs"
 SWEEP_LOGS_DIR = "logs"
-SHOWN_CHANGES = 6  # differing keys named in a refused resume before "and N more"
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     """What a run's folder and record say about it (``sweep --dry-run`` prints the value).
 
     ``FINISHED``: a complete record (``finished``, or ``smoke``); ``CORRUPT``: an unreadable
@@ -56,9 +55,6 @@ class RunState(str, Enum):
     RESUMABLE = "resumable"
     FAILED = "failed"
     NEW = "new"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -162,9 +158,7 @@ class RunFolder:
         if stamp is None:
             return f"{path} carries no config_hash (older version): resuming unchecked"
         if stamp["config_hash"] != config_hash:
-            changes = differing_keys(stamp.get("config", {}), config)
-            more = len(changes) - SHOWN_CHANGES
-            shown = "; ".join(changes[:SHOWN_CHANGES]) + (f"; and {more} more" if more > 0 else "")
+            shown = changes_text(differing_keys(stamp.get("config", {}), config))
             raise ConfigError(
                 f"resume refused: {path} was trained under another config (config_hash {stamp['config_hash']}, "
                 f"now {config_hash}): {shown}. Resume with the original settings, or start a new run (--run_id)"

@@ -177,6 +177,16 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return digest(canonical_json(dict(config)), 16)
 
 
+SHOWN_CHANGES = 6
+"""Differing keys an error message names before ``and N more``."""
+
+
+def changes_text(changes: list[str], shown: int = SHOWN_CHANGES) -> str:
+    """The first ``shown`` of :func:`differing_keys`' lines joined by ``; ``, then ``; and N more``."""
+    more = len(changes) - shown
+    return "; ".join(changes[:shown]) + (f"; and {more} more" if more > 0 else "")
+
+
 def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """``key: old -> new`` for every key whose value differs (missing keys show as ``<unset>``)."""
     changes = []

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +47,12 @@ from lightning_dims.runs.folder import RunState, SweepLayout
 from lightning_dims.sweep.grid import SweepRun, runnable
 from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
+from lightning_dims.utils import StrEnum
 
 WAIT_POLL_S = 30.0
 
 
-class PointStatus(str, Enum):
+class PointStatus(StrEnum):
     """What happened to one grid point in this process (printed as its value).
 
     ``FINISHED``: ran to a finished record here; ``FAILED``: ran, no finished record; ``SKIPPED``:
@@ -65,9 +65,6 @@ class PointStatus(str, Enum):
     SKIPPED = "skipped"
     CLAIMED = "claimed"
     STOPPED = "stopped"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
