@@ -9,7 +9,7 @@ from lightning_dims.analysis import figures
 from lightning_dims.analysis.analyse import analyse
 from lightning_dims.analysis.report import alpha_figure, centre_figure, write_report
 from lightning_dims.data.spec import SpecMismatchError
-from tests.analysis_records import law_record
+from tests.helpers.analysis_records import law_record
 
 TASKS = [  # dataset, domain, d, K_F, classes, options
     ("mnist", "natural", 9, 1.0e-3, [6, 7], None), ("mnist", "natural", 11, 0.9e-3, [4, 5], None),

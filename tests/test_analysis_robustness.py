@@ -10,7 +10,7 @@ from lightning_dims.analysis.health import representation_bound, run_flags
 from lightning_dims.analysis.robustness import penalty_vs_sharpness
 from lightning_dims.analysis.rows import RunRow, rows_from_records
 from lightning_dims.analysis.tasks import reference_properties
-from tests.analysis_records import law_record
+from tests.helpers.analysis_records import law_record
 
 TASKS = [("m1", "medical", 3e-3), ("m2", "medical", 2.5e-3), ("m3", "medical", 2e-3), ("m4", "medical", 4e-3),
          ("n1", "natural", 1e-3), ("n2", "natural", 0.8e-3), ("n3", "natural", 1.2e-3), ("n4", "natural", 0.6e-3)]

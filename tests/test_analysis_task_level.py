@@ -24,7 +24,7 @@ from lightning_dims.analysis.stats import (
     weighted_mean,
     weighted_pearson,
 )
-from tests.analysis_records import law_record
+from tests.helpers.analysis_records import law_record
 
 RECORDS = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "2026-11-29" / "records"
 

@@ -9,7 +9,7 @@ from lightning_dims.analysis.laws import centre_loss_vs_sharpness, exponent_vs_i
 from lightning_dims.analysis.rows import rows_from_records
 from lightning_dims.analysis.series import analyse_series, controlled_series
 from lightning_dims.analysis.tasks import reference_properties, task_exponents
-from tests.analysis_records import law_record
+from tests.helpers.analysis_records import law_record
 
 SIZES = (200, 400, 800, 1600)
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from wandb_files import item_key, settled_records
+from tests.helpers.wandb_files import item_key, settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
@@ -19,19 +19,15 @@ from lightning_dims.tracking import artifacts
 from lightning_dims.tracking.artifacts import fetch_checkpoint, resume_from_artifact, should_fetch_checkpoint
 from lightning_dims.tracking.history import attempt_files
 from lightning_dims.tracking.run import WandbOptions
-
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
-
+from tests.helpers.fit_args import digits_fit_args
 
 def tiny_args(run_dir: Path, run_id: str, *extra: str) -> list[str]:
     """timm's test_resnet on digits 3 vs 8 at 16 px, 2 epochs, failing once at the start of epoch 1."""
-    failing = [{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": str(run_dir / "struck")}}]
-    return [
-        "--model.arch", "test_resnet", "--data.name", "digits", "--data.classes", "[3,8]",
-        "--data.train_size", "40", "--data.val_size", "10", "--data.test_size", "20", "--data.size", "16",
-        "--data.batch_size", "20", "--trainer.max_epochs", "2", "--trainer.callbacks", json.dumps(failing),
-        "--run_dir", str(run_dir), "--run_id", run_id, *QUIET, *extra,
-    ]  # fmt: skip
+    failing = [{"class_path": "tests.helpers.kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": str(run_dir / "struck")}}]
+    return digits_fit_args(
+        run_dir, run_id, arch="test_resnet", train=40, val=10, test=20, size=16, batch=20, epochs=2, log_every_step=False,
+        extra=["--trainer.callbacks", json.dumps(failing), *extra],
+    )
 
 
 def artifacts_of(path: Path) -> list[dict]:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
-from tiny_lightning import (
+from tests.helpers.tiny_lightning import (
     LitClassifier,
     TinyResNetLike,
     digits_datamodule,

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from lightning_dims.callbacks import BatchNormRecalibration
-from tests.tiny_lightning import LitClassifier, TensorDataModule, digits_tensors, quiet_trainer
+from tests.helpers.tiny_lightning import LitClassifier, TensorDataModule, digits_tensors, quiet_trainer
 
 
 class BatchNormNet(nn.Module):

@@ -16,8 +16,8 @@ import torch
 
 from lightning_dims.data import DimsDataModule
 from lightning_dims.properties import intrinsic_dimension
-from reference_properties import brute_force_properties
-from wandb_files import offline_run
+from tests.helpers.reference_properties import brute_force_properties
+from tests.helpers.wandb_files import offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

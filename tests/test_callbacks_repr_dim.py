@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from tiny_lightning import (
+from tests.helpers.tiny_lightning import (
     LitClassifier,
     TensorDataModule,
     TinyResNetLike,

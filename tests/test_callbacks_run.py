@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lightning_dims.callbacks import AdversarialEvalCallback, DataPropertiesCallback, ReprDimCallback
 from lightning_dims.data import DimsDataModule
-from reference_properties import brute_force_properties
-from tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, quiet_trainer
+from tests.helpers.reference_properties import brute_force_properties
+from tests.helpers.tiny_lightning import LitClassifier, TinyResNetLike, digits_datamodule, quiet_trainer
+from tests.helpers.processes import child_env
 
 TESTS = Path(__file__).parent
 
@@ -87,8 +87,8 @@ def test_adversarial_bounds_follow_the_intensity_scaling():
 
 @pytest.mark.slow
 def test_two_process_cpu_ddp_matches_single_process_references(tmp_path):
-    env = dict(os.environ, LIGHTNING_DIMS_CACHE=str(tmp_path / "cache"), PYTHONWARNINGS="ignore")
-    script = TESTS / "ddp_callbacks_run.py"
+    env = child_env(LIGHTNING_DIMS_CACHE=str(tmp_path / "cache"), PYTHONWARNINGS="ignore")
+    script = TESTS / "helpers" / "ddp_callbacks_run.py"
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
     )

@@ -6,7 +6,7 @@ import pytest
 
 from lightning_dims.cli import main
 from lightning_dims.data import DatasetTask
-from reference_properties import brute_force_properties
+from tests.helpers.reference_properties import brute_force_properties
 
 
 def test_measure_json_contract(capsys):

@@ -64,7 +64,7 @@ def test_cache_is_written_atomically_under_the_cache_dir(tmp_path, monkeypatch):
 def test_brain_tissue_slabs_separate_the_splits():
     task = DatasetTask("brain-tissue", train_size=400, val_size=100, test_size=200, size=None)
     assert (task.in_chans, task.num_classes, task.domain) == (1, 2, "medical")
-    pool = task.pool()
+    task.pool()
     assert task.class_names == ["grey matter", "white matter"]
     from lightning_dims.data.brain_tissue import tissue_patches
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from lightning_dims.cli import main
 from lightning_dims.data import DatasetTask, DimsDataModule, MissingDatasetError
-from reference_properties import brute_force_properties
+from tests.helpers.reference_properties import brute_force_properties
 
 
 def write_png(path, array):

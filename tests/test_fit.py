@@ -4,7 +4,6 @@ learning, records, checkpoints, W&B offline files, config errors, presets, 2-pro
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,27 +13,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from wandb_files import offline_run
+from tests.helpers.wandb_files import offline_run
 
 from lightning_dims.commands.fit import main
 from lightning_dims.models import mixed_precision
 from lightning_dims.records import read_records
-
-TESTS = Path(__file__).parent
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
-
-
-def digits_args(run_dir: Path, run_id: str, *, train: int, val: int, test: int, epochs: int, batch: int) -> list[str]:
-    """ResNet-18 on digits 3 vs 8 at 32 px (digits has 174 eights: train + val + test <= 348)."""
-    return [
-        "--model.arch", "resnet18",
-        "--data.name", "digits", "--data.classes", "[3,8]",
-        "--data.train_size", str(train), "--data.val_size", str(val), "--data.test_size", str(test),
-        "--data.size", "32", "--data.batch_size", str(batch),
-        "--trainer.max_epochs", str(epochs), "--trainer.log_every_n_steps", "1",
-        "--run_dir", str(run_dir), "--run_id", run_id, *QUIET,
-    ]  # fmt: skip
-
+from tests.helpers.fit_args import QUIET, digits_fit_args
+from tests.helpers.processes import child_env
 
 def evaluate_checkpoint(path: Path, data_args: dict) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of a checkpoint on the whole test split, in one process."""
@@ -53,10 +38,8 @@ def evaluate_checkpoint(path: Path, data_args: dict) -> tuple[float, float]:
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
 
 
-def run_cli(args: list[str], cwd: Path, extra_path: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # not this process's W&B service
-    if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = child_env()
     return subprocess.run(
         [sys.executable, "-m", "lightning_dims.cli", "fit", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
@@ -64,7 +47,7 @@ def run_cli(args: list[str], cwd: Path, extra_path: Path | None = None) -> subpr
 
 
 def test_fit_on_digits_learns_and_leaves_record_checkpoint_and_wandb_run(tmp_path):
-    args = digits_args(tmp_path, "digits-run", train=200, val=40, test=90, epochs=4, batch=20)
+    args = digits_fit_args(tmp_path, "digits-run", train=200, val=40, test=90, epochs=4, batch=20)
     assert main([*args, "--test_best", "true"]) == 0
 
     (record,) = read_records(tmp_path)
@@ -105,7 +88,7 @@ def test_fit_on_digits_learns_and_leaves_record_checkpoint_and_wandb_run(tmp_pat
     # the same run id again is refused before any training, resumed or not; a new id gets its own folder
     assert main(args) == 2
     assert main([*args, "--ckpt_path", "last"]) == 2
-    assert main(digits_args(tmp_path, "second", train=40, val=0, test=20, epochs=1, batch=20)) == 0
+    assert main(digits_fit_args(tmp_path, "second", train=40, val=0, test=20, epochs=1, batch=20)) == 0
     assert sorted(r.run_id for r in read_records(tmp_path)) == ["digits-run", "second"]
     assert (tmp_path / "second" / "config.yaml").is_file()
     assert [p.name for p in (tmp_path / "second" / "checkpoints").iterdir()] == ["last.ckpt"]  # no val set
@@ -150,7 +133,7 @@ def test_config_errors_are_one_line_and_name_the_field(tmp_path, capsys, args, f
 def test_an_unwritable_run_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")  # a file where the run folder's parent should be: no one can create it
-    args = digits_args(blocker, "x", train=40, val=0, test=20, epochs=1, batch=20)
+    args = digits_fit_args(blocker, "x", train=40, val=0, test=20, epochs=1, batch=20)
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot write to the run folder" in err[0] and "--run_dir" in err[0], err
@@ -202,8 +185,8 @@ def test_unreachable_wandb_server_falls_back_to_offline(tmp_path, monkeypatch):
 
 
 def test_failed_run_leaves_a_failed_record_that_a_retry_replaces(tmp_path):
-    args = digits_args(tmp_path, "flaky", train=80, val=20, test=20, epochs=2, batch=40)
-    failing = json.dumps([{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "struck")}}])
+    args = digits_fit_args(tmp_path, "flaky", train=80, val=20, test=20, epochs=2, batch=40)
+    failing = json.dumps([{"class_path": "tests.helpers.kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "struck")}}])
     with pytest.raises(RuntimeError, match="injected failure"):
         main([*args, "--trainer.callbacks", failing])
     (record,) = read_records(tmp_path)
@@ -222,7 +205,7 @@ def test_failed_run_leaves_a_failed_record_that_a_retry_replaces(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_cpu_ddp_writes_exactly_one_record_with_synced_metrics(tmp_path):
-    args = digits_args(tmp_path / "runs", "ddp", train=80, val=20, test=20, epochs=2, batch=20)
+    args = digits_fit_args(tmp_path / "runs", "ddp", train=80, val=20, test=20, epochs=2, batch=20)
     done = run_cli([*args, "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list(tmp_path.rglob("*.record.json"))) == 1
@@ -237,16 +220,16 @@ def test_two_process_cpu_ddp_writes_exactly_one_record_with_synced_metrics(tmp_p
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_epoch_with_one_record(tmp_path):
-    args = digits_args(tmp_path / "runs", "resume", train=80, val=20, test=20, epochs=3, batch=40)
-    killer = json.dumps([{"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "k")}}])
+    args = digits_fit_args(tmp_path / "runs", "resume", train=80, val=20, test=20, epochs=3, batch=40)
+    killer = json.dumps([{"class_path": "tests.helpers.kill_callback.KillAtEpoch", "init_args": {"epoch": 1, "marker": str(tmp_path / "k")}}])
     args += ["--trainer.callbacks", killer]
-    killed = run_cli(args, tmp_path, extra_path=TESTS)
+    killed = run_cli(args, tmp_path)
     assert killed.returncode == -9, killed.stderr[-3000:]  # SIGKILL after the first epoch
     folder = tmp_path / "runs" / "resume"
     assert not list(tmp_path.rglob("*.record.json"))
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
 
-    resumed = run_cli([*args, "--ckpt_path", "last"], tmp_path, extra_path=TESTS)
+    resumed = run_cli([*args, "--ckpt_path", "last"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     (record,) = read_records(tmp_path)
     assert record.status == "finished" and record.epochs == 3 and record.global_step == 3 * 2
@@ -280,7 +263,7 @@ def test_torchrun_ranks_share_one_run_id_and_folder(tmp_path, rendezvous):
         "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false", "--data_properties", "false",
         "--run_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env = child_env()
     launch = ["--standalone"] if rendezvous == "standalone" else ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"localhost:{free_port()}"]
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", *launch, "--nproc_per_node", "2", "-m", "lightning_dims", "fit", *args],

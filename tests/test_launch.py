@@ -33,7 +33,8 @@ from lightning_dims.sweep.launch import (
 )
 from lightning_dims.sweep.runner import RunnerControl, run_sweep
 from lightning_dims.sweep.slots import Slot, SlotError, plan_slots
-from test_sweep_integrity import finished_records, tiny_sweep, write_sweep
+from tests.helpers.processes import child_env
+from tests.helpers.sweeps import finished_records, tiny_sweep, write_sweep
 
 TESTS = Path(__file__).parent
 
@@ -217,11 +218,10 @@ def task_pid_and_child(run_folder: Path) -> tuple[int, int]:
 @pytest.mark.slow
 def test_local_job_array_runs_each_point_once_and_a_preempted_task_is_requeued_and_resumes(tmp_path):
     marker = tmp_path / "held"
-    pause = [{"class_path": "kill_callback.PauseAtEpoch", "init_args": {"epoch": 1, "marker": str(marker)}}]
+    pause = [{"class_path": "tests.helpers.kill_callback.PauseAtEpoch", "init_args": {"epoch": 1, "marker": str(marker)}}]
     sweep = six_points(tmp_path, [f"--trainer.callbacks={json.dumps(pause)}"])
     results = tmp_path / "results"
-    env = {key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    env = child_env()
     launcher = subprocess.Popen(
         [sys.executable, "-m", "lightning_dims", "sweep", str(sweep), "--results", str(results),
          "--launcher", "local", "--workers", "2"],

@@ -6,7 +6,7 @@ import pytest
 
 from lightning_dims.cli import main
 from lightning_dims.data import DatasetTask
-from reference_properties import brute_force_properties
+from tests.helpers.reference_properties import brute_force_properties
 
 REAL_DATA = pytest.mark.real_data  # needs $LIGHTNING_DIMS_DATA: skipped without it, a failure under CI=true
 MEASURED = [

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from official_layouts import measure_json, read_manifest_rows, read_png, reasons, run_prepare
+from tests.helpers.official_layouts import measure_json, read_manifest_rows, read_png, reasons, run_prepare
 
 from lightning_dims.prepare.brats import ambiguous_slices, brain_mask, disk, mask_is_brain
 

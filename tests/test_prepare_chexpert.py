@@ -2,29 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-from official_layouts import measure_json, read_manifest_rows, reasons, run_prepare, write_csv, write_gray
-
-FINDINGS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Edema", "Pleural Effusion", "Support Devices"]
-VALUES = [1, "", -1, 0, 1, -1, "", 1, 0, 1]
-
-
-def make_chexpert(root, rng, patients=8):
-    """CheXpert-v1.0/train.csv and its JPEGs; returns {listed path: Pleural Effusion cell}."""
-    rows, cells = [], {}
-    for patient in range(1, patients + 1):
-        for study in (1, 2):
-            for view in (1, 2):
-                listed = f"CheXpert-v1.0/train/patient{patient:05d}/study{study}/view{view}_{'frontal' if view == 1 else 'lateral'}.jpg"
-                cell = VALUES[len(rows) % len(VALUES)]
-                cells[listed] = cell
-                if listed != "CheXpert-v1.0/train/patient00002/study1/view1_frontal.jpg":  # listed, never downloaded
-                    write_gray(root / listed, rng.integers(0, 256, (32, 32), dtype=np.uint8), quality=90)
-                rows.append([listed, "Female", 60, "Frontal" if view == 1 else "Lateral", "AP", "", "", "", "", "", cell, 1])
-    write_csv(root / "CheXpert-v1.0" / "train.csv", ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *FINDINGS], rows)
-    write_csv(root / "CheXpert-v1.0" / "valid.csv", ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *FINDINGS], [])
-    return cells
-
+from tests.helpers.official_layouts import make_chexpert, measure_json, read_manifest_rows, reasons, run_prepare
 
 def test_chexpert_authors_negatives_are_blank_and_uncertain(tmp_path, rng, capsys):
     cells = make_chexpert(tmp_path / "stanford", rng)

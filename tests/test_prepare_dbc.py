@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from official_layouts import MR_STORAGE, measure_json, read_manifest_rows, read_png, reasons, run_prepare, write_csv, write_dicom
+from tests.helpers.official_layouts import MR_STORAGE, measure_json, read_manifest_rows, read_png, reasons, run_prepare, write_csv, write_dicom
 
 from lightning_dims.prepare.dbc import slice_label, typo_candidates
 

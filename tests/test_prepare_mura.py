@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from official_layouts import measure_json, read_manifest_rows, reasons, run_prepare, write_gray
+from tests.helpers.official_layouts import measure_json, read_manifest_rows, reasons, run_prepare, write_gray
 
 
 def make_mura(root, rng):

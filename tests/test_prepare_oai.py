@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from official_layouts import measure_json, read_manifest_rows, reasons, run_prepare, write_gray
+from tests.helpers.official_layouts import measure_json, read_manifest_rows, reasons, run_prepare, write_gray
 
 GRADES = {("9000001", 1): 0, ("9000001", 2): 1, ("9000002", 1): 2, ("9000002", 2): 4, ("9000003", 1): 3, ("9000003", 2): 0,
           ("9000004", 1): 1, ("9000004", 2): 2, ("9000005", 1): 0, ("9000005", 2): 3, ("9000006", 1): 2, ("9000006", 2): 1}  # fmt: skip

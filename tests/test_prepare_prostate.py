@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from official_layouts import (
+from tests.helpers.official_layouts import (
     MR_STORAGE,
     US_MULTIFRAME_STORAGE,
     measure_json,

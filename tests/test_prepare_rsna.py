@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from official_layouts import (
-    copy_file,
+from tests.helpers.official_layouts import (
+    make_rsna,
     measure_json,
-    pydicom_test_file,
     read_manifest_rows,
     read_png,
     reasons,
     run_prepare,
-    write_csv,
-    write_dicom,
 )
 
-SUBTYPES = ("epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural", "any")
 SIZE = 16
 
 
@@ -27,31 +23,6 @@ def skimage_authors(pixels: np.ndarray, size: int, monochrome1: bool) -> np.ndar
     image = pixels.astype(float) * 255.0 / pixels.max()
     image = np.clip(resize(image, (size, size)), 0, None).astype(np.uint8)
     return np.invert(image) if monochrome1 else image
-
-
-def make_rsna(root, rng, n=24):
-    """stage_2_train/ + stage_2_train.csv; returns {image id: (pixels, label, patient, monochrome1)} of the usable images."""
-    images, rows = {}, []
-    for index in range(n):
-        image_id = f"ID_{index:09x}"
-        pixels = rng.integers(0, 3000, (40, 40)).astype(np.uint16)
-        label, patient, mono1 = index % 2, f"ID_patient{index // 3}", index == 0
-        write_dicom(root / "stage_2_train" / f"{image_id}.dcm", pixels, patient=patient, photometric="MONOCHROME1" if mono1 else "MONOCHROME2")
-        images[image_id] = (pixels, label, patient, mono1)
-        rows += [[f"{image_id}_{subtype}", int(label and subtype in ("any", "subdural"))] for subtype in SUBTYPES]
-    signed = np.full((40, 40), -2000, dtype=np.int16)
-    signed[8:32, 8:32] = rng.integers(0, 1500, (24, 24))
-    write_dicom(root / "stage_2_train" / "ID_signed.dcm", signed, patient="ID_patientS")
-    images["ID_signed"] = (signed, 1, "ID_patientS", False)
-    copy_file(pydicom_test_file("CT_small.dcm"), root / "stage_2_train" / "ID_ctsmall.dcm")
-    write_dicom(root / "stage_2_train" / "ID_unequal.dcm", rng.integers(0, 100, (40, 40)).astype(np.uint16), spacing=(0.5, 0.7))
-    copy_file(pydicom_test_file("MR_truncated.dcm"), root / "stage_2_train" / "ID_truncated.dcm")
-    write_dicom(root / "stage_2_train" / "ID_nolabel.dcm", rng.integers(0, 100, (40, 40)).astype(np.uint16))
-    (root / "stage_2_train" / "notes.txt").write_text("not an image\n")
-    for image_id, label in (("ID_signed", 1), ("ID_ctsmall", 0), ("ID_unequal", 0), ("ID_truncated", 1), ("ID_ghost", 0)):
-        rows += [[f"{image_id}_{subtype}", label if subtype == "any" else 0] for subtype in SUBTYPES]
-    write_csv(root / "stage_2_train.csv", ["ID", "Label"], rows)
-    return images
 
 
 def test_rsna_labels_pixels_patients_and_reported_files(tmp_path, rng, capsys):

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from official_layouts import read_manifest_rows, run_prepare
-from test_prepare_rsna import make_rsna
+from tests.helpers.official_layouts import make_chexpert, make_rsna, read_manifest_rows, run_prepare
 
 from lightning_dims.data import DatasetTask
 from lightning_dims.prepare.imaging import resize_like_skimage
@@ -143,7 +142,6 @@ def test_every_preparable_radiology_set_has_a_preparer_and_a_page():
 
 
 def test_a_table_error_leaves_the_output_folder_untouched(tmp_path, rng, capsys):
-    from test_prepare_chexpert import make_chexpert
 
     make_chexpert(tmp_path / "stanford", rng, patients=2)
     out = tmp_path / "chexpert"

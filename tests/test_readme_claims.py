@@ -26,21 +26,9 @@ from lightning_dims.data import DatasetTask, DimsDataModule
 from lightning_dims.data.splits import draw_splits
 from lightning_dims.properties import label_sharpness
 from lightning_dims.records import read_records
-from tiny_lightning import LitClassifier, digits_datamodule, quiet_trainer
-from wandb_files import offline_run
-
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
-
-
-def digits_fit_args(run_dir: Path, run_id: str, *, train: int, val: int, test: int, epochs: int, batch: int) -> list[str]:
-    """``lightning-dims fit`` arguments: ResNet-18 on digits 3 vs 8 at 32 px."""
-    return [
-        "--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]",
-        "--data.train_size", str(train), "--data.val_size", str(val), "--data.test_size", str(test),
-        "--data.size", "32", "--data.batch_size", str(batch), "--trainer.max_epochs", str(epochs),
-        "--trainer.log_every_n_steps", "1", "--run_dir", str(run_dir), "--run_id", run_id, *QUIET,
-    ]  # fmt: skip
-
+from tests.helpers.fit_args import digits_fit_args
+from tests.helpers.tiny_lightning import LitClassifier, digits_datamodule, quiet_trainer
+from tests.helpers.wandb_files import offline_run
 
 def write_png(path: Path, rng: np.random.Generator) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from tiny_lightning import quiet_trainer
+from tests.helpers.tiny_lightning import quiet_trainer
 
 from lightning_dims.callbacks import DataPropertiesCallback
 from lightning_dims.data import DimsDataModule

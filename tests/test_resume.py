@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wandb_files import settled_records
+from tests.helpers.wandb_files import settled_records
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_record
@@ -23,22 +23,19 @@ from lightning_dims.runs.folder import CLAIM_NAME
 from lightning_dims.sweep.warm import WarmWorker
 from lightning_dims.tracking.history import attempt_files, history_steps
 from lightning_dims.tracking.run import wandb_run_id
+from tests.helpers.fit_args import digits_fit_args
+from tests.helpers.processes import child_env
 
-TESTS = Path(__file__).parent
 pytestmark = pytest.mark.slow
 
 
 def fit_args(run_dir: Path, run_id: str, callbacks: list[dict], epochs: int = 3) -> list[str]:
     """ResNet-18 on digits 3 vs 8 at 16 px with every measuring callback (fast settings) plus ``callbacks``."""
     base = json.loads(json.dumps(FAST_CALLBACKS))
-    return [
-        "--model.arch", "resnet18", "--data.name", "digits", "--data.classes", "[3,8]",
-        "--data.train_size", "80", "--data.val_size", "20", "--data.test_size", "40", "--data.size", "16",
-        "--data.batch_size", "20", "--trainer.max_epochs", str(epochs), "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.callbacks", json.dumps(base + callbacks),
-        "--run_dir", str(run_dir), "--run_id", run_id,
-    ]  # fmt: skip
+    return digits_fit_args(
+        run_dir, run_id, train=80, val=20, test=40, size=16, batch=20, epochs=epochs, log_every_step=False,
+        extra=["--trainer.callbacks", json.dumps(base + callbacks)],
+    )
 
 
 FAST_CALLBACKS = [  # batch-norm recalibration too: the demo's and reproduction's runs resume with it
@@ -50,8 +47,7 @@ FAST_CALLBACKS = [  # batch-norm recalibration too: the demo's and reproduction'
 
 
 def fit_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    env = child_env()
     # One intra-op thread: multi-threaded CPU kernels may split reductions differently when the
     # machine is loaded (seen once: 1.5e-4 relative after 3 epochs), which is not what this tests.
     env["OMP_NUM_THREADS"] = "1"
@@ -108,9 +104,9 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize(
     "killer, warm",
     [
-        ({"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, False),  # mid-training, after 2 epochs
-        ({"class_path": "kill_callback.KillAtTest", "init_args": {}}, False),  # after training, d_repr and the attack
-        ({"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, True),  # both forked from a warm worker
+        ({"class_path": "tests.helpers.kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, False),  # mid-training, after 2 epochs
+        ({"class_path": "tests.helpers.kill_callback.KillAtTest", "init_args": {}}, False),  # after training, d_repr and the attack
+        ({"class_path": "tests.helpers.kill_callback.KillAtEpoch", "init_args": {"epoch": 2}}, True),  # both forked from a warm worker
     ],
     ids=["mid-training", "while-testing", "mid-training-warm"],
 )
@@ -145,7 +141,7 @@ def test_sigusr2_preempts_a_wandb_agent_run_and_its_requeued_run_resumes_to_the_
     """SLURM's ``--signal=USR2@s`` mid-training: exit 140 with ``last.ckpt``, an ``interrupted`` record and a W&B
     run marked preempting; the agent's requeue (the same command, the same ``WANDB_RUN_ID``) resumes it."""
     marker = tmp_path / "held"
-    pause = {"class_path": "kill_callback.PauseAtEpoch", "init_args": {"epoch": 2, "marker": str(marker)}}
+    pause = {"class_path": "tests.helpers.kill_callback.PauseAtEpoch", "init_args": {"epoch": 2, "marker": str(marker)}}
     args = fit_args(tmp_path / "runs", "unused", [pause])
     args = args[: args.index("--run_id")]  # the agent's run id names the run
     agent = {"WANDB_SWEEP_ID": "sweep1", "WANDB_RUN_ID": "preempted", "WANDB_MODE": "offline"}
@@ -195,7 +191,7 @@ def assert_one_wandb_history(folder: Path, run_id: str, attempts_share_a_file: b
 
 def test_resume_under_another_config_is_refused_naming_the_keys(tmp_path, capsys):
     marker = str(tmp_path / "struck")
-    killer = [{"class_path": "kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": marker}}]
+    killer = [{"class_path": "tests.helpers.kill_callback.RaiseAtEpoch", "init_args": {"epoch": 1, "marker": marker}}]
     args = fit_args(tmp_path, "changed", killer, epochs=2)
     with pytest.raises(RuntimeError, match="injected failure"):
         main(args)

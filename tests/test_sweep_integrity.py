@@ -15,62 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lightning_dims.cli import main as cli
 from lightning_dims.records import read_record
 from lightning_dims.runs.claims import Claim, ClaimHeldError, StaleClaimWarning
 from lightning_dims.runs.folder import CLAIM_NAME
+from tests.helpers.sweeps import finished_records, sweep_process, tiny_sweep, write_sweep
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_sweep(epochs: int = 1, sizes=(40, 60), arch: str = "test_resnet") -> dict:
-    """Two tasks x ``sizes``, by default with timm's 0.37M-parameter test_resnet (small checkpoints:
-    these tests are about processes)."""
-    return {
-        "program": "lightning-dims",
-        "method": "grid",
-        "parameters": {
-            "data": {
-                "values": [
-                    {"name": "digits", "classes": [3, 8], "val_size": 10, "test_size": 50, "size": 16},
-                    {"name": "synthetic", "val_size": 10, "test_size": 50, "size": 16, "dataset_options": {"d": 4, "n": 300}},
-                ]
-            },
-            "data.train_size": {"values": list(sizes)},
-            "model.arch": {"value": arch},
-        },
-        "command": [
-            "${env}", "${program}", "fit", "--preset=none", "--data_properties=false",
-            f"--trainer.max_epochs={epochs}", "--trainer.enable_progress_bar=false",
-            "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu", "--data.batch_size=20", "${args}",
-        ],
-    }  # fmt: skip
-
-
-def write_sweep(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def sweep_process(sweep: Path, results: Path, *extra: str) -> subprocess.Popen:
-    """A ``lightning-dims sweep`` in its own process group (so a test can SIGKILL it with its children)."""
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "lightning_dims", "sweep", str(sweep), "--results", str(results), *extra],
-        cwd=sweep.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-
-
-def finished_records(results: Path) -> dict[str, dict]:
-    records = {}
-    for path in results.glob("*.record.json"):
-        record = json.loads(path.read_text())
-        assert record["status"] == "finished", path
-        records[record["run_id"]] = record
-    return records
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ preempted agent run resumes when the agent runs it again; the record carries the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -16,8 +15,8 @@ from lightning_dims.configs import resolve_config, shipped_configs
 from lightning_dims.records import read_record
 from lightning_dims.sweep.grid import expand_grid, load_sweep
 from lightning_dims.training.config_parser import FitConfigParser
+from tests.helpers.processes import child_env
 
-TESTS = os.path.dirname(__file__)
 
 
 def agent_command(sweep: dict, parameters: dict, run_id: str, monkeypatch, tmp_path) -> tuple[list[str], dict]:
@@ -82,7 +81,7 @@ def test_agent_values_are_python_reprs_and_fit_takes_them(monkeypatch, tmp_path)
 @pytest.mark.slow
 def test_an_agent_run_has_one_identity_and_resumes_when_rerun(monkeypatch, tmp_path):
     marker = tmp_path / "struck"
-    killer = [{"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 1, "marker": str(marker)}}]
+    killer = [{"class_path": "tests.helpers.kill_callback.KillAtEpoch", "init_args": {"epoch": 1, "marker": str(marker)}}]
     sweep = {
         "program": "lightning-dims",
         "project": "lightning-dims",
@@ -95,7 +94,7 @@ def test_an_agent_run_has_one_identity_and_resumes_when_rerun(monkeypatch, tmp_p
     parameters = {"data": {"name": "digits", "classes": [3, 8], "train_size": 40, "val_size": 10, "test_size": 20, "size": 16, "batch_size": 20}}
     argv, env = agent_command(sweep, parameters, "agentrun7", monkeypatch, tmp_path)
     argv = [sys.executable, "-m", "lightning_dims", *argv[2:]]  # lightning-dims from this installation, as PATH would find it
-    env = {k: v for k, v in env.items() if k != "WANDB_SERVICE"} | {"PYTHONPATH": TESTS, "WANDB_MODE": "offline"}
+    env = child_env(env, WANDB_MODE="offline")
 
     first = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == -9, first.stderr[-3000:]  # preempted (SIGKILL) after one epoch

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import wandb
-from wandb_files import settled_records
+from tests.helpers.wandb_files import settled_records
 
 from lightning_dims.tracking.history import (
     attempt_files,

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from wandb_files import settled_offline_run
+from tests.helpers.wandb_files import settled_offline_run
 
 from lightning_dims.commands.fit import main
 from lightning_dims.records import read_records

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 import pytest
-from wandb_files import OfflineApi, OfflineFile, OfflineRunView, offline_run
+from tests.helpers.wandb_files import OfflineApi, OfflineFile, OfflineRunView, offline_run
 
 from lightning_dims.commands.fit import main as fit_main
 from lightning_dims.commands.report import WANDB_DOWNLOADS
@@ -27,18 +27,11 @@ from lightning_dims.records.selection import select_records
 from lightning_dims.tracking.dashboard_spec import dashboard_spec
 from lightning_dims.tracking.results import save_record_to_wandb
 from lightning_dims.tracking.source import parse_wandb_path, wandb_records
-
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
-
+from tests.helpers.fit_args import digits_fit_args
 
 def digits_run(run_dir: Path, run_id: str, train_size: int) -> list[str]:
     """A small ResNet-18 run on digits 3 vs 8 with every callback (callbacks/fast: K_F, d_data, d_repr, FGSM)."""
-    return [
-        "--config", "callbacks/fast", "--model.arch", "resnet18",
-        "--data.name", "digits", "--data.classes", "[3,8]", "--data.train_size", str(train_size),
-        "--data.val_size", "20", "--data.test_size", "50", "--data.size", "16", "--data.batch_size", "20",
-        "--trainer.max_epochs", "2", "--run_dir", str(run_dir), "--run_id", run_id, *QUIET,
-    ]  # fmt: skip
+    return ["--config", "callbacks/fast", *digits_fit_args(run_dir, run_id, train=train_size, val=20, test=50, size=16, batch=20, epochs=2, log_every_step=False)]
 
 
 @pytest.fixture(scope="module")

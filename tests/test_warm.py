@@ -22,9 +22,9 @@ from lightning_dims.sweep.runner import RunnerControl, run_sweep
 from lightning_dims.sweep.startup import StartupCost
 from lightning_dims.sweep.warm import WarmWorker, exit_status, warm_arguments
 from lightning_dims.tracking.sweeps import AgentRunError
-from test_sweep_integrity import finished_records, tiny_sweep
+from tests.helpers.processes import child_env, with_helpers_path
+from tests.helpers.sweeps import finished_records, tiny_sweep, write_sweep
 
-TESTS = Path(__file__).parent
 
 
 def test_only_lightning_dims_fit_through_this_python_runs_warm():
@@ -52,10 +52,7 @@ def tiny_fit(tmp_path: Path, run_id: str, callbacks: list[dict]) -> list[str]:
 
 
 def probe_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    env.update(PROBE_VALUE="seen", OMP_NUM_THREADS="1", WANDB_MODE="offline")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
-    return env
+    return child_env(PROBE_VALUE="seen", OMP_NUM_THREADS="1", WANDB_MODE="offline")
 
 
 @pytest.mark.slow
@@ -64,7 +61,7 @@ def test_a_forked_run_sees_what_a_cold_run_sees_and_shares_the_workers_wandb_ser
     facts = {}
     names = {"cold": "run-a", "warm": "run-b"}
     for mode, name in names.items():
-        callbacks = [{"class_path": "process_facts.ProcessFacts", "init_args": {"out": str(tmp_path / f"{name}.json")}}]
+        callbacks = [{"class_path": "tests.helpers.process_facts.ProcessFacts", "init_args": {"out": str(tmp_path / f"{name}.json")}}]
         args = tiny_fit(tmp_path, name, callbacks)
         log = tmp_path / f"{mode}.log"
         if mode == "cold":
@@ -101,12 +98,12 @@ def test_a_forked_run_sees_what_a_cold_run_sees_and_shares_the_workers_wandb_ser
 
 @pytest.mark.slow
 def test_a_crashed_run_leaves_the_workers_next_runs_intact_each_with_one_identity(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", with_helpers_path(os.environ.get("PYTHONPATH")))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_SERVICE", raising=False)
     config = tiny_sweep(sizes=(40, 60))
     config["parameters"]["data"]["values"] = config["parameters"]["data"]["values"][:1]
-    killer = [{"class_path": "kill_callback.KillAtEpoch", "init_args": {"epoch": 0}}]  # SIGKILL at once, every time
+    killer = [{"class_path": "tests.helpers.kill_callback.KillAtEpoch", "init_args": {"epoch": 0}}]  # SIGKILL at once, every time
     config["parameters"] = {"trainer.callbacks": {"values": [killer, []]}, **config["parameters"]}
     runs = expand_grid(config, cwd=tmp_path)
     assert [bool(run.parameters["trainer.callbacks"]) for run in runs] == [True, True, False, False]
@@ -166,7 +163,6 @@ def test_the_function_wandb_agent_calls_gives_one_record_under_the_agents_run_id
 @pytest.mark.slow
 def test_the_estimate_measures_start_up_cold_and_warm_and_adds_it_to_the_total(tmp_path, capsys, monkeypatch):
     from lightning_dims.cli import main as cli
-    from test_sweep_integrity import write_sweep
 
     monkeypatch.chdir(tmp_path)
     sweep = write_sweep(tmp_path, tiny_sweep())

@@ -1,6 +1,6 @@
 """All three callbacks under 2-process CPU DDP (gloo) on digits; run by test_callbacks_run.py.
 
-Usage: ``python tests/ddp_callbacks_run.py OUT_DIR``. Lightning re-launches this script for rank 1.
+Usage: ``python tests/helpers/ddp_callbacks_run.py OUT_DIR``. Lightning re-launches this script for rank 1.
 Each rank writes ``OUT_DIR/rank<r>.json`` with its callbacks' record fields and, computed in that
 process alone from the same final weights, single-process references for d_repr and FGSM.
 """
@@ -27,7 +27,7 @@ from lightning_dims.callbacks import (  # noqa: E402
 from lightning_dims.callbacks.adversarial import attack_batch, eps_key, make_attacks  # noqa: E402
 from lightning_dims.callbacks.sampling import fixed_subset, subset_loader  # noqa: E402
 from lightning_dims.data import DimsDataModule  # noqa: E402
-from tiny_lightning import LitClassifier, TinyResNetLike, quiet_trainer  # noqa: E402
+from tests.helpers.tiny_lightning import LitClassifier, TinyResNetLike, quiet_trainer  # noqa: E402
 
 REPR_SAMPLES = 149  # odd: the two ranks' shares differ in size
 EPS = [2 / 255, 8 / 255]

@@ -1,4 +1,4 @@
-"""Callbacks that crash their own process once, for the resume tests (class paths ``kill_callback.*``).
+"""Callbacks that crash their own process once, for the resume tests (class paths ``tests.helpers.kill_callback.*``).
 
 Each takes a ``marker`` file: it strikes only while the marker does not exist, and creates it
 first. The same callback (same config, same ``config_hash``) is then harmless in the resumed

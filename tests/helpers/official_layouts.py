@@ -129,3 +129,55 @@ def copy_file(source: Path, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, destination)
     return destination
+
+
+# ---- whole downloads, shared by the prepare tests ----------------------------------------------
+
+RSNA_SUBTYPES = ("epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural", "any")
+"""The subtype rows RSNA's label table has per image (``ID_<image>_<subtype>``)."""
+
+
+def make_rsna(root, rng, n=24):
+    """stage_2_train/ + stage_2_train.csv; returns {image id: (pixels, label, patient, monochrome1)} of the usable images."""
+    images, rows = {}, []
+    for index in range(n):
+        image_id = f"ID_{index:09x}"
+        pixels = rng.integers(0, 3000, (40, 40)).astype(np.uint16)
+        label, patient, mono1 = index % 2, f"ID_patient{index // 3}", index == 0
+        write_dicom(root / "stage_2_train" / f"{image_id}.dcm", pixels, patient=patient, photometric="MONOCHROME1" if mono1 else "MONOCHROME2")
+        images[image_id] = (pixels, label, patient, mono1)
+        rows += [[f"{image_id}_{subtype}", int(label and subtype in ("any", "subdural"))] for subtype in RSNA_SUBTYPES]
+    signed = np.full((40, 40), -2000, dtype=np.int16)
+    signed[8:32, 8:32] = rng.integers(0, 1500, (24, 24))
+    write_dicom(root / "stage_2_train" / "ID_signed.dcm", signed, patient="ID_patientS")
+    images["ID_signed"] = (signed, 1, "ID_patientS", False)
+    copy_file(pydicom_test_file("CT_small.dcm"), root / "stage_2_train" / "ID_ctsmall.dcm")
+    write_dicom(root / "stage_2_train" / "ID_unequal.dcm", rng.integers(0, 100, (40, 40)).astype(np.uint16), spacing=(0.5, 0.7))
+    copy_file(pydicom_test_file("MR_truncated.dcm"), root / "stage_2_train" / "ID_truncated.dcm")
+    write_dicom(root / "stage_2_train" / "ID_nolabel.dcm", rng.integers(0, 100, (40, 40)).astype(np.uint16))
+    (root / "stage_2_train" / "notes.txt").write_text("not an image\n")
+    for image_id, label in (("ID_signed", 1), ("ID_ctsmall", 0), ("ID_unequal", 0), ("ID_truncated", 1), ("ID_ghost", 0)):
+        rows += [[f"{image_id}_{subtype}", label if subtype == "any" else 0] for subtype in RSNA_SUBTYPES]
+    write_csv(root / "stage_2_train.csv", ["ID", "Label"], rows)
+    return images
+
+
+CHEXPERT_FINDINGS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Edema", "Pleural Effusion", "Support Devices"]
+CHEXPERT_CELLS = [1, "", -1, 0, 1, -1, "", 1, 0, 1]
+
+
+def make_chexpert(root, rng, patients=8):
+    """CheXpert-v1.0/train.csv and its JPEGs; returns {listed path: Pleural Effusion cell}."""
+    rows, cells = [], {}
+    for patient in range(1, patients + 1):
+        for study in (1, 2):
+            for view in (1, 2):
+                listed = f"CheXpert-v1.0/train/patient{patient:05d}/study{study}/view{view}_{'frontal' if view == 1 else 'lateral'}.jpg"
+                cell = CHEXPERT_CELLS[len(rows) % len(CHEXPERT_CELLS)]
+                cells[listed] = cell
+                if listed != "CheXpert-v1.0/train/patient00002/study1/view1_frontal.jpg":  # listed, never downloaded
+                    write_gray(root / listed, rng.integers(0, 256, (32, 32), dtype=np.uint8), quality=90)
+                rows.append([listed, "Female", 60, "Frontal" if view == 1 else "Lateral", "AP", "", "", "", "", "", cell, 1])
+    write_csv(root / "CheXpert-v1.0" / "train.csv", ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_FINDINGS], rows)
+    write_csv(root / "CheXpert-v1.0" / "valid.csv", ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_FINDINGS], [])
+    return cells

@@ -1,4 +1,4 @@
-"""A callback that writes what its process sees when training starts (class path ``process_facts.ProcessFacts``):
+"""A callback that writes what its process sees when training starts (class path ``tests.helpers.process_facts.ProcessFacts``):
 for comparing a run forked from a warm worker with a cold one."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class ProcessFacts(Callback):
             "probe_value": os.environ.get("PROBE_VALUE"),
             "torch_threads": torch.get_num_threads(),
             "stdin": sys.stdin.read(),
-            "stdout_is_log": os.path.realpath(f"/proc/self/fd/1"),
+            "stdout_is_log": os.path.realpath("/proc/self/fd/1"),
             "sigint": type(signal.getsignal(signal.SIGINT)).__name__,
             "sigint_is_default": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
             "usr2_blocked": signal.SIGUSR2 in signal.pthread_sigmask(signal.SIG_BLOCK, []),
