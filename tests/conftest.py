@@ -43,23 +43,16 @@ def missing_data_reason() -> str | None:
     return None
 
 
-def needs_real_data(item) -> bool:
-    """A test asking for ``shared_data``, or marked ``real_data`` (e.g. one parametrisation of several)."""
-    return "shared_data" in getattr(item, "fixturenames", ()) or item.get_closest_marker("real_data") is not None
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Under CI a test that needs the real datasets must run: a missing data folder stops the session."""
+def pytest_sessionstart(session):
+    """Under CI the real datasets must be there: a missing data folder stops the session before any
+    test runs (here, in the controlling process, also under pytest-xdist: a worker cannot stop it)."""
     reason = missing_data_reason()
-    if reason is None or not running_in_ci():
+    if reason is None or not running_in_ci() or hasattr(session.config, "workerinput"):
         return
-    needing = [item for item in items if needs_real_data(item)]
-    if needing:
-        pytest.exit(
-            f"CI=true but {reason}: {len(needing)} tests need the real datasets; "
-            f"point {DATA_ENV} at the shared data folder (../shared/data)",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+    pytest.exit(
+        f"CI=true but {reason}: the suite needs the real datasets; point {DATA_ENV} at the shared data folder (../shared/data)",
+        returncode=pytest.ExitCode.USAGE_ERROR,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,6 @@ def journal_lines(out: Path) -> list[str]:
     return path.read_text().splitlines() if path.is_file() else []
 
 
-@pytest.mark.slow  # a real subprocess (imports torch), killed mid-run
 def test_killed_prepare_continues_without_redoing_work(tmp_path, rng, capsys):
     make_rsna(tmp_path / "kaggle", rng, n=300)
     out = tmp_path / "data" / "rsna"

@@ -26,8 +26,6 @@ from lightning_dims.tracking.run import wandb_run_id
 from tests.helpers.fit_args import digits_fit_args
 from tests.helpers.processes import child_env
 
-pytestmark = pytest.mark.slow
-
 
 def fit_args(run_dir: Path, run_id: str, callbacks: list[dict], epochs: int = 3) -> list[str]:
     """ResNet-18 on digits 3 vs 8 at 16 px with every measuring callback (fast settings) plus ``callbacks``."""
@@ -101,6 +99,7 @@ def uninterrupted(tmp_path_factory):
     return read_record(root / "runs" / "reference" / "reference.record.json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "killer, warm",
     [
@@ -137,6 +136,7 @@ def test_sigkilled_then_resumed_run_matches_the_uninterrupted_one(tmp_path, unin
     assert_one_wandb_history(folder, "killed", attempts_share_a_file=worker is not None)  # the killed attempt's rows reached disk
 
 
+@pytest.mark.slow
 def test_sigusr2_preempts_a_wandb_agent_run_and_its_requeued_run_resumes_to_the_same_numbers(tmp_path, uninterrupted):
     """SLURM's ``--signal=USR2@s`` mid-training: exit 140 with ``last.ckpt``, an ``interrupted`` record and a W&B
     run marked preempting; the agent's requeue (the same command, the same ``WANDB_RUN_ID``) resumes it."""
