@@ -20,6 +20,7 @@ from lightning_dims.cli import main as cli
 from lightning_dims.records import read_record
 from lightning_dims.runs.claims import Claim, ClaimHeldError, StaleClaimWarning
 from lightning_dims.runs.folder import CLAIM_NAME
+from tests.helpers.processes import with_helpers_path
 from tests.helpers.sweeps import finished_records, sweep_process, tiny_sweep, write_sweep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,21 +55,26 @@ def test_two_concurrent_sweeps_run_every_point_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_reruns(tmp_path, capsys):
-    # ResNet-18: its epochs last seconds, so the kill below lands between the first checkpoint and
-    # the record (test_resnet can finish all 3 epochs between two polls)
+def test_killed_sweep_resumes_truncated_record_reruns_once_changed_setting_reruns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", with_helpers_path(os.environ.get("PYTHONPATH")))  # the in-process sweeps' children
+    # the first attempt holds at the start of epoch 1 (epoch 0's last.ckpt written) until it is killed;
+    # the same callback lets every later attempt through (its marker exists), so the config is unchanged
+    marker = tmp_path / "held"
+    pause = {"class_path": "tests.helpers.kill_callback.PauseAtEpoch", "init_args": {"epoch": 1, "marker": str(marker)}}
     config = tiny_sweep(epochs=3, sizes=(40,), arch="resnet18")
+    config["command"].insert(-1, f"--trainer.callbacks={json.dumps([pause])}")
     config["parameters"]["data"]["values"] = config["parameters"]["data"]["values"][:1]  # one point
     sweep = write_sweep(tmp_path, config)
     results = tmp_path / "results"
-    process = sweep_process(sweep, results)
     (run_id,) = [line.split()[0] for line in subprocess.run(
         [sys.executable, "-m", "lightning_dims", "sweep", str(sweep), "--results", str(results), "--dry-run"],
         capture_output=True, text=True, cwd=tmp_path).stdout.splitlines()[:1]]  # fmt: skip
-    last = results / "runs" / run_id / "checkpoints" / "last.ckpt"
+    process = sweep_process(sweep, results)
     deadline = time.monotonic() + 600
-    while not last.exists() and time.monotonic() < deadline:  # kill -9 the whole sweep once an epoch is saved
+    while not Path(f"{marker}.run").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert Path(f"{marker}.run").exists(), process.communicate()[0][-3000:]
+    assert (results / "runs" / run_id / "checkpoints" / "last.ckpt").is_file()
     os.killpg(process.pid, signal.SIGKILL)  # the sweep and its fit child, no cleanup at all
     process.wait()
     time.sleep(1)

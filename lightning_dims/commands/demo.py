@@ -18,7 +18,6 @@ where it stopped: finished runs are kept, interrupted ones resume.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from lightning_dims.cli import user_errors
 from lightning_dims.errors import UsageError
 from lightning_dims.sweep.grid import SweepRun, expand_grid, load_sweep
+from lightning_dims.utils import canonical_json
 
 PROG = "lightning-dims demo"
 DEMO_SWEEPS = ("sweeps/demo", "sweeps/demo-digits")
@@ -59,7 +59,7 @@ def common_reference_size(runs: list[SweepRun]) -> int | None:
     """The largest training size that every task of the grid is trained at (the report's reference N)."""
     sizes: dict[str, set[int]] = {}
     for run in runs:
-        key = json.dumps(run.parameters.get("data", {}), sort_keys=True)
+        key = canonical_json(run.parameters.get("data", {}))
         sizes.setdefault(key, set()).add(run.parameters.get("data.train_size"))
     common = set.intersection(*sizes.values()) - {None} if sizes else set()
     return max(common) if common else None
@@ -73,7 +73,7 @@ def varied_settings(runs: list[SweepRun]) -> list[str]:
         for name, value in run.parameters.items():
             flat = {f"{name}.{key}": item for key, item in value.items()} if isinstance(value, dict) else {name: value}
             for key, item in flat.items():
-                values.setdefault(key, []).append(json.dumps(item, sort_keys=True))
+                values.setdefault(key, []).append(canonical_json(item))
     return sorted(key for key, seen in values.items() if len(set(seen)) > 1 or len(seen) < len(runs))
 
 
@@ -85,7 +85,7 @@ def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
     tasks = {}
     for run in runs:
         data = dict(run.parameters.get("data", {}))
-        tasks.setdefault(json.dumps(data, sort_keys=True), data)
+        tasks.setdefault(canonical_json(data), data)
     measured = []
     for data in tasks.values():
         options = data.pop("dataset_options", None)

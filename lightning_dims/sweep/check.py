@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 
 from lightning_dims.sweep.grid import SweepRun
+from lightning_dims.utils import canonical_json
 
 FIT_PROGRAMS = ("lightning-dims", "lightning_dims")
 
@@ -74,7 +75,7 @@ def check_runs(runs: Iterable[SweepRun]) -> list[tuple[str, str]]:
             config = parser.parse(args)
             check_config(config)
             callbacks = json.loads(json.dumps(config.trainer.callbacks or [], default=lambda o: o.as_dict()))
-            key = json.dumps(callbacks, sort_keys=True)
+            key = canonical_json(callbacks)
             if key not in checked_callbacks:
                 construct_callbacks(callbacks)
                 checked_callbacks.add(key)
