@@ -4,7 +4,6 @@ run recorded for its final weights, from a separate process; a checkpoint of ano
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,11 +12,11 @@ import pytest
 from lightning_dims.cli import main as cli
 from lightning_dims.commands.fit import main as fit
 from lightning_dims.records import read_records
+from tests.helpers.processes import child_env
 
 
 def lightning_dims(*args: str, cwd) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"}
-    return subprocess.run([sys.executable, "-m", "lightning_dims", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "lightning_dims", *args], cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from lightning_dims.prepare.journal import Journal
 from lightning_dims.prepare.sampling import class_orders, draw
 from lightning_dims.prepare.tasks import Task, TaskResult
 from lightning_dims.utils import TEMPORARY_GLOB
+from tests.helpers.processes import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,7 @@ def test_killed_prepare_continues_without_redoing_work(tmp_path, rng, capsys):
     make_rsna(tmp_path / "kaggle", rng, n=300)
     out = tmp_path / "data" / "rsna"
     command = [sys.executable, "-m", "lightning_dims.cli", "prepare", "rsna", "--source", str(tmp_path / "kaggle"), "--out", str(out), "--size", "16", "--workers", "1", "--quiet"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while len(journal_lines(out)) < 40 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)

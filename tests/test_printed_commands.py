@@ -13,6 +13,7 @@ import yaml
 
 from lightning_dims.cli import main as cli
 from lightning_dims.records import read_records
+from tests.helpers.processes import child_env
 
 SWEEP = {
     "program": "lightning-dims",
@@ -31,7 +32,7 @@ SWEEP = {
 
 def shell(line: str, cwd: Path) -> subprocess.CompletedProcess:
     """``line`` run by bash as a user pasting it would, with this installation's ``lightning-dims`` on PATH."""
-    env = {key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"}
+    env = child_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 

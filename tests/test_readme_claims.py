@@ -29,6 +29,7 @@ from lightning_dims.records import read_records
 from tests.helpers.fit_args import digits_fit_args
 from tests.helpers.tiny_lightning import LitClassifier, digits_datamodule, quiet_trainer
 from tests.helpers.wandb_files import offline_run
+from tests.helpers.processes import child_env
 
 def write_png(path: Path, rng: np.random.Generator) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,11 +233,8 @@ def test_under_ddp_only_rank_zero_writes_record_config_and_wandb(tmp_path):
     hooks, runs, log = tmp_path / "hooks", tmp_path / "runs", tmp_path / "writes.log"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(AUDIT_HOOK)
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    env.update(
-        AUDIT_ROOT=str(runs), AUDIT_LOG=str(log), PYTHONWARNINGS="ignore",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")])),
-    )  # fmt: skip
+    env = child_env(AUDIT_ROOT=str(runs), AUDIT_LOG=str(log), PYTHONWARNINGS="ignore")
+    env["PYTHONPATH"] = os.pathsep.join([str(hooks), env["PYTHONPATH"]])  # the audit hook's sitecustomize first
     args = digits_fit_args(runs, "ddp-writes", train=80, val=20, test=20, epochs=1, batch=20)
     command = [sys.executable, "-m", "lightning_dims.cli", "fit", *args, "--trainer.devices", "2", "--trainer.strategy", "ddp"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from lightning_dims.cli import main
 from lightning_dims.records import RecordState, inspect_record, read_record, record_path
 from lightning_dims.records.schema import smoke_settings
+from tests.helpers.processes import child_env
 
 REPRODUCTION = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "2026-11-29"
 
@@ -47,8 +47,7 @@ def test_a_fast_dev_run_is_a_smoke_record_that_no_report_uses(tmp_path, capsys):
         "--data.test_size", "10", "--data.size", "16", "--trainer.accelerator", "cpu",
         "--trainer.enable_progress_bar", "false", "--run_dir", str(results / "runs"), "--run_id", "smoke",
     ]  # fmt: skip
-    env = {key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"}
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lightning-dims fit: smoke; results record" in done.stderr
     path = record_path(results / "runs" / "smoke", "smoke")
