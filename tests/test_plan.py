@@ -163,6 +163,9 @@ def test_plan_for_a_stored_task_is_its_own_ols_power_law(capsys):
     assert status == 0 and len(mine) == 6
     assert result["n"] == pytest.approx(math.exp((fit.intercept - math.log(0.05)) / -fit.slope), rel=1e-9)
     assert result["task"] == "mnist 4 vs 9" and result["extrapolation"] == pytest.approx(result["n"] / 600)
+    at_ref = [r for r in mine if r["n_train"] == 250]  # the report's reference N: the largest every task has
+    assert result["k_f"] == pytest.approx(np.mean([r["label_sharpness"] for r in at_ref]))
+    assert result["d_data"] == pytest.approx(np.mean([r["d_data"] for r in at_ref]))
     status, out, err = run(capsys, "--task", "mnist 4 vs 9", "--target-acc", "1.0")
     assert status == 2 and out == "" and err.count("\n") == 1 and "not a reachable value" in err
 

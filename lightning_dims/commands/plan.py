@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _size(n: float) -> str:
-    return f"{n:,.0f}" if n >= 10 else f"{n:.2g}"
+    """A training size in words: thousands separated, below 1 image as ``<1`` (the draws' far tail)."""
+    return f"{n:,.0f}" if n >= 10 else (f"{n:.2g}" if n >= 1 else "<1")
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -78,7 +80,7 @@ def describe(size_plan: plan.SizePlan, who: str) -> list[str]:
     what = "test loss" if p.metric == "loss" else "test error (1 - accuracy)"
     lines = [f"{who} reaches {what} {p.target:.4g} at N = {_size(p.n)}, {p.level:.0%} interval {_interval(*p.interval)}",
              f"  alpha = {p.alpha:.3g} [{p.alpha_interval[0]:.3g}, {p.alpha_interval[1]:.3g}]"
-             + (f"; K_F = {p.k_f:.4g}, d_data = {p.d_data:.3g}" if p.k_f is not None else ""),
+             + (f"; K_F = {p.k_f:.4g}" if p.k_f is not None else "") + (f", d_data = {p.d_data:.3g}" if p.d_data is not None else ""),
              f"  rests on {len(p.tasks)} task(s) from {p.n_datasets} dataset(s): {p.method}",
              f"  {p.extrapolation:.2g}x the largest N run ({p.largest_n})"]
     if p.extrapolation > plan.EXTRAPOLATION_WARNING:
@@ -180,7 +182,10 @@ def demo_plan(records: list) -> None:
         print(f"  refused: {refusal}")
     result = run_backtest(rows, exponents, properties, arch)
     for route, coverage in result["coverage"].items():
-        if coverage is not None:
+        if coverage is None:
+            reasons = sorted({row["reason"] for row in result["rows"] if row["route"] == route and row["reason"]})
+            print(f"  backtest ({route}): no held-out prediction could be made ({'; '.join(reasons[:1])})")
+        else:
             print(f"  backtest ({route}): the 95% interval covered the held-out loss in {coverage['k']} of {coverage['n']} "
                   f"tasks; median relative error {result['median_relative_error'][route]:.0%}")
 
@@ -224,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.task not in tasks:
             raise UsageError(f"no task {args.task!r} among the {arch} records; they hold: {', '.join(tasks)}")
         size_plan = plan.plan_from_curve(args.task, *plan.curve_points(rows, arch, args.task, metric), target, metric=metric)
+        own = properties.get((arch, args.task))
+        if own is not None:  # the task's own K_F and d_data at the reference N, as the report gives them
+            size_plan = replace(size_plan, k_f=own.label_sharpness, d_data=own.d_data)
         extra["task"] = args.task
         who = f"{args.task} ({arch})"
     else:
