@@ -186,3 +186,9 @@ def test_plan_from_wandb_reads_the_records_like_report(capsys, monkeypatch, tmp_
     for route in ("curve", "law"):
         rows = [r for r in from_wandb["rows"] if r["route"] == route and r["covered"] is not None]
         assert from_wandb["coverage"][route]["k"] == sum(r["covered"] for r in rows)
+
+
+@pytest.mark.parametrize("args", [["--task", "mnist 4 vs 9", "--target-loss", "0.005"], ["--backtest"]])
+def test_docs_plan_quotes_what_plan_prints_on_the_stored_records(capsys, args):
+    status, out, _ = run(capsys, *args)
+    assert status == 0 and out.strip() in (Path(__file__).resolve().parents[1] / "docs" / "plan.md").read_text()

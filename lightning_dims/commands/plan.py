@@ -130,21 +130,20 @@ def run_backtest(rows, exponents, properties, arch: str) -> dict:
     routes = [bt.summarise("curve", curve_rows).to_json(), bt.summarise("law", law_rows).to_json()]
     return {"arch": arch, "tasks": tasks, "coverage": {r["route"]: r["coverage"] for r in routes},
             "median_relative_error": {r["route"]: r["median_relative_error"] for r in routes},
-            "rows": [row for r in routes for row in r["rows"]], "routes": routes}
+            "rows": [row for r in routes for row in r["rows"]]}
 
 
 def print_backtest(result: dict) -> None:
     print(f"backtest ({result['arch']}, {len(result['tasks'])} tasks): 95% intervals for a measured loss, predicted without it")
-    for route in result["routes"]:
-        how = ("each task's curve without its largest N, predicting the loss there" if route["route"] == "curve" else
+    for route, cov in result["coverage"].items():
+        how = ("each task's curve without its largest N, predicting the loss there" if route == "curve" else
                "the law fitted without the task, predicting its loss at its largest N from its K_F and d_data")
-        cov = route["coverage"]
         if cov is None:
-            print(f"  {route['route']}: no prediction could be made")
+            print(f"  {route}: no prediction could be made")
         else:
-            print(f"  {route['route']} ({how}): covered {cov['k']} of {cov['n']} ({cov['fraction']:.0%}, 95% interval "
-                  f"[{cov['ci'][0]:.0%}, {cov['ci'][1]:.0%}]); median relative error {route['median_relative_error']:.0%}")
-        for row in route["rows"]:
+            print(f"  {route} ({how}): covered {cov['k']} of {cov['n']} ({cov['fraction']:.0%}, 95% interval "
+                  f"[{cov['ci'][0]:.0%}, {cov['ci'][1]:.0%}]); median relative error {result['median_relative_error'][route]:.0%}")
+        for row in (row for row in result["rows"] if row["route"] == route):
             if row["covered"] is None:
                 print(f"    {row['task']:<24} N = {row['n']:<5} no prediction: {row['reason']}")
             else:
