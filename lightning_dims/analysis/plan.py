@@ -59,7 +59,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
+from lightning_dims.analysis.laws import SE_FLOOR
 from lightning_dims.analysis.meta import MetaRegression, random_effects
+from lightning_dims.analysis.robustness import penalty_points
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.stats import FitError, LineFit, fit_line
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties
@@ -82,6 +84,7 @@ __all__ = [
     "fragility",
     "curve_points",
     "law_points",
+    "task_penalties",
     "plan_from_curve",
     "plan_from_law",
     "predict_log_loss",
@@ -159,6 +162,8 @@ def fieller_interval(fit: LineFit, y_target: float, level: float = LEVEL) -> tup
     d = y_target - (fit.intercept + b1 * fit.x_mean)  # target minus the fitted mean at mean x
     a = b1 * b1 - g
     c = d * d - t * t * s2 / fit.sum_weights
+    if b1 == 0:
+        return None, None
     u_star = d / b1
     disc = (d * b1) ** 2 - a * c
     if a > 0:  # slope significant: a bounded interval around the point
@@ -275,8 +280,6 @@ class Laws:
         return len({p.dataset for p in self.points if p.task in self.tasks})
 
 
-SE_FLOOR = 1e-6
-
 
 def fit_laws(points: Sequence[LawPoint], centre_n: float, largest_n: int) -> Laws:
     """Both random-effects fits over the points that have the property (raises ``FitError`` below 3 tasks)."""
@@ -300,6 +303,15 @@ def law_points(exponents: Mapping[tuple[str, str], TaskExponent], properties: Ma
         points.append(LawPoint(task, props.dataset, props.label_sharpness, props.d_data, e.alpha, e.fit.slope_se,
                                math.log(e.loss_at_centre), e.fit.mean_se_at(math.log(e.centre_n))))
     return points
+
+
+def task_penalties(rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties]
+                   ) -> dict[str, tuple[float, list[float]]]:
+    """task -> (its reference K_F, its runs' FGSM loss penalties), the input of :func:`fragility`."""
+    penalties: dict[str, tuple[float, list[float]]] = {}
+    for row, k_f in penalty_points(rows, properties):
+        penalties.setdefault(row.task, (k_f, []))[1].append(row.loss_penalty)
+    return penalties
 
 
 def curve_points(rows: Sequence[RunRow], arch: str, task: str, metric: str = "loss") -> tuple[list[int], list[float]]:

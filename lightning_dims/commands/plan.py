@@ -25,7 +25,6 @@ import numpy as np
 from lightning_dims.analysis import backtest as bt
 from lightning_dims.analysis import plan
 from lightning_dims.analysis.analyse import select_spec
-from lightning_dims.analysis.robustness import penalty_points
 from lightning_dims.analysis.rows import as_mapping, rows_from_records
 from lightning_dims.analysis.stats import FitError
 from lightning_dims.analysis.tasks import centre_sizes, reference_properties, reference_sizes, task_exponents
@@ -100,7 +99,11 @@ def measured_properties(args: argparse.Namespace, records: list, spec: str, ref_
     """K_F and d_data of ``--dataset`` through ``measure``'s path and cache, at the records' spec, N and M."""
     from lightning_dims.commands import measure
 
-    preprocessing = next(as_mapping(r)["preprocessing"] for r in records if (as_mapping(r).get("preprocessing") or {}).get("key") == spec)
+    preprocessing = next((as_mapping(r)["preprocessing"] for r in records
+                          if (as_mapping(r).get("preprocessing") or {}).get("key") == spec), None)
+    if preprocessing is None or "size" not in preprocessing:
+        raise UsageError(f"the records do not say their preprocessing (spec {spec}): {args.dataset} cannot be measured "
+                         "comparably; re-run them with this version of fit")
     argv = ["--dataset", args.dataset, "--n", str(ref_n), "--m", str(m), "--img-size", str(preprocessing["size"]),
             "--channels", str(preprocessing["channels"]), "--intensity", preprocessing["intensity"],
             "--val-size", str(args.val_size), "--test-size", str(args.test_size), "--json", "--quiet"]
@@ -189,6 +192,48 @@ def demo_plan(records: list) -> None:
                   f"tasks; median relative error {result['median_relative_error'][route]:.0%}")
 
 
+def task_plan(args, rows, properties, arch: str, metric: str, target: float) -> tuple[plan.SizePlan, dict, list[str]]:
+    """``--task``: the plan from the task's own curve, with its reference K_F and d_data."""
+    tasks = sorted({r.task for r in rows if r.arch == arch})
+    if args.task not in tasks:
+        raise UsageError(f"no task {args.task!r} among the {arch} records; they hold: {', '.join(tasks)}")
+    size_plan = plan.plan_from_curve(args.task, *plan.curve_points(rows, arch, args.task, metric), target, metric=metric)
+    own = properties.get((arch, args.task))
+    if own is not None:  # the task's own K_F and d_data at the reference N, as the report gives them
+        size_plan = replace(size_plan, k_f=own.label_sharpness, d_data=own.d_data)
+    return size_plan, {"task": args.task}, describe(size_plan, f"{args.task} ({arch})")
+
+
+def dataset_plan(args, records, rows, spec, properties, exponents, arch: str, metric: str,
+                 target: float) -> tuple[plan.SizePlan, dict, list[str]]:
+    """``--dataset``: measure K_F and d_data, plan from the across-task law, and predict the FGSM penalty."""
+    if metric != "loss":
+        raise UsageError("--target-acc needs the task's own runs (--task): the across-task law is fitted to the loss")
+    arch_rows = [r for r in rows if r.arch == arch]
+    ref_n = reference_sizes(arch_rows, args.ref_n)[arch]
+    m_counts = Counter(p.kf_m for (a, _), p in properties.items() if a == arch and p.label_sharpness is not None)
+    if not m_counts:
+        raise UsageError(f"no {arch} task has a K_F at the reference N = {ref_n}: the law cannot be fitted")
+    measured = measured_properties(args, records, spec, ref_n, m_counts.most_common(1)[0][0])
+    try:
+        laws = plan.fit_laws(plan.law_points(exponents, properties, arch), centre_sizes(arch_rows)[arch],
+                             max(r.n_train for r in arch_rows))
+    except FitError as error:
+        raise UsageError(f"the across-task law cannot be fitted on these records: {error}") from None
+    size_plan = plan.plan_from_law(laws, measured["label_sharpness"], measured["d_data"], target, task=args.dataset)
+    lines = describe(size_plan, f"{args.dataset} {measured['classes']} ({arch}; measured at N = {ref_n}, "
+                                f"M = {measured['m']}, {spec})")
+    try:
+        fragile = plan.fragility(plan.task_penalties(arch_rows, properties), measured["label_sharpness"])
+        lines.append(f"  fragility: {fragile.text()}")
+    except FitError as error:
+        fragile = None
+        lines.append(f"  fragility: no penalty-vs-K_F fit on these records ({error})")
+    extra = {"dataset": args.dataset, "classes": measured["classes"], "ref_n": ref_n, "m": measured["m"],
+             "cached": measured["cached"], "fragility": None if fragile is None else fragile.to_json()}
+    return size_plan, extra, lines
+
+
 def choose_arch(rows, arch: str | None) -> str:
     archs = sorted({r.arch for r in rows})
     if arch is None and len(archs) == 1:
@@ -222,47 +267,15 @@ def main(argv: list[str] | None = None) -> int:
             print_backtest(result)
         return 0
     metric, target = ("loss", args.target_loss) if args.target_acc is None else ("error", 1.0 - args.target_acc)
-    extra: dict = {"arch": arch, "spec": spec}
     if args.task is not None:
-        tasks = sorted({r.task for r in rows if r.arch == arch})
-        if args.task not in tasks:
-            raise UsageError(f"no task {args.task!r} among the {arch} records; they hold: {', '.join(tasks)}")
-        size_plan = plan.plan_from_curve(args.task, *plan.curve_points(rows, arch, args.task, metric), target, metric=metric)
-        own = properties.get((arch, args.task))
-        if own is not None:  # the task's own K_F and d_data at the reference N, as the report gives them
-            size_plan = replace(size_plan, k_f=own.label_sharpness, d_data=own.d_data)
-        extra["task"] = args.task
-        who = f"{args.task} ({arch})"
+        size_plan, extra, lines = task_plan(args, rows, properties, arch, metric, target)
     else:
-        if metric != "loss":
-            raise UsageError("--target-acc needs the task's own runs (--task): the across-task law is fitted to the loss")
-        arch_rows = [r for r in rows if r.arch == arch]
-        ref_n = reference_sizes(arch_rows, args.ref_n)[arch]
-        m_counts = Counter(p.kf_m for (a, _), p in properties.items() if a == arch and p.label_sharpness is not None)
-        if not m_counts:
-            raise UsageError(f"no {arch} task has a K_F at the reference N = {ref_n}: the law cannot be fitted")
-        measured = measured_properties(args, selection.used, spec, ref_n, m_counts.most_common(1)[0][0])
-        try:
-            laws = plan.fit_laws(plan.law_points(exponents, properties, arch), centre_sizes(arch_rows)[arch],
-                                 max(r.n_train for r in arch_rows))
-            size_plan = plan.plan_from_law(laws, measured["label_sharpness"], measured["d_data"], target, task=args.dataset)
-            penalties = {}
-            for row, k_f in penalty_points(arch_rows, properties):
-                penalties.setdefault(row.task, (k_f, []))[1].append(row.loss_penalty)
-            fragile = plan.fragility(penalties, measured["label_sharpness"])
-        except FitError as error:
-            raise UsageError(f"the across-task law cannot be fitted on these records: {error}") from None
-        extra |= {"dataset": args.dataset, "classes": measured["classes"], "ref_n": ref_n, "m": measured["m"],
-                  "cached": measured["cached"], "fragility": fragile.to_json()}
-        who = f"{args.dataset} {measured['classes']} ({arch}; measured at N = {ref_n}, M = {measured['m']}, {spec})"
+        size_plan, extra, lines = dataset_plan(args, selection.used, rows, spec, properties, exponents, arch, metric, target)
     if args.json:
-        print(json.dumps(size_plan.to_json() | extra))
-        return 0
-    print("\n".join(describe(size_plan, who)))
-    if "fragility" in extra:
-        print(f"  fragility: {fragile.text()}")
+        print(json.dumps(size_plan.to_json() | {"arch": arch, "spec": spec} | extra))
+    else:
+        print("\n".join(lines))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
