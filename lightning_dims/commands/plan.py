@@ -223,6 +223,10 @@ def dataset_plan(args, records, rows, spec, properties, exponents, arch: str, me
     size_plan = plan.plan_from_law(laws, measured["label_sharpness"], measured["d_data"], target, task=args.dataset)
     lines = describe(size_plan, f"{args.dataset} {measured['classes']} ({arch}; measured at N = {ref_n}, "
                                 f"M = {measured['m']}, {spec})")
+    own_runs = sorted({r.task for r in arch_rows if r.dataset == args.dataset})
+    if own_runs:
+        lines.append(f"  note: the records hold runs of {args.dataset} ({', '.join(own_runs)}); for one of those tasks "
+                     "its own curve (--task) is the better plan, and the law above includes it")
     try:
         fragile = plan.fragility(plan.task_penalties(arch_rows, properties), measured["label_sharpness"])
         lines.append(f"  fragility: {fragile.text()}")
