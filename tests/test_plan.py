@@ -35,6 +35,8 @@ def test_the_planned_n_solves_the_power_law_and_the_interval_closes_on_it_withou
     assert p.interval == pytest.approx((1600, 1600), rel=1e-6)
     assert p.extrapolation == pytest.approx(2.0) and p.alpha == pytest.approx(0.5)
     assert p.to_json()["target_loss"] == 0.05 and p.to_json()["extrapolation"] == pytest.approx(2.0)
+    two = plan.plan_from_curve("t", *power_law(2.0, 0.5, sizes=(100, 400), noise=0.05), 0.05)
+    assert two.n == pytest.approx(1600) and "two training sizes" in two.notes[0]
 
 
 def test_fieller_matches_a_grid_search_over_statsmodels_confidence_band():

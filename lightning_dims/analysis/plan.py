@@ -232,10 +232,12 @@ def plan_from_curve(task: str, n: Sequence[int], values: Sequence[float], target
     low, high = fieller_interval(fit, math.log(target), level)
     slope_low, slope_high = fit.slope_ci
     alpha_interval = (None if slope_high is None else -slope_high, None if slope_low is None else -slope_low)
-    notes = ()
+    notes = []
+    if len(sizes) == 2:
+        notes.append("two training sizes: the power law's shape is assumed, not tested (the report's fit needs three)")
     if high is None:
-        notes = (f"alpha's {level:.0%} interval reaches down to {alpha_interval[0]:.3g}: the curve may be flat, "
-                 "so there is no upper N",)
+        notes.append(f"alpha's {level:.0%} interval reaches down to {alpha_interval[0]:.3g}: the curve may be flat, "
+                     "so there is no upper N")
     return SizePlan(
         method=f"own learning curve: OLS log {metric} = c - alpha log N over {fit.n} runs at {len(sizes)} sizes, "
                f"Fieller {level:.0%} interval (t, {fit.n - 2} d.o.f.)",
@@ -243,7 +245,7 @@ def plan_from_curve(task: str, n: Sequence[int], values: Sequence[float], target
         interval=(None if low is None else math.exp(low), None if high is None else math.exp(high)),
         largest_n=sizes[-1], tasks=(task,), alpha=alpha,
         alpha_interval=alpha_interval,
-        floor=floor, n_datasets=1, notes=notes, level=level,
+        floor=floor, n_datasets=1, notes=tuple(notes), level=level,
     )
 
 
