@@ -194,3 +194,17 @@ def test_plan_from_wandb_reads_the_records_like_report(capsys, monkeypatch, tmp_
 def test_docs_plan_quotes_what_plan_prints_on_the_stored_records(capsys, args):
     status, out, _ = run(capsys, *args)
     assert status == 0 and out.strip() in (Path(__file__).resolve().parents[1] / "docs" / "plan.md").read_text()
+
+
+def test_plan_for_a_dataset_without_runs_measures_it_as_the_records_were_measured(capsys):
+    from lightning_dims.commands.measure import main as measure_main
+
+    status, out, _ = run(capsys, "--dataset", "digits", "--classes", "3,8", "--target-loss", "0.1", "--json")
+    result = json.loads(out)
+    assert status == 0 and (result["spec"], result["ref_n"], result["m"]) == ("32px-1ch-max255", 250, 250)
+    assert (result["n_tasks"], result["n_datasets"]) == (10, 5) and result["fragility"]["n_tasks"] == 10
+    assert measure_main(["--dataset", "digits", "--classes", "3,8", "--n", "250", "--m", "250", "--img-size", "32",
+                         "--val-size", "0", "--test-size", "0", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["cached"]  # the plan's measurement went into measure's cache, under the same key
+    assert (result["k_f"], result["d_data"]) == (measured["label_sharpness"], measured["d_data"])
