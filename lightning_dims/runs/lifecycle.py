@@ -81,7 +81,7 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
 def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterator[RunOutcome]:
     trainer = session.trainer
     is_writer = bool(trainer.is_global_zero)
-    journal = AttemptJournal(session.folder.path)
+    journal = AttemptJournal(session.folder.journal_file)
     attempt = None
     if is_writer:
         attempt = journal.start(session.facts.resumed_from, session.last_seen)
