@@ -138,6 +138,11 @@ class Run:
         self.last_seen: float | None = None
         self.facts: RunFacts | None = None
 
+    @property
+    def arch(self) -> str:
+        """``model.arch`` of the config (the model registry's default when unset)."""
+        return str((self.config.get("model") or {}).get("arch", "resnet18"))
+
     # ---- 1. before anything is built ---------------------------------------------------------
     def admit(self) -> RunFolder:
         """Refusals that need no data, the run id, the artifact fetch and the folder's state (step 1)."""
@@ -150,8 +155,8 @@ class Run:
                 "trainer.max_epochs/max_steps is 0: that trains nothing, and the untrained network's record would "
                 "enter the report; give at least 1 epoch"
             )
-        model, data = config.get("model") or {}, config.get("data") or {}
-        default = new_run_id(model.get("arch", "resnet18"), data.get("name", "digits"), data.get("train_size", 500), data.get("seed", 0))
+        data = config.get("data") or {}
+        default = new_run_id(self.arch, data.get("name", "digits"), data.get("train_size", 500), data.get("seed", 0))
         from_agent = not options.run_id and agent_run_id(os.environ) is not None and not os.environ.get(RUN_ID_ENV)
         options.run_id = resolve_run_id(options.run_id, default)
         os.environ[RUN_ID_ENV] = options.run_id  # DDP workers re-run this command: same id, same folder
@@ -226,7 +231,7 @@ class Run:
         assert self.facts is not None, "Run.trainer_arguments computes the facts first"
         return wandb_run_config(
             datamodule.describe(),
-            arch=model.hparams.arch,
+            arch=self.arch,
             seed=self.facts.seed,
             lr=optimizer_lr(self.config.get("optimizer")) or model.lr,
             epochs=(self.config.get("trainer") or {}).get("max_epochs"),
@@ -237,8 +242,7 @@ class Run:
         """W&B (online when configured, offline otherwise; CSV when disabled or W&B cannot start)."""
         assert self.folder is not None and self.options.run_id is not None
         described = datamodule.describe()
-        arch = (self.config.get("model") or {}).get("arch", "resnet18")
-        facts = {"dataset": described["dataset"], "domain": described["domain"], "arch": arch, "task": described["task"]}
+        facts = {"dataset": described["dataset"], "domain": described["domain"], "arch": self.arch, "task": described["task"]}
         return make_run_logger(organised(self.options.wandb, facts), self.options.run_id, self.folder.path, eager=rank_zero_only.rank == 0)
 
     # ---- 3. trainer built ------------------------------------------------------------------------
