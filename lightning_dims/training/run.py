@@ -83,6 +83,11 @@ def optimizer_lr(optimizer: Any) -> float | None:
     return None if lr is None else float(lr)
 
 
+def is_global_zero() -> bool:
+    """True in the process of global rank 0 (Lightning's ``rank_zero_only.rank``; 0 before a launcher sets it)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 @dataclass
 class RunOptions:
     """How a run is run (none of these enters ``config_hash``; the ``fit`` options of the same names).
@@ -158,18 +163,18 @@ class Run:
         data = config.get("data") or {}
         default = new_run_id(self.arch, data.get("name", "digits"), data.get("train_size", 500), data.get("seed", 0))
         from_agent = not options.run_id and agent_run_id(os.environ) is not None and not os.environ.get(RUN_ID_ENV)
-        options.run_id = resolve_run_id(options.run_id, default)
-        os.environ[RUN_ID_ENV] = options.run_id  # DDP workers re-run this command: same id, same folder
-        self.folder = RunFolder.of_run(options.run_dir, options.run_id, options.results_dir)
+        options.run_id = run_id = resolve_run_id(options.run_id, default)
+        os.environ[RUN_ID_ENV] = run_id  # DDP workers re-run this command: same id, same folder
+        self.folder = RunFolder.of_run(options.run_dir, run_id, options.results_dir)
         self.last_seen = self.folder.last_sign_of_life()  # before this attempt writes anything
 
         def fetch(local_checkpoint: Any) -> None:  # a resume on a node without the checkpoint: from W&B
-            if rank_zero_only.rank == 0:
-                resume_from_artifact(options.wandb, options.run_id, local_checkpoint, resuming=options.ckpt_path == "last" or from_agent)
+            if is_global_zero():
+                resume_from_artifact(options.wandb, run_id, local_checkpoint, resuming=options.ckpt_path == "last" or from_agent)
 
         ckpt_path = self.folder.admit(options.ckpt_path, resume=from_agent, fetch_checkpoint=fetch)
         if ckpt_path != options.ckpt_path:
-            print(f"{PROG}: wandb agent re-runs {options.run_id!r}: resuming from {self.folder.last_checkpoint}", file=sys.stderr)
+            print(f"{PROG}: wandb agent re-runs {run_id!r}: resuming from {self.folder.last_checkpoint}", file=sys.stderr)
         options.ckpt_path = ckpt_path
         return self.folder
 
@@ -203,11 +208,12 @@ class Run:
         if not datamodule.hparams.download:  # bad classes/sizes/missing files: fail before W&B starts
             datamodule.setup("fit")
         self.facts = facts = self.run_facts(datamodule)
-        warning = folder.check_resume(self.options.ckpt_path, facts.config_hash, facts.config)
+        digest = str(facts.config_hash)
+        warning = folder.check_resume(self.options.ckpt_path, digest, facts.config)
         if warning is not None:
             rank_zero_only(print)(f"{PROG}: warning: {warning}", file=sys.stderr)
         folder.make_writable()  # only once every value is known to be good: a refused run leaves nothing
-        if rank_zero_only.rank == 0:
+        if is_global_zero():
             self.claim = folder.claim(f"run {facts.run_id!r}", adopt_token=os.environ.get(TOKEN_ENV))
         callbacks = list(callbacks or [])
         if enable_checkpointing is not False and not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
@@ -219,7 +225,7 @@ class Run:
                 callbacks.append(DataPropertiesCallback())
         seed = self.config.get("seed_everything")
         callbacks.append(EpochSeeding(seed if seed is not None else 0))
-        callbacks.append(CheckpointStamp(facts.run_id, facts.config_hash, facts.config))
+        callbacks.append(CheckpointStamp(facts.run_id, digest, facts.config))
         arguments: dict[str, Any] = {"callbacks": callbacks, "default_root_dir": str(folder.path)}
         if logger in (None, True):
             arguments["logger"] = self.default_logger(datamodule)
@@ -235,7 +241,7 @@ class Run:
             seed=self.facts.seed,
             lr=optimizer_lr(self.config.get("optimizer")) or model.lr,
             epochs=(self.config.get("trainer") or {}).get("max_epochs"),
-            config_hash=self.facts.config_hash,
+            config_hash=str(self.facts.config_hash),
         )
 
     def default_logger(self, datamodule: Any) -> Any:
@@ -243,7 +249,7 @@ class Run:
         assert self.folder is not None and self.options.run_id is not None
         described = datamodule.describe()
         facts = {"dataset": described["dataset"], "domain": described["domain"], "arch": self.arch, "task": described["task"]}
-        return make_run_logger(organised(self.options.wandb, facts), self.options.run_id, self.folder.path, eager=rank_zero_only.rank == 0)
+        return make_run_logger(organised(self.options.wandb, facts), self.options.run_id, self.folder.path, eager=is_global_zero())
 
     # ---- 3. trainer built ------------------------------------------------------------------------
     def session(self, trainer: Any, model: Any, datamodule: Any) -> RunSession:
@@ -365,7 +371,7 @@ class RunConfig:
 
 def _with_defaults(cls: type, given: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """``given`` with ``cls``'s other constructor defaults; :class:`ConfigError` naming an unknown key."""
-    parameters = {name: p for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self" and name not in skip}
+    parameters = {name: p for name, p in inspect.signature(cls).parameters.items() if name not in skip}
     unknown = set(given) - set(parameters)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no argument {sorted(unknown)}: it takes {', '.join(parameters)}")
