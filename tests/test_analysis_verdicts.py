@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from lightning_dims.analysis.health import excluded_runs
 from lightning_dims.analysis.laws import _across, law_loss_slope
 from lightning_dims.analysis.reliability import intraclass
 from lightning_dims.analysis.robustness import PenaltyScope, adjust_exploratory
+from lightning_dims.analysis.rows import rows_from_records
 from lightning_dims.analysis.stats import Correlation, permutation_p
 from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, UNINFORMATIVE, state_of, tasks_for_power, verdict
+from tests.helpers.analysis_records import law_record
 from tests.test_analysis_meta import brute_force
 
 
@@ -108,3 +111,14 @@ def test_tasks_for_80_percent_power_match_cohens_table():
     assert tasks_for_power(0.30) == 85
     assert tasks_for_power(0.50) in (29, 30)
     assert tasks_for_power(0.70) == 14
+
+
+def test_the_health_rule_excludes_runs_that_did_not_learn_or_are_off_protocol_and_says_why():
+    records = [{**law_record(f"r{n}", "mnist", "natural", n, 4, 1e-3), "n_test": 500} for n in (100, 200, 400)]
+    records.append({**law_record("weak", "mnist", "natural", 800, 4, 1e-3, acc=0.55), "n_test": 500})
+    records.append({**law_record("small-test", "breastmnist", "medical", 100, 4, 1e-3), "n_test": 100})
+    rows, _ = rows_from_records(records)
+    excluded = excluded_runs(rows)
+    assert set(excluded) == {"weak", "small-test"}
+    assert excluded["weak"].startswith("not learned (test accuracy 0.550 < 0.65)")
+    assert excluded["small-test"] == "off protocol (test set of 100 images; most runs 500)"
