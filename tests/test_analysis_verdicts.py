@@ -26,6 +26,7 @@ def test_three_states_and_the_direction():
     assert state_of((-0.5, 2.0), 1.0) == UNINFORMATIVE  # holds both 0 and the law's value
     assert state_of((-3.0, -0.1), 1.0) == REJECTED and state_of((1.5, 6.0), 1.0) == REJECTED
     assert state_of((-0.5, 0.7), 1.0) == REJECTED  # excludes the law's value, though it holds 0
+    assert state_of((1.0 + 2e-13, 1.0 + 3e-13), 1.0) == CONSISTENT  # an exact fit: width 0 at the law's value
 
 
 # Six tasks on y = x with small errors, one far-off task with a tiny error: random effects, not 1/SE^2,

@@ -86,6 +86,10 @@ def loss_falls_with_n(analysis: Analysis) -> Finding | None:
     return Finding("loss falls with N", holds, text)
 
 
+def datasets(n: int) -> str:
+    return f"{n} dataset" + ("" if n == 1 else "s")
+
+
 def _state_text(state: str, law_value: float, note: str) -> str:
     if state == CONSISTENT:
         return f"consistent with the law ({note}, {law_value:.2f}, inside the interval, which excludes 0)"
@@ -104,7 +108,7 @@ def _law_text(fit: AcrossTasks, what: str, where: str, primary: bool, healthy: A
     """The verdict of one law (module docstring), in the order: scope, fit, state, direction, checks."""
     v, re = fit.verdict, fit.verdict.primary
     role = "primary, judged at 95%" if primary else "exploratory"
-    parts = [f"{what} {where} ({role}), over {fit.fit.n} tasks of {v.n_datasets} datasets ({fit.n_runs} runs): "
+    parts = [f"{what} {where} ({role}), over {fit.fit.n} tasks of {datasets(v.n_datasets)} ({fit.n_runs} runs): "
              f"random-effects slope {re.slope:.2f} {interval_text(re.slope_interval())} (REML, Knapp-Hartung t, "
              f"{re.df} d.o.f.; tau {re.tau:.2g}, largest weight {re.max_weight_share:.0%}, {re.heaviest}): "
              f"{_state_text(v.state, v.law_value, v.law_note)}; {DIRECTION[v.direction]}."]
@@ -229,7 +233,7 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
         role = "primary, judged at 95%" if primary else "exploratory"
         out.append(Finding("FGSM penalty rises with K_F", holds,
                            f"Sharper labels, more fragile ({name}; {role}): FGSM loss penalty vs K_F over {scope.n_tasks} "
-                           f"tasks of {scope.n_datasets} datasets ({scope.n_runs} runs): {'; '.join(parts)}. "
+                           f"tasks of {datasets(scope.n_datasets)} ({scope.n_runs} runs): {'; '.join(parts)}. "
                            f"{_fragility_verdict(holds, partial)} At the paper's r = {PAPER_FRAGILITY_R:.2f}, 80% power "
                            f"needs {tasks_for_power(PAPER_FRAGILITY_R)} tasks. Descriptive, runs are not independent: "
                            f"run-level r = {scope.vs_sharpness.pearson:.2f}.",

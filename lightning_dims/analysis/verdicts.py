@@ -51,9 +51,14 @@ POWER = 0.8
 
 
 def state_of(interval: tuple[float, float], law_value: float) -> str:
-    """``consistent`` / ``rejected`` / ``uninformative`` (module docstring) of an interval against the law's value."""
+    """``consistent`` / ``rejected`` / ``uninformative`` (module docstring) of an interval against the law's value.
+
+    The law's value counts as inside when it is within rounding (1e-9 relative) of an end: an exact fit has an
+    interval of width 0 around the law's own value.
+    """
     low, high = interval
-    if not low <= law_value <= high:
+    tolerance = 1e-9 * max(1.0, abs(law_value))
+    if not low - tolerance <= law_value <= high + tolerance:
         return REJECTED
     return UNINFORMATIVE if low <= 0 <= high else CONSISTENT
 
