@@ -7,7 +7,8 @@ text states the number of datasets, tasks and runs (docs/analysis.md, "Which uni
 prints them and the report lists the same text.
 
 **One declared primary finding per law** (``primary=True``), judged at 95 %: the first series
-varying the law's factor, else all tasks of the arch; further series are exploratory. Subgroup
+varying the law's factor, else all tasks of the first arch (in name order); further series and
+archs are exploratory. Subgroup
 scopes (domain, N) never give a finding; the report shows them as exploratory with Holm-adjusted
 p values (:mod:`lightning_dims.analysis.robustness`).
 
@@ -162,10 +163,9 @@ def _law_findings(analysis: Analysis, claim: str, what, varied_here, attribute: 
         readings = [(arch, all_tasks.format(arch=arch), fit, healthy_all.get(arch))
                     for arch, fit in getattr(analysis, across).items()]
     excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
-    out, seen = [], set()
+    out = []
     for arch, name, fit, healthy in readings:
-        primary = arch not in seen
-        seen.add(arch)
+        primary = not out  # one declared primary per law; other series and archs are exploratory
         text = _law_text(fit, what(arch), name, primary, healthy, excluded, _caveat(analysis, arch, quantity))
         out.append(Finding(claim, fit.verdict.state == CONSISTENT, text, fit.verdict.state, primary))
     return out
@@ -203,10 +203,9 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
         scopes = [(f"all {p.arch} runs", p) for p in analysis.penalties if p.scope == "pooled"]
     healthy = {} if analysis.healthy is None else {p.arch: p for p in analysis.healthy.penalties}
     excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
-    out, seen = [], set()
+    out = []
     for name, scope in scopes:
-        primary = scope.arch not in seen
-        seen.add(scope.arch)
+        primary = not out  # one declared primary; other series and archs are exploratory
         task_r = scope.tasks_vs_sharpness
         holds = task_r is not None and above_zero(task_r.pearson_ci)
         partial = scope.tasks_partial_given_clean_loss
