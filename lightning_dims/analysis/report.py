@@ -24,6 +24,7 @@ from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, Do
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
+from lightning_dims.analysis.verdicts import holm
 from lightning_dims.utils import atomic_write
 
 
@@ -305,10 +306,13 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
         lines += images(paths["series"], "series")
     lines += ["## Test loss vs d_data at each N (the paper's Fig. 2)", "",
               "Per domain and training size: log L = a + b d_data over the tasks at that N (one point per task: the mean "
-              "log loss of its runs there), d_data at the reference N.", ""]
-    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2"],
-                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2)]
-                    for s in analysis.fig2]) + [""] + images(paths["fig2"], "Fig. 2")
+              "log loss of its runs there), d_data at the reference N. Every (domain, N) scope is exploratory: its p "
+              "(t test of b = 0) is Holm-adjusted over the scopes shown.", ""]
+    holm_p = holm([s.fit.p_value for s in analysis.fig2])
+    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2", "p", "Holm p"],
+                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2),
+                     fmt(s.fit.p_value, 2), fmt(adjusted, 2)] for s, adjusted in zip(analysis.fig2, holm_p)])
+    lines += [""] + images(paths["fig2"], "Fig. 2")
     lines += ["## Robustness: FGSM loss penalty vs K_F", "",
               "The pooled scope is the declared primary one; the domain and N scopes are exploratory, with their "
               "task-permutation p Holm-adjusted over the exploratory scopes shown. The leave-one-task-out range and the "
@@ -367,7 +371,8 @@ def fits_json(analysis: Analysis, listed: Sequence) -> dict:
             "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in h.loss_vs_sharpness.items()},
             "penalty_vs_k_f": [p.to_dict() for p in h.penalties]},
         "series": [s.to_dict() for s in analysis.series],
-        "fig2_loss_vs_d_data": [asdict(s) for s in analysis.fig2],
+        "fig2_loss_vs_d_data": [{**asdict(s), "exploratory": True, "holm_p": p}
+                                for s, p in zip(analysis.fig2, holm([s.fit.p_value for s in analysis.fig2]))],
         "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
         "representation_bound": [asdict(b) for b in analysis.bounds],
         "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},
