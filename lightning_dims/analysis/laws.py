@@ -137,7 +137,7 @@ def exponent_vs_inverse_dimension(
             for (a, task), e in exponents.items()
             if a == arch and (a, task) in properties and positive(properties[(a, task)].d_data)
         ]
-        fit = _across(arch, "1/d_data", "alpha", points, skips, LAW_SLOPE, "the law's slope (alpha = 1/d_data)")
+        fit = _across(arch, "1/d_data", "alpha", points, skips, LAW_SLOPE, "the law's slope")
         if fit is not None:
             out[arch] = fit
     return out, skips
