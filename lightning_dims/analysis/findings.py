@@ -68,10 +68,6 @@ def above_zero(interval: Interval) -> bool:
     return interval[0] is not None and interval[0] > 0
 
 
-def contains(interval: Interval, value: float) -> bool:
-    return interval[0] is not None and interval[1] is not None and interval[0] <= value <= interval[1]
-
-
 def loss_falls_with_n(analysis: Analysis) -> Finding | None:
     exponents = list(analysis.exponents.values())
     if not exponents:
