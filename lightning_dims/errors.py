@@ -5,7 +5,7 @@ Typed errors of the domains (``MissingDatasetError``, ``ManifestError``, ``Sweep
 :class:`LightningDimsError` as well as from the built-in exception they refine, so callers may
 catch either. :func:`lightning_dims.cli.user_errors` turns them into ``lightning-dims <command>:
 error: <message>`` and exit status 2; anything else is a bug and keeps its traceback. An import of
-a package that an extra installs (W&B, sweeps, attacks, medical, train) becomes a
+a package that an extra installs (train, W&B, sweeps, attacks, medical) becomes a
 :class:`MissingExtraError` naming ``pip install 'lightning-dims[<extra>]'`` (:func:`missing_extra`).
 """
 
@@ -39,6 +39,8 @@ EXTRAS: dict[str, str] = {
     "jsonargparse": "train",
     "nilearn": "train",
     "matplotlib": "train",
+    "pymare": "train",
+    "statsmodels": "train",
 }
 """Top-level module -> the ``pyproject.toml`` extra that installs it (the core needs none of them)."""
 
