@@ -11,7 +11,10 @@ a package that an extra installs (train, W&B, sweeps, attacks, medical) becomes 
 
 from __future__ import annotations
 
-__all__ = ["EXTRAS", "ConfigError", "LightningDimsError", "MissingExtraError", "UsageError", "missing_extra"]
+import importlib
+from types import ModuleType
+
+__all__ = ["EXTRAS", "ConfigError", "LightningDimsError", "MissingExtraError", "UsageError", "missing_extra", "require"]
 
 
 class LightningDimsError(Exception):
@@ -63,3 +66,11 @@ def missing_extra(error: ModuleNotFoundError) -> MissingExtraError | None:
         "(or 'lightning-dims[all]')",
         name=error.name,
     )
+
+
+def require(module: str) -> ModuleType:
+    """``import module`` for a feature of an extra: a missing one raises :class:`MissingExtraError` naming the install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise (missing_extra(error) or error) from None

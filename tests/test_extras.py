@@ -119,3 +119,16 @@ def test_the_core_api_imports_with_every_extra_hidden():
     dimension, sharpness = measured.split()
     assert 3 < float(dimension) < 5 and float(sharpness) > 0  # x lies in a 4-dimensional subspace
     assert imported == "[]" and missing == "ModuleNotFoundError wandb"
+
+
+def test_require_names_the_extra_of_a_missing_module(monkeypatch):
+    from lightning_dims.errors import require
+
+    assert require("json").dumps([1]) == "[1]"
+    monkeypatch.setitem(sys.modules, "foolbox", None)  # an import of foolbox now fails as if it were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'lightning-dims\[attacks\]'"):
+        require("foolbox")
+    monkeypatch.setitem(sys.modules, "numpyy", None)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        require("numpyy")
+    assert not isinstance(raised.value, MissingExtraError)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lightning_dims.errors import require
+
 ModelBuilder = Callable[[int, int, bool], nn.Module]
 """(in_chans, num_classes, pretrained) -> network returning logits of shape (B, num_classes)."""
 
@@ -73,9 +75,7 @@ def list_models() -> list[str]:
 
 
 def _timm():
-    import timm
-
-    return timm
+    return require("timm")  # the train extra
 
 
 def arch_spec(name: str) -> ArchSpec:
