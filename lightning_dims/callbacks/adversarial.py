@@ -31,6 +31,7 @@ from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
 from lightning_dims.callbacks.sampling import (
     evaluation_mode,
     find_loader,
+    first_batch,
     fixed_subset,
     on_strategy_device,
     rank_shard,
@@ -180,7 +181,7 @@ class AdversarialEvalCallback(Callback, RecordContributor):
                 f"the {self.source} set has {n} samples, fewer than the {trainer.world_size} rank(s) sharing the "
                 f"attack: give the datamodule a {self.source} split or drop AdversarialEvalCallback"
             )
-        batch = next(iter(subset_loader(loader, torch.arange(min(n, 2)))))
+        batch = first_batch(loader)
         x, _ = self.batch_format.images(batch), self.batch_format.labels(batch)
         check_bounds(x, self.resolved_bounds)
         check_range_use(float(x.min()), float(x.max()), self.resolved_bounds)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
-from lightning_dims.callbacks.sampling import find_loader, subset_loader
+from lightning_dims.callbacks.sampling import find_loader, first_batch, subset_loader
 from lightning_dims.data.measurement import LABEL_CONFLICT_EXAMPLES, d_data_options
 from lightning_dims.data.property_report import PropertyReport
 from lightning_dims.network.batches import BatchFormat, Locator
@@ -68,9 +68,10 @@ def reported_number(properties: Mapping[str, object], name: str) -> float:
 def loader_images(loader: DataLoader, batch_format: BatchFormat) -> tuple[torch.Tensor, torch.Tensor]:
     """All images (N, ...) and labels (N,) of ``loader``'s dataset, in order, on the CPU."""
     images, labels = [], []
-    for batch in subset_loader(loader, torch.arange(len(loader.dataset))):
-        images.append(batch_format.images(batch).detach().cpu())
-        labels.append(batch_format.labels(batch).detach().cpu().reshape(-1))
+    with torch.random.fork_rng(devices=[]):  # a DataLoader iterator draws its seed from the global stream
+        for batch in subset_loader(loader, torch.arange(len(loader.dataset))):
+            images.append(batch_format.images(batch).detach().cpu())
+            labels.append(batch_format.labels(batch).detach().cpu().reshape(-1))
     return torch.cat(images), torch.cat(labels)
 
 
@@ -177,7 +178,7 @@ class DataPropertiesCallback(Callback, RecordContributor):
         if stage != "fit" or self.own_measurement(trainer):
             return
         loader = find_loader(trainer, "train", self.dataloader, owner="DataPropertiesCallback")
-        batch = next(iter(subset_loader(loader, torch.arange(min(len(loader.dataset), 2)))))
+        batch = first_batch(loader)
         self.batch_format.images(batch)
         self.batch_format.labels(batch)
 

@@ -188,7 +188,8 @@ class ReprDimCallback(Callback, RecordContributor):
                 f"d_repr needs at least 3 {self.source} samples (and one per rank), the {self.source} set has {n}: "
                 f"give the Trainer a {self.source} loader with more samples or measure on source='train'"
             )
-        record_activations(network, self._layers, loader, torch.arange(min(n, 2)), model=pl_module, batch_format=self.batch_format)
+        with torch.random.fork_rng(devices=[]):  # the check leaves the training's random stream as it was
+            record_activations(network, self._layers, loader, torch.arange(2), model=pl_module, batch_format=self.batch_format)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "STAGES",
     "evaluation_mode",
     "find_loader",
+    "first_batch",
     "fixed_subset",
     "gather_rows",
     "on_strategy_device",
@@ -123,6 +124,16 @@ def find_loader(trainer: pl.Trainer, stage: str, dataloader: DataLoader | None =
             f"Trainer a datamodule with {hook}(), or {STAGE_FIX[stage]}"
         )
     return loader
+
+
+def first_batch(loader: DataLoader, n: int = 2) -> object:
+    """The batch of the first ``n`` samples of ``loader``'s dataset, as its collate function makes it.
+
+    Read without touching the global random stream (a DataLoader iterator draws its base seed from
+    it), so checking the data at setup does not change the training that follows.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return next(iter(subset_loader(loader, torch.arange(min(len(loader.dataset), n)))))
 
 
 @contextmanager
