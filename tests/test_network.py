@@ -104,3 +104,18 @@ def test_callbacks_find_plain_loaders_and_name_only_what_works_when_there_are_no
     with pytest.raises(ValueError, match="outside the attack bounds"):
         quiet_trainer(max_epochs=1, callbacks=[wrong]).fit(LitClassifier(TinyResNetLike(num_classes=2)), train)
     assert not math.isnan(d_repr.history[-1]["estimates"][0].value)
+
+
+def test_the_setup_checks_leave_training_as_it_would_be_without_the_callbacks():
+    x, y = digits_tensors((3, 8))
+    train = DataLoader(TensorDataset(x[:60], y[:60]), batch_size=20, shuffle=True)
+    val = DataLoader(TensorDataset(x[60:80], y[60:80]), batch_size=20)
+
+    def trained_weights(callbacks):
+        torch.manual_seed(0)
+        model = LitClassifier(TinyResNetLike(num_classes=2))
+        quiet_trainer(max_epochs=1, callbacks=callbacks).fit(model, train, val)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    checked = [ReprDimCallback(every_n_epochs=0), AdversarialEvalCallback(bounds=(0.0, 255.0), dataloader=val)]
+    assert torch.equal(trained_weights(checked), trained_weights([]))
