@@ -50,6 +50,7 @@ from lightning_dims.network.attack import (
     totals_over_loader,
 )
 from lightning_dims.network.batches import BatchFormat, Locator
+from lightning_dims.network.sampling import module_device
 from lightning_dims.properties.robustness import AttackMetrics, eps_key, parse_eps
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.tracking import names
@@ -185,7 +186,7 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         x, _ = self.batch_format.images(batch), self.batch_format.labels(batch)
         check_bounds(x, self.resolved_bounds)
         check_range_use(float(x.min()), float(x.max()), self.resolved_bounds)
-        device = next(pl_module.parameters()).device
+        device = module_device(pl_module)
         with evaluation_mode(pl_module), torch.no_grad():
             self.batch_format.logits_of(pl_module(x.to(device)))
 

@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lightning_dims.network.batches import BatchFormat, Locator, LogitsModel
-from lightning_dims.network.sampling import evaluation_mode, fixed_subset, on_device, subset_loader
+from lightning_dims.network.sampling import evaluation_mode, fixed_subset, module_device, on_device, subset_loader
 from lightning_dims.properties.robustness import TOTALS, AttackMetrics, eps_key, parse_eps
 
 __all__ = [
@@ -256,7 +256,7 @@ def adversarial_robustness(
     eps_abs = [fraction * (bounds[1] - bounds[0]) for fraction in fractions]
     batch_format = BatchFormat(inputs=inputs, targets=targets, logits=logits)
     subset = subset_loader(loader, fixed_subset(len(loader.dataset), max_samples, seed), batch_size)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else module_device(model)
     results = {}
     with on_device(model, device), evaluation_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for name, attack in make_attacks(pgd).items():

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from lightning_dims.network.activations import ActivationRecorder, default_layers, layer_list
 from lightning_dims.network.batches import BatchFormat, Locator
-from lightning_dims.network.sampling import evaluation_mode, fixed_subset, subset_loader
+from lightning_dims.network.sampling import evaluation_mode, fixed_subset, module_device, subset_loader
 from lightning_dims.properties import DuplicateSamplesWarning, intrinsic_dimension, make_estimator
 
 __all__ = [
@@ -151,7 +151,7 @@ def record_activations(
     (default: where its parameters are).
     """
     model = network if model is None else model
-    device = device or next(model.parameters()).device
+    device = device or module_device(model)
     recorder = ActivationRecorder(network, layers, max_rows=len(indices))
     with evaluation_mode(model), torch.no_grad(), forward_context or nullcontext(), recorder:
         for batch in subset_loader(loader, indices, batch_size):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["evaluation_mode", "fixed_subset", "on_device", "subset_loader"]
+__all__ = ["evaluation_mode", "fixed_subset", "module_device", "on_device", "subset_loader"]
 
 
 def fixed_subset(n: int, cap: int | None, seed: int) -> torch.Tensor:
@@ -66,9 +66,17 @@ def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
 @contextmanager
 def on_device(module: nn.Module, device: torch.device) -> Iterator[torch.device]:
     """Move ``module`` to ``device`` for the block, and back to where its parameters were after."""
-    home = next(module.parameters()).device
+    home = module_device(module)
     module.to(device)
     try:
         yield device
     finally:
         module.to(home)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters (else buffers) are; the CPU for a module without either (not yet built)."""
+    tensor = next(module.parameters(), None)
+    if tensor is None:
+        tensor = next(module.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
