@@ -119,3 +119,14 @@ def test_the_setup_checks_leave_training_as_it_would_be_without_the_callbacks():
 
     checked = [ReprDimCallback(every_n_epochs=0), AdversarialEvalCallback(bounds=(0.0, 255.0), dataloader=val)]
     assert torch.equal(trained_weights(checked), trained_weights([]))
+
+
+def test_a_standalone_trainer_test_is_attacked_on_the_loaders_it_was_given():
+    x, y = digits_tensors((3, 8))
+    test = DataLoader(TensorDataset(x[:30], y[:30]), batch_size=15)
+    attack = AdversarialEvalCallback(bounds=(0.0, 255.0))
+    model = LitClassifier(TinyResNetLike(num_classes=2))
+    model.test_step = lambda batch, batch_idx: None
+    quiet_trainer(callbacks=[attack]).test(model, test)
+    fgsm = attack.results_record_fields()["fgsm"]["2.0"]
+    assert fgsm["n"] == 30 and fgsm["attacked_loss"] >= fgsm["clean_loss"]

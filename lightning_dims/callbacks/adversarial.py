@@ -87,7 +87,8 @@ def robustness_metrics(totals: torch.Tensor) -> dict[str, float]:
 
 
 class AdversarialEvalCallback(Callback, RecordContributor):
-    """FGSM (and optional PGD) robustness of the trained model on the held-out test set, at ``on_fit_end``.
+    """FGSM (and optional PGD) robustness of the trained model on the held-out test set, at ``on_fit_end``
+    (and at the end of a standalone ``trainer.test``, or ``trainer.validate`` with ``source="val"``, on its loaders).
 
     Why ``on_fit_end``: it runs exactly once, after the last epoch (or early stop), whether or not
     ``trainer.test`` is called, and outside Lightning's evaluation loops and their inference mode
@@ -108,8 +109,9 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         batch_size: attack batch size (None: the source loader's).
         seed: seed of the subset and of PGD's random start.
         dataloader: the loader to attack; None finds the source's loader (a datamodule's
-            ``<source>_dataloader()``, val loaders passed to ``trainer.fit``, the LightningModule's
-            ``test_dataloader()``; :func:`~lightning_dims.callbacks.sampling.find_loader`).
+            ``<source>_dataloader()``, val loaders passed to ``trainer.fit``, loaders passed to a
+            standalone ``trainer.test``/``validate``, the LightningModule's ``test_dataloader()``;
+            :func:`~lightning_dims.callbacks.sampling.find_loader`).
         inputs, targets: where the images and labels are in a batch (None: items 0 and 1 of a
             tuple, or a dict's ``image``/``x``/... and ``label``/``y``/... keys; a key, position or
             function; :class:`~lightning_dims.network.batches.BatchFormat`).
@@ -171,8 +173,9 @@ class AdversarialEvalCallback(Callback, RecordContributor):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Check the data, the bounds and the first batch now, so a config that cannot attack fails before training."""
-        if stage != "fit":
+        """Check the data, the bounds and the first batch now, so a config that cannot attack fails before training
+        (or, in a standalone ``trainer.validate``/``test`` of the source's stage, before it runs)."""
+        if stage not in ("fit", self.standalone_stage):
             return
         self.resolved_bounds = self.bounds or intensity_bounds(trainer.datamodule)
         loader = self.loader(trainer)
@@ -190,8 +193,28 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         with evaluation_mode(pl_module), torch.no_grad():
             self.batch_format.logits_of(pl_module(x.to(device)))
 
+    @property
+    def standalone_stage(self) -> str:
+        """The stage of a standalone run that attacks too: ``test`` for source test, ``validate`` for val."""
+        return "test" if self.source == "test" else "validate"
+
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.attack_and_log(trainer, pl_module)
+
+    @override
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """In a standalone ``trainer.test`` (source test): attack its loaders (or ``dataloader=``) after testing."""
+        if trainer.state.fn == "test" and self.standalone_stage == "test" and not self.results:  # not after a fit
+            self.attack_and_log(trainer, pl_module)
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """In a standalone ``trainer.validate`` (source val): attack its loaders (or ``dataloader=``) after validating."""
+        if trainer.state.fn == "validate" and self.standalone_stage == "validate" and not self.results:
+            self.attack_and_log(trainer, pl_module)
+
+    def attack_and_log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Attack, then log the primary (first) eps as ``<attack>/<metric>`` and every eps in ``<attack>/table``."""
         self.results = self.evaluate(trainer, pl_module)
         primary = eps_key(self.eps[0] * (self.resolved_bounds[1] - self.resolved_bounds[0]))

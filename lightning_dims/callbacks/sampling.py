@@ -82,7 +82,7 @@ def sum_across_ranks(trainer: pl.Trainer, values: torch.Tensor) -> torch.Tensor:
 STAGE_FIX = {
     "train": "pass train_dataloaders to trainer.fit",
     "val": "pass val_dataloaders to trainer.fit (or dataloaders to trainer.validate)",
-    "test": "define test_dataloader() on the LightningModule",
+    "test": "define test_dataloader() on the LightningModule (in trainer.test, its loaders serve too)",
 }
 """Besides ``dataloader=`` and a datamodule, how a stage's loader can reach a callback (test loaders are not
 an argument of ``trainer.fit``, and the callbacks measure at the end of fit)."""
@@ -93,7 +93,8 @@ def find_loader(trainer: pl.Trainer, stage: str, dataloader: DataLoader | None =
 
     1. ``dataloader``, the callback's own argument;
     2. the datamodule's ``<stage>_dataloader()`` (a fresh loader, not wrapped for DDP);
-    3. the loaders passed to ``trainer.fit``/``validate``/``test`` for the stage;
+    3. the loaders passed to ``trainer.fit``/``validate``/``test`` for the stage (``test``: those of a
+       ``trainer.test`` that ran or runs; the test stage is no argument of ``trainer.fit``);
     4. the LightningModule's ``<stage>_dataloader()``.
 
     Only the loader's dataset, collate function and workers are used (:func:`subset_loader`).
