@@ -1,5 +1,6 @@
 """Dataset and representation properties: K_F, intrinsic dimension, exact kNN."""
 
+from lightning_dims.properties.dataset_properties import DatasetProperties, dataset_properties
 from lightning_dims.properties.duplicates import (
     DuplicateSamplesWarning,
     label_conflicts,
@@ -26,12 +27,14 @@ from lightning_dims.properties.sharpness_stability import (
 __all__ = [
     "ESTIMATORS",
     "MLE",
+    "DatasetProperties",
     "DuplicateSamplesWarning",
     "IntrinsicDimensionResult",
     "KnnResult",
     "LabelSharpnessResult",
     "SharpnessSpread",
     "TwoNN",
+    "dataset_properties",
     "intrinsic_dimension",
     "knn",
     "label_conflicts",

@@ -139,17 +139,20 @@ class IntrinsicDimensionEstimator(abc.ABC):
         result, kept = deduplicated_knn(
             points, self.neighbours, memory_budget_bytes=self.memory_budget_bytes, progress=self.progress
         )
-        dimension = self.dimension_from_knn(result.distances)
-        self.result_ = IntrinsicDimensionResult(
-            dimension=float(dimension),
-            estimator=self.name,
-            k=self.neighbours,
-            n_samples=int(kept.shape[0]),
-            n_duplicates=int(points.shape[0] - kept.shape[0]),
-            options=self.options(),
-        )
+        self.result_ = self.estimate(result.distances, n_samples=int(kept.shape[0]), n_total=int(points.shape[0]))
         self.dimension_ = self.result_.dimension
         return self
+
+    def estimate(self, distances: torch.Tensor, *, n_samples: int, n_total: int) -> IntrinsicDimensionResult:
+        """The result from the kNN distances of ``n_samples`` distinct samples out of ``n_total``."""
+        return IntrinsicDimensionResult(
+            dimension=float(self.dimension_from_knn(distances)),
+            estimator=self.name,
+            k=self.neighbours,
+            n_samples=n_samples,
+            n_duplicates=n_total - n_samples,
+            options=self.options(),
+        )
 
 
 ESTIMATORS: dict[str, type[IntrinsicDimensionEstimator]] = {}
