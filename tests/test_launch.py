@@ -190,7 +190,7 @@ def test_the_slurm_script_is_submitits_own_and_checked_without_a_cluster(tmp_pat
         f"srun --unbuffered --output {jobs}/%A_%a_%t_log.out --error {jobs}/%A_%a_%t_log.err --cpus-per-task=8 "
         f"{sys.executable} -u -m submitit.core._submit {jobs}",  # the step gets the job's cpus (Slurm 22.05-23.02)
     ]
-    assert "6 points: 6 new" in out and "checked 6 commands: none would fail" in out
+    assert "6 points: 6 new" in out and "checked 6 commands (one parse per command shape and parameter value): none would fail" in out
 
     # without SLURM here, submitting is one line naming the fix; nothing is written
     monkeypatch.setenv("PATH", str(tmp_path / "no-slurm"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,13 @@ def check_config_file(name: str) -> None:
         path = resolve_config(name)
     except FileNotFoundError as error:
         raise ConfigError(f"--config: {error}") from None
+    stat = path.stat()
+    _check_config_contents(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _check_config_contents(path: str, mtime_ns: int, size: int) -> None:
+    """:func:`check_config_file`'s reading, once per version of a file (its modification time and size)."""
     try:
         data = load_yaml(Path(path))
     except ValueError as error:
@@ -167,32 +174,38 @@ def check_fit_args(args: list[str]) -> None:
 
     Raises :class:`~lightning_dims.errors.ConfigError` with one line naming the key (and the file).
     Options the schema cannot judge, and anything it does not understand, pass to the real parser.
+    Each distinct option is judged once per process (a sweep's commands share most of theirs).
     """
     for option, text in _options(agent_values(list(args))):
         if option.startswith(SKIPPED) or option in ("-h", "--help") or option.endswith(".help"):
             return  # the real parser prints and exits; nothing to run
-        if not option.startswith("--"):
-            continue  # a stray value: the real parser names it
-        key = option[2:].removesuffix("+")
-        if key == "config":
+        if option == "--config":
             if text is not None:
                 check_config_file(text)
-            continue
-        problem = check_key(key)
+        else:
+            _check_option(option, text)
+
+
+@lru_cache(maxsize=4096)
+def _check_option(option: str, text: str | None) -> None:
+    if not option.startswith("--"):
+        return  # a stray value: the real parser names it
+    key = option[2:].removesuffix("+")
+    problem = check_key(key)
+    if problem:
+        raise ConfigError(f"{problem}; `lightning-dims fit --help` lists the keys")
+    if text is None:
+        return
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    if key in _schema()["groups"] and isinstance(value, Mapping):
+        check_mapping(value, f"--{key}", prefix=f"{key}.")
+    elif not option.endswith("+"):
+        problem = check_value(key, value, text)
         if problem:
-            raise ConfigError(f"{problem}; `lightning-dims fit --help` lists the keys")
-        if text is None:
-            continue
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        if key in _schema()["groups"] and isinstance(value, Mapping):
-            check_mapping(value, f"--{key}", prefix=f"{key}.")
-        elif not option.endswith("+"):
-            problem = check_value(key, value, text)
-            if problem:
-                raise ConfigError(problem)
+            raise ConfigError(problem)
 
 
 def check_evaluate_args(args: list[str]) -> None:
