@@ -235,13 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         return dry_run(runs, results)
     if refused(runs, "nothing started (fix the sweep file; --dry-run lists every command)"):
         return 2
-    from lightning_dims.sweep.runner import run_sweep
+    from lightning_dims.sweep.interrupt import SignalStop, stopped_line
+    from lightning_dims.sweep.runner import RunnerControl, run_sweep, stopped_points
     from lightning_dims.sweep.slots import describe_slots, machine_slots
 
     slots = machine_slots(args.runs_per_device, args.workers)
     if len(slots) > 1:
         print(f"{PROG}: {describe_slots(slots)}")
-    outcomes = run_sweep(runs, results, wait=args.wait, slots=slots, warm=not args.cold)
+    with SignalStop() as stop:
+        stop.control = RunnerControl()
+        outcomes = run_sweep(runs, results, wait=args.wait, slots=slots, warm=not args.cold, control=stop.control)
+    if stop.signum is not None:
+        own_argv = sys.argv[2:] if argv is None else list(argv)
+        print(stopped_line(PROG, stop.signum, stopped_points(outcomes), own_argv), file=sys.stderr)
+        return stop.exit_status
     return summary(args.sweep, args.results, outcomes)
 
 
