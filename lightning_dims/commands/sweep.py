@@ -69,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="time a few training steps of each architecture on this machine (with the runs per device / workers "
         "given) and print runs, images and hours of the grid's unfinished points; run nothing",
     )  # fmt: skip
-    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per architecture")
+    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per architecture, at least")
+    parser.add_argument(
+        "--estimate-seconds", type=float, default=8.0, metavar="S",
+        help="keep timing steps of each architecture while S seconds last (more steps: a smaller uncertainty); on the "
+        "CPU the timed batch shrinks so that the steps fit",
+    )  # fmt: skip
     parser.add_argument(
         "--estimate-startup-runs", type=int, default=2, metavar="N",
         help="tiny real runs timed cold and warm for the start-up per run (0: leave start-up out)",
@@ -228,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate:
         from lightning_dims.sweep.estimate import estimate_grid
 
-        return estimate_grid(runs, results, args.runs_per_device, args.workers, args.estimate_steps, not args.cold, args.estimate_startup_runs)
+        return estimate_grid(
+            runs, results, args.runs_per_device, args.workers, args.estimate_steps, not args.cold, args.estimate_startup_runs,
+            args.estimate_seconds,
+        )  # fmt: skip
     if args.launcher:
         return launch(args, runs, results)
     if args.dry_run:
