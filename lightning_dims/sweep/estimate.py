@@ -293,7 +293,7 @@ def format_hours(hours: float | None) -> str:
 
 
 def format_rate(images_per_s: float) -> str:
-    """Images per second with at least three significant digits below 100."""
+    """Images per second (or milliseconds per image) with at least three significant digits below 100."""
     return f"{images_per_s:,.1f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
 
 
@@ -351,7 +351,7 @@ def estimate_grid(
         print(
             f"{s.arch:<10} {cost.runs:>5} {cost.train_images:>14,} {s.batch_size:>5} {s.size:>4} {s.channels:>2} "
             f"{s.precision or '32-true':>10} {format_rate(cost.images_per_s):>9} {format_hours(cost.hours):>9} {error:>6} "
-            f"{cost.parameters / 1e6:>6.1f}M {1000 * devices / cost.images_per_s:>9.3g}",
+            f"{cost.parameters / 1e6:>6.1f}M {format_rate(1000 * devices / cost.images_per_s):>9}",
             flush=True,
         )
         total_runs, total_images, total_val = total_runs + cost.runs, total_images + cost.train_images, total_val + cost.val_images
