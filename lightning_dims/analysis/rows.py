@@ -72,6 +72,7 @@ class RunRow:
     d_repr_estimator: str | None = None
     d_repr_source: str | None = None
     epochs: int | None = None
+    n_test: int | None = None
 
 
 def as_mapping(record: Any) -> Mapping[str, Any]:
@@ -198,6 +199,7 @@ def rows_from_records(
                 d_repr_estimator=estimator,
                 d_repr_source=(extra.get("d_repr_details") or {}).get("source"),
                 epochs=record.get("epochs"),
+                n_test=record.get("n_test") if isinstance(record.get("n_test"), int) else None,
             )
         )
     return rows, skips
