@@ -276,11 +276,13 @@ class Progress:
 
     def report(self, run: SweepRun, outcome: PointOutcome) -> None:
         with self.lock:
+            if outcome.status is PointStatus.STOPPED and outcome.log is None:
+                return  # a point a stopped sweep did not start: not progress; the closing line counts them
             self.done += 1
             if outcome.status in (PointStatus.FINISHED, PointStatus.FAILED):
                 self.run_seconds.append(outcome.seconds)
-            if self.quiet or (outcome.status is PointStatus.STOPPED and outcome.log is None):
-                return  # a point a stopped sweep did not start: the closing line counts them
+            if self.quiet:
+                return
             where = f"; log {outcome.log}" if outcome.log else ""
             who = f" by {outcome.detail}" if outcome.detail else ""
             print(
