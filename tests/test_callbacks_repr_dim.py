@@ -241,13 +241,13 @@ def test_module_feature_layer_joins_the_defaults():
     model = LitClassifier()
     model.feature_layer = "stem"  # as ImageClassifier names the paper's layer (timm: last stage)
     callback = ReprDimCallback()
-    callback.setup(quiet_trainer(), model, "fit")
+    callback.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert callback._layers == ["stem", "layer4", "avgpool"]
     model.feature_layer = "layer4"
-    callback.setup(quiet_trainer(), model, "fit")
+    callback.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert callback._layers == ["layer4", "avgpool"]
     explicit = ReprDimCallback(layers=["fc:input"])
-    explicit.setup(quiet_trainer(), model, "fit")
+    explicit.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert explicit._layers == ["fc:input"]
 
 

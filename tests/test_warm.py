@@ -166,7 +166,7 @@ def test_the_estimate_measures_start_up_cold_and_warm_and_adds_it_to_the_total(t
 
     monkeypatch.chdir(tmp_path)
     sweep = write_sweep(tmp_path, tiny_sweep())
-    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1"]
+    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--estimate-seconds", "0"]
     assert cli([*args, "--estimate-startup-runs", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     line = next(line for line in out if line.startswith("start-up per run"))

@@ -11,6 +11,7 @@ with the reason.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,17 @@ class Analysis:
         return sorted({r.arch for r in self.rows})
 
 
+def why_no_rows(usable: int, skips: Sequence[Skip], spec: str | None) -> str:
+    """Why no record became a row: each reason records were left out for, with its count (the test-set floor,
+    unfinished runs), or the spec that matched none of the ``usable`` ones."""
+    if usable:
+        return f"none of the {usable} finished runs has spec {spec!r}"
+    if not skips:
+        return "no records (check --results)"
+    reasons = Counter(skip.why.split(":", 1)[0] for skip in skips if skip.what == "run")
+    return f"no finished run left: {len(skips)} left out, " + "; ".join(f"{count} {why}" for why, count in reasons.most_common())
+
+
 def analyse(
     records: Iterable[Any],
     *,
@@ -105,7 +117,7 @@ def analyse(
     all_rows, skips = rows_from_records(records, eps=eps)
     rows, spec_key = select_spec(all_rows, spec)
     if not rows:
-        raise ValueError("no finished runs among the records: nothing to report (check --results)")
+        raise ValueError(f"nothing to report: {why_no_rows(len(all_rows), skips, spec)}")
     properties, s1 = tasks.reference_properties(rows, ref_n)
     exponents, s2 = tasks.task_exponents(rows)
     by_dimension, s3 = laws.exponent_vs_inverse_dimension(exponents, properties)

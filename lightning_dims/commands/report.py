@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     print(selection.summary(), file=sys.stderr)
     for where, why in selection.skipped:
         print(f"  skipped {where}: {why}", file=sys.stderr)
+    if not selection.used:
+        raise UsageError(f"nothing to report: {selection.summary()}; each skipped record is listed above with its reason")
     try:
         fits = write_report(selection.used, args.out, spec=args.spec, ref_n=args.ref_n,
                             measurements=read_measurements(args.measurements),

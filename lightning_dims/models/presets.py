@@ -69,6 +69,10 @@ def mixed_precision(accelerator: str | None, cuda_available: bool, bf16_supporte
     return "bf16-mixed" if bf16_supported else "16-mixed"
 
 
+DERIVED_FROM = ("preset", "model.arch", "data.name", "trainer.accelerator")
+"""The settings :func:`derived_defaults` reads besides ``data.seed`` (which it copies as it is)."""
+
+
 def derived_defaults(config: Any, cuda_available: bool, bf16_supported: bool) -> dict[str, object]:
     """``fit``'s defaults that depend on other settings (from its first parse, dotted keys).
 

@@ -16,6 +16,7 @@ results made under other settings are never served for the new ones.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import re
@@ -33,6 +34,10 @@ DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 
 PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
 """Programs run through this interpreter, so a sweep uses the installation that launched it."""
+
+
+SWEEP_METHODS = ("grid", "random", "bayes")
+"""The ``method`` values a W&B sweep file takes (W&B's sweep configuration reference); offline: ``grid`` only."""
 
 
 class SweepFileError(LightningDimsError, ValueError):
@@ -210,6 +215,12 @@ def load_sweep(path: str | Path) -> dict:
     if "parameters" not in config:
         raise SweepFileError(f"{path}: a sweep file needs a top-level 'parameters' mapping")
     method = config.get("method", "grid")
+    if method not in SWEEP_METHODS:
+        close = difflib.get_close_matches(str(method), SWEEP_METHODS, n=1)
+        raise SweepFileError(
+            f"{path}: unknown sweep method {method!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"W&B sweeps take {', '.join(SWEEP_METHODS)}"
+        )
     if method != "grid":
         raise SweepFileError(
             f"{path}: method {method!r} needs a W&B server to choose runs; offline sweeps run 'grid' "
