@@ -40,11 +40,14 @@ class Hide:  # as if the extras were not installed: every finder answers None fo
 sys.meta_path[:] = [Hide(finder) for finder in sys.meta_path]
 import torch
 import lightning_dims
-from lightning_dims.callbacks import ReprDimCallback, DataPropertiesCallback
-from lightning_dims.callbacks.activations import ActivationRecorder
+from torch.utils.data import DataLoader, TensorDataset
+from lightning_dims.callbacks import DataPropertiesCallback, ReprDimCallback
 torch.manual_seed(0)
 x = torch.randn(300, 4) @ torch.randn(4, 30)
 print(lightning_dims.intrinsic_dimension(x, k=20).dimension, lightning_dims.label_sharpness(x, torch.arange(300) % 2).value)
+model = torch.nn.Sequential(torch.nn.Linear(30, 30), torch.nn.Tanh(), torch.nn.Linear(30, 2))
+(estimate,) = lightning_dims.representation_dimension(model, DataLoader(TensorDataset(x, torch.arange(300) % 2), batch_size=100), layers=["1"])
+print(estimate.layer, estimate.value)
 print(sorted({name.partition(".")[0] for name in sys.modules} & HIDDEN))
 try:
     import wandb
@@ -115,9 +118,11 @@ def test_the_core_api_imports_with_every_extra_hidden():
         [sys.executable, "-c", HIDE_EXTRAS, ",".join(hidden)], capture_output=True, text=True, timeout=300, env=child_env()
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    measured, imported, missing = done.stdout.strip().splitlines()
+    measured, represented, imported, missing = done.stdout.strip().splitlines()
     dimension, sharpness = measured.split()
+    layer, d_repr = represented.split()
     assert 3 < float(dimension) < 5 and float(sharpness) > 0  # x lies in a 4-dimensional subspace
+    assert layer == "1" and 2 < float(d_repr) < 6  # a smooth map of it: d_repr near 4 (TwoNN)
     assert imported == "[]" and missing == "ModuleNotFoundError wandb"
 
 
