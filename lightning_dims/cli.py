@@ -16,6 +16,8 @@ from collections.abc import Callable
 from lightning_dims.compat import is_parser_error, parser_error_line
 from lightning_dims.errors import LightningDimsError, missing_extra
 
+__all__ = ["PRECHECKS", "SUBCOMMANDS", "main", "precheck", "usage", "user_errors"]
+
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
     "datasets": ("lightning_dims.commands.datasets", "the dataset registry and which datasets are present locally"),

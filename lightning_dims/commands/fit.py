@@ -27,6 +27,8 @@ from lightning_dims.cli import user_errors
 from lightning_dims.errors import ConfigError, LightningDimsError
 from lightning_dims.training.fit_cli import PROG, FitCLI
 
+__all__ = ["main", "run"]
+
 
 def run(cli: FitCLI) -> None:
     """Fit, test the final weights, optionally the best-val weights; the record is written on every exit path."""

@@ -29,6 +29,19 @@ from torch import nn
 
 from lightning_dims.errors import require
 
+__all__ = [
+    "TIMM_PREFIX",
+    "ArchSpec",
+    "ModelBuilder",
+    "adapt_conv",
+    "arch_spec",
+    "create_model",
+    "feature_layer",
+    "list_models",
+    "register_model",
+    "resize_linear",
+]
+
 ModelBuilder = Callable[[int, int, bool], nn.Module]
 """(in_chans, num_classes, pretrained) -> network returning logits of shape (B, num_classes)."""
 

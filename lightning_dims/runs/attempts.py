@@ -21,6 +21,8 @@ from pathlib import Path
 
 from lightning_dims.records.schema import RunStatus
 
+__all__ = ["AttemptJournal", "parse_stamp", "utc_stamp"]
+
 
 def utc_stamp(seconds: float | None = None) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` of ``seconds`` since the epoch (default: now)."""

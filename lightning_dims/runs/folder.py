@@ -34,6 +34,21 @@ from lightning_dims.runs.claims import Claim, ClaimInfo, filesystem_now, read_cl
 from lightning_dims.runs.identity import changes_text, differing_keys
 from lightning_dims.utils import StrEnum
 
+__all__ = [
+    "AGENT_ARGS_NAME",
+    "CHECKPOINT_DIR",
+    "CHECKPOINT_SUFFIX",
+    "CLAIM_NAME",
+    "JOURNAL_NAME",
+    "LAST_CHECKPOINT",
+    "SWEEP_LOGS_DIR",
+    "SWEEP_RUNS_DIR",
+    "RunFolder",
+    "RunState",
+    "SweepLayout",
+    "agent_args_file",
+]
+
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
 LAST_CHECKPOINT = "last"  # ModelCheckpoint's filename= for the resume point: checkpoints/last.ckpt

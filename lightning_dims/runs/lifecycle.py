@@ -39,6 +39,8 @@ from lightning_dims.tracking.artifacts import log_attempt_artifacts
 from lightning_dims.tracking.results import save_record_to_wandb
 from lightning_dims.tracking.run import finish_wandb, wandb_summary
 
+__all__ = ["RunOutcome", "RunSession", "recorded_run"]
+
 
 @dataclass
 class RunSession:

@@ -29,6 +29,8 @@ import signal
 import threading
 from types import FrameType
 
+__all__ = ["PREEMPTION_SIGNALS", "Preempted", "PreemptionSignals", "preemption_exit_code", "preemption_message"]
+
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
 
 

@@ -33,6 +33,8 @@ from lightning_dims.sweep.grid import DEFAULT_COMMAND, expand_command, runnable
 from lightning_dims.sweep.warm import WarmWorker, warm_arguments
 from lightning_dims.tracking.sweeps import AgentRunError
 
+__all__ = ["AgentJob"]
+
 
 class AgentJob:
     """The function ``wandb.agent`` calls for each run (module docstring).

@@ -28,6 +28,28 @@ from lightning_dims.tracking.history import continue_history, flush_settings
 from lightning_dims.tracking.code import log_package_source
 from lightning_dims.utils import digest
 
+__all__ = [
+    "DEFAULT_PROJECT",
+    "DEFAULT_WANDB_HOST",
+    "JOB_TYPE",
+    "TAG_FIELDS",
+    "WANDB_ID_MAX",
+    "WandbOptions",
+    "apply_run_config",
+    "csv_logger",
+    "finish_wandb",
+    "make_run_logger",
+    "organised",
+    "resolve_wandb_mode",
+    "server_problem",
+    "service_owner_pid",
+    "start_wandb_service",
+    "wandb_key_configured",
+    "wandb_run_config",
+    "wandb_run_id",
+    "wandb_summary",
+]
+
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
 WANDB_ID_MAX = 64

@@ -4,3 +4,5 @@
 holds the checkpoints every run writes, :mod:`~lightning_dims.training.config_parser` resolves
 command lines without training.
 """
+
+__all__: list[str] = []  # a namespace of modules: import what you need from them

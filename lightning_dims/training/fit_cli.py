@@ -1,4 +1,4 @@
-"""The LightningCLI of ``lightning-dims fit``: it parses, builds the classes and hands them to a :class:`~lightning_dims.training.run.Run`.
+"""The LightningCLI of ``lightning-dims fit``: it parses and builds the model and data; the run itself is ``Run``'s.
 
 :class:`FitCLI` parses twice (argv normalised by :mod:`~lightning_dims.training.argv`; the first
 parse finds what :func:`~lightning_dims.models.presets.derived_defaults` depend on). The run policy
