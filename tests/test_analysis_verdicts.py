@@ -18,7 +18,7 @@ from lightning_dims.analysis.rows import rows_from_records
 from lightning_dims.analysis.stats import Correlation, permutation_p
 from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, UNINFORMATIVE, state_of, tasks_for_power, verdict
 from tests.helpers.analysis_records import law_record
-from tests.test_analysis_meta import brute_force
+from tests.helpers.meta_reference import brute_force
 
 
 def test_three_states_and_the_direction():

@@ -68,7 +68,7 @@ def test_ctrl_c_on_a_sweep_leaves_the_point_resumable_and_a_rerun_finishes_each_
 
 def test_stopping_the_agent_stops_its_run_and_does_not_count_it_failed(tmp_path, monkeypatch):
     from lightning_dims.sweep.agent import AgentJob
-    from tests.test_warm import agent_environment
+    from tests.helpers.agents import agent_environment
 
     monkeypatch.chdir(tmp_path)
     started = tmp_path / "started"
