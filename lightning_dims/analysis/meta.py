@@ -22,6 +22,12 @@ stays in the report as a labelled sensitivity line.
 The computation is PyMARE's (``pymare.estimators.VarianceBasedLikelihoodEstimator(method="REML")``
 with its default ``small_sample_correction="knapp-hartung"``; PyMARE checks it against metafor).
 This module only validates the inputs, calls it and keeps the result with its labels.
+
+**Clustered by dataset** (:func:`clustered`): class pairs of one dataset are not independent tasks.
+The same REML fit with the tasks grouped by dataset gives PyMARE's cluster-robust (CR2)
+covariance with Satterthwaite degrees of freedom (Tipton 2015, Psychol. Methods 20:375): the
+slope's interval when datasets, not tasks, are the independent units. With few datasets the
+degrees of freedom are small and the interval wide; PyMARE's warnings about that are kept as notes.
 :func:`random_effects` raises :class:`lightning_dims.analysis.stats.FitError` (a ``ValueError``)
 with the reason when a fit cannot be made.
 """
@@ -29,6 +35,7 @@ with the reason when a fit cannot be made.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,10 +44,12 @@ from scipy import stats
 
 from lightning_dims.analysis.stats import FitError
 
-__all__ = ["METHOD", "MetaRegression", "random_effects"]
+__all__ = ["CLUSTERED_METHOD", "METHOD", "ClusteredCheck", "MetaRegression", "clustered", "random_effects"]
 
 METHOD = "REML tau^2, Knapp-Hartung t with n - 2 d.o.f. (PyMARE)"
 """What :func:`random_effects` fits, as it is printed beside each fit."""
+
+CLUSTERED_METHOD = "REML tau^2, CR2 cluster-robust by dataset, Satterthwaite t (PyMARE)"
 
 
 @dataclass(frozen=True)
@@ -117,15 +126,8 @@ class MetaRegression:
         return mean, (mean - half, mean + half)
 
 
-def random_effects(
-    x: Sequence[float], y: Sequence[float], se: Sequence[float], labels: Sequence[str] | None = None
-) -> MetaRegression:
-    """Fit the random-effects meta-regression of the module docstring (PyMARE, REML, Knapp-Hartung).
-
-    Needs 3 points, spread in x, every value finite and every ``se`` positive; raises
-    :class:`FitError` (a ``ValueError``) saying which is missing. ``labels`` name the points
-    (default ``"0"``, ``"1"``, ...).
-    """
+def _checked(x, y, se, labels):
+    """Validated float arrays and labels (the rules of :func:`random_effects`)."""
     x, y, se = (np.asarray(column, dtype=np.float64) for column in (x, y, se))
     if x.ndim != 1 or y.shape != x.shape or se.shape != x.shape:
         raise FitError(f"x, y and se must be 1-d and of equal length, got shapes {x.shape}, {y.shape}, {se.shape}")
@@ -141,16 +143,71 @@ def random_effects(
     names = tuple(str(label) for label in labels) if labels is not None else tuple(str(i) for i in range(n))
     if len(names) != n:
         raise FitError(f"{n} points but {len(names)} labels")
+    return x, y, se, names
 
+
+def _fit(x, y, se, groups=None):
+    """PyMARE's REML estimator fitted; its warnings returned as text."""
     # PyMARE (with pandas and formulaic) takes about a second to import: only when a fit is made.
     from pymare import Dataset
     from pymare.estimators import VarianceBasedLikelihoodEstimator
 
     estimator = VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="knapp-hartung")
-    estimator.fit_dataset(Dataset(y=y, v=se**2, X=x[:, None], add_intercept=True))
-    params = estimator.params_
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit_dataset(Dataset(y=y, v=se**2, X=x[:, None], g=groups, add_intercept=True))
+    return estimator.params_, tuple(dict.fromkeys(str(w.message).split(". ")[0] for w in caught))
+
+
+def random_effects(
+    x: Sequence[float], y: Sequence[float], se: Sequence[float], labels: Sequence[str] | None = None
+) -> MetaRegression:
+    """Fit the random-effects meta-regression of the module docstring (PyMARE, REML, Knapp-Hartung).
+
+    Needs 3 points, spread in x, every value finite and every ``se`` positive; raises
+    :class:`FitError` (a ``ValueError``) saying which is missing. ``labels`` name the points
+    (default ``"0"``, ``"1"``, ...).
+    """
+    x, y, se, names = _checked(x, y, se, labels)
+    params, _ = _fit(x, y, se)
     beta = np.asarray(params["fe_params"], dtype=np.float64).ravel()
     cov = np.asarray(params["inv_cov"], dtype=np.float64).reshape(2, 2)
     tau2 = float(np.asarray(params["tau2"]).ravel()[0])
     return MetaRegression(x=x, y=y, se=se, labels=names, intercept=float(beta[0]), slope=float(beta[1]),
-                          cov=cov, tau2=max(tau2, 0.0), df=n - 2)
+                          cov=cov, tau2=max(tau2, 0.0), df=len(x) - 2)
+
+
+@dataclass(frozen=True)
+class ClusteredCheck:
+    """The random-effects slope with datasets as the units (CR2, Satterthwaite ``dof``); ``notes``: PyMARE's warnings."""
+
+    slope: float
+    interval: tuple[float, float]
+    dof: float
+    n_clusters: int
+    level: float
+    notes: tuple[str, ...] = ()
+    method: str = CLUSTERED_METHOD
+
+
+def clustered(
+    x: Sequence[float], y: Sequence[float], se: Sequence[float], groups: Sequence[str], level: float = 0.95
+) -> ClusteredCheck:
+    """The slope of :func:`random_effects` with a cluster-robust interval over ``groups`` (module docstring).
+
+    Needs 3 groups (2 leave no degrees of freedom for a slope's cluster-robust error); raises
+    :class:`FitError` otherwise.
+    """
+    x, y, se, _ = _checked(x, y, se, None)
+    keys = list(dict.fromkeys(str(g) for g in groups))
+    if len(groups) != len(x):
+        raise FitError(f"{len(x)} points but {len(groups)} group labels")
+    if len(keys) < 3:
+        raise FitError(f"{len(keys)} dataset(s) ({', '.join(keys)}): a slope clustered by dataset needs at least 3")
+    codes = np.array([keys.index(str(g)) for g in groups])
+    params, notes = _fit(x, y, se, codes)
+    slope = float(np.asarray(params["fe_params"]).ravel()[1])
+    slope_se = math.sqrt(float(np.asarray(params["inv_cov"]).reshape(2, 2)[1, 1]))
+    dof = float(np.asarray(params["dof"]).ravel()[1])
+    half = float(stats.t.ppf((1 + level) / 2, dof)) * slope_se
+    return ClusteredCheck(slope, (slope - half, slope + half), dof, len(keys), level, notes)
