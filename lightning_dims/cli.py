@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("lightning_dims.commands.sweep", "run a W&B grid sweep file locally (resumable, shardable)"),
     "agent": ("lightning_dims.commands.agent", "a W&B sweep agent whose runs fork from a warm worker"),
     "report": ("lightning_dims.commands.report", "report.md, figures and fits.json from results records"),
+    "plan": ("lightning_dims.commands.plan", "the training size a target loss needs, from a task's runs or K_F and d_data"),
     "dashboard": ("lightning_dims.commands.dashboard", "a W&B workspace and report of the paper's figures"),
     "demo": ("lightning_dims.commands.demo", "the paper's claims put to a test on embedded data, on a CPU, in minutes"),
     "prepare": ("lightning_dims.commands.prepare", "a radiology dataset from its official download: images + manifest.csv"),

@@ -56,6 +56,7 @@ def test_demo_prints_findings_that_are_its_reports(tmp_path, capsys):
         assert f"  {number}. {finding['text']}" in printed
         assert finding["text"] in report
     assert any("alpha vs 1/d_data" in f["text"] for f in fits["findings"])
+    assert "Plan (lightning-dims plan --task" in printed and "  backtest (curve): " in printed  # it ends with a plan
     assert len(list((out / "results").glob("*.record.json"))) == 9
 
 

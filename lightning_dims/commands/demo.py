@@ -197,6 +197,9 @@ def demo(args: argparse.Namespace, stop, progress: dict[str, str]) -> int:
     print("Findings:")
     for number, finding in enumerate(fits["findings"], start=1):
         print(f"  {number}. {finding['text']}")
+    from lightning_dims.commands.plan import demo_plan
+
+    demo_plan(selection.used)
     seconds = time.perf_counter() - started
     print(f"done in {seconds:.0f} s ({seconds / 60:.1f} min); load average (1, 5, 15 min) at start {load_before}, "
           f"at end {load_average()}")
