@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable
 
 from lightning_dims.compat import is_parser_error, parser_error_line
-from lightning_dims.errors import LightningDimsError
+from lightning_dims.errors import LightningDimsError, missing_extra
+
+__all__ = ["PRECHECKS", "SUBCOMMANDS", "main", "precheck", "usage", "user_errors"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("lightning_dims.commands.measure", "K_F and intrinsic dimension of a dataset"),
@@ -50,6 +52,8 @@ def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
             try:
                 return main(*args, **kwargs)
             except Exception as error:
+                if isinstance(error, ModuleNotFoundError) and (extra := missing_extra(error)) is not None:
+                    error = extra  # a package of an uninstalled extra: one line naming the pip install
                 if not (isinstance(error, LightningDimsError) or is_parser_error(error)):
                     raise
                 print(f"{prog}: error: {parser_error_line(error)}", file=sys.stderr)

@@ -39,6 +39,27 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "PARSER_KEY_PREFIX",
+    "cli_config_value",
+    "drop_wandb_init_setting",
+    "forget_exit_handlers",
+    "is_parser_error",
+    "parse_sweep_path",
+    "parser_error_line",
+    "preview_slurm_executor_class",
+    "read_sweep_parameters",
+    "run_exit_handlers",
+    "sbatch_text",
+    "stage_data_source",
+    "started_wandb_run",
+    "submitit_requeue_signal_name",
+    "sweep_command_builders",
+    "wandb_flush_settings",
+    "wandb_run_offline",
+    "workspace_wire_form",
+]
+
 # -- Lightning ------------------------------------------------------------------------------------
 
 

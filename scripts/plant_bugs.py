@@ -96,8 +96,8 @@ MUTANTS = (
     Mutant(
         "drepr-on-train-set",
         "lightning_dims/callbacks/repr_dim.py",
-        "loader = stage_loader(trainer, self.source)",
-        'loader = stage_loader(trainer, "train")',
+        'return find_loader(trainer, self.source, self.dataloader, owner="ReprDimCallback")',
+        'return find_loader(trainer, "train", self.dataloader, owner="ReprDimCallback")',
         ("tests/test_callbacks_repr_dim.py",),
         "d_repr embeds the training set whatever source= says",
     ),

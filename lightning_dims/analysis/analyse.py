@@ -21,6 +21,8 @@ from lightning_dims.analysis.rows import RunRow, rows_from_records
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.data.spec import SpecMismatchError
 
+__all__ = ["Analysis", "HealthyFits", "analyse", "healthy_fits", "select_spec", "why_no_rows"]
+
 
 def select_spec(rows: list[RunRow], spec: str | None) -> tuple[list[RunRow], str | None]:
     """The rows of one preprocessing spec; refuses to mix specs silently (K_F and d_data change with it)."""

@@ -13,6 +13,25 @@ from pathlib import Path
 
 import matplotlib
 
+__all__ = [
+    "DOMAIN_COLOURMAPS",
+    "DOMAIN_COLOURS",
+    "MARKERS",
+    "MIN_TICK_RATIO",
+    "across_tasks",
+    "by_domain",
+    "height_for",
+    "learning_curves",
+    "loss_vs_dimension",
+    "new_figure",
+    "outside_legend",
+    "penalty_vs_sharpness",
+    "plain_log_ticks",
+    "repr_vs_data",
+    "save",
+    "task_styles",
+]
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402

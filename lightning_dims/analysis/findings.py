@@ -41,6 +41,21 @@ from lightning_dims.analysis.stats import Interval
 from lightning_dims.analysis.tasks import centre_sizes
 from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, tasks_for_power
 
+__all__ = [
+    "DIRECTION",
+    "PAPER_FRAGILITY_R",
+    "Finding",
+    "above_zero",
+    "datasets",
+    "dimension_slows_learning",
+    "findings",
+    "interval_text",
+    "loss_falls_with_n",
+    "representation_bound",
+    "sharpness_makes_fragile",
+    "sharpness_raises_loss",
+]
+
 DIRECTION = {"holds": "the direction holds", "reversed": "the direction is reversed",
              "not established": "the direction is not established"}
 

@@ -36,6 +36,20 @@ from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.stats import FitError, GroupBootstrap, Proportion, group_bootstrap, proportion, weighted_mean
 from lightning_dims.analysis.tasks import positive
 
+__all__ = [
+    "CHANCE_BAND",
+    "FINAL_WORSE_RATIO",
+    "LEARNED_MARGIN",
+    "PENULTIMATE_LAYERS",
+    "RANKS_WELL",
+    "ReprBound",
+    "chance",
+    "excluded_runs",
+    "learned",
+    "representation_bound",
+    "run_flags",
+]
+
 LEARNED_MARGIN = 0.15
 CHANCE_BAND = 0.1
 RANKS_WELL = 0.8

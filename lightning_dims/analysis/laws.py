@@ -56,6 +56,18 @@ from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correl
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties, positive
 from lightning_dims.analysis.verdicts import Verdict, verdict
 
+__all__ = [
+    "LAW_SLOPE",
+    "SE_FLOOR",
+    "UNINFORMATIVE_SE",
+    "AcrossTasks",
+    "DimensionSlope",
+    "centre_loss_vs_sharpness",
+    "exponent_vs_inverse_dimension",
+    "law_loss_slope",
+    "loss_vs_dimension_at_each_n",
+]
+
 
 LAW_SLOPE = 1.0
 """The law's slope of alpha on 1/d_data (and of log L on log K_F at equal d_data)."""

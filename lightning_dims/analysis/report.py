@@ -27,6 +27,36 @@ from lightning_dims.analysis.tasks import centre_sizes
 from lightning_dims.analysis.verdicts import holm
 from lightning_dims.utils import atomic_write
 
+__all__ = [
+    "ACROSS_HEADER",
+    "ACROSS_NOTE",
+    "VERDICT_HEADER",
+    "across_rows",
+    "alpha_figure",
+    "centre_figure",
+    "ci",
+    "comparison_table",
+    "correlation_cells",
+    "figure_paths",
+    "fits_json",
+    "flagged_cell",
+    "fmt",
+    "health_lines",
+    "images",
+    "penalty_table",
+    "permutation_cell",
+    "ratio_note",
+    "reliability_lines",
+    "report_lines",
+    "runs_table",
+    "series_table",
+    "table",
+    "task_table",
+    "verdict_cells",
+    "with_ci",
+    "write_report",
+]
+
 
 def fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):

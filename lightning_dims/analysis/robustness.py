@@ -52,6 +52,15 @@ from lightning_dims.analysis.stats import (
 from lightning_dims.analysis.tasks import TaskProperties, positive
 from lightning_dims.analysis.verdicts import holm
 
+__all__ = [
+    "PenaltyScope",
+    "adjust_exploratory",
+    "penalty_points",
+    "penalty_scope",
+    "penalty_vs_sharpness",
+    "task_leave_one_out",
+]
+
 
 @dataclass(frozen=True)
 class PenaltyScope:

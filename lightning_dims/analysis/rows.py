@@ -25,6 +25,19 @@ from typing import Any
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.utils import canonical_json
 
+__all__ = [
+    "MIN_TEST_IMAGES",
+    "PREFERRED_REPR_ESTIMATORS",
+    "RunRow",
+    "as_mapping",
+    "pick_fgsm",
+    "pick_repr",
+    "rows_from_records",
+    "task_display_names",
+    "task_identity",
+    "task_key",
+]
+
 MIN_TEST_IMAGES = 50
 """Runs whose record says they were tested on fewer images are skipped (module docstring)."""
 

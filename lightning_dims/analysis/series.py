@@ -28,6 +28,8 @@ from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties
 from lightning_dims.utils import canonical_json
 
+__all__ = ["MIN_SERIES_TASKS", "Series", "SeriesResult", "analyse_series", "controlled_series"]
+
 MIN_SERIES_TASKS = 3
 
 

@@ -63,6 +63,36 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+    "CONFIDENCE",
+    "MAX_UNDEFINED",
+    "Correlation",
+    "FitError",
+    "GroupBootstrap",
+    "Interval",
+    "LineFit",
+    "PartialCorrelation",
+    "Proportion",
+    "Ratio",
+    "correlate",
+    "fit_line",
+    "fit_weighted_line",
+    "geometric_mean_ratio",
+    "group_bootstrap",
+    "group_codes",
+    "group_means",
+    "partial_correlation",
+    "permutation_p",
+    "proportion",
+    "rank_correlation",
+    "residuals",
+    "spearman_interval",
+    "weighted_mean",
+    "weighted_pearson",
+]
+
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0

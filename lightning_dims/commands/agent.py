@@ -14,6 +14,8 @@ import sys
 
 from lightning_dims.cli import user_errors
 
+__all__ = ["PROG", "build_parser", "main"]
+
 PROG = "lightning-dims agent"
 
 

@@ -28,6 +28,20 @@ from lightning_dims.errors import UsageError
 from lightning_dims.sweep.grid import SweepRun, expand_grid, load_sweep
 from lightning_dims.utils import canonical_json
 
+__all__ = [
+    "DEMO_SWEEPS",
+    "PROG",
+    "build_parser",
+    "common_reference_size",
+    "demo",
+    "load_average",
+    "main",
+    "measure_tasks",
+    "print_health",
+    "print_properties",
+    "varied_settings",
+]
+
 PROG = "lightning-dims demo"
 DEMO_SWEEPS = ("sweeps/demo", "sweeps/demo-digits")
 """The demo's grid: shipped sweep files (``lightning_dims/configs/sweeps/``), usable from any folder."""

@@ -20,6 +20,8 @@ from lightning_dims.errors import UsageError
 from lightning_dims.records.selection import select_records
 from lightning_dims.tracking.source import wandb_records
 
+__all__ = ["PROG", "WANDB_DOWNLOADS", "build_parser", "main", "read_measurements"]
+
 PROG = "lightning-dims report"
 WANDB_DOWNLOADS = "wandb-records"
 """Sub-folder of ``--out`` the W&B records are downloaded into (``<run id>.record.json``: a results folder)."""

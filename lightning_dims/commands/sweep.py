@@ -29,6 +29,20 @@ from lightning_dims.sweep.grid import expand_grid, load_sweep, shard
 if TYPE_CHECKING:
     from lightning_dims.sweep.launch import ClusterOptions
 
+__all__ = [
+    "JOB_ARRAY_ONLY",
+    "PROG",
+    "SLURM_ONLY",
+    "build_parser",
+    "cluster_options",
+    "dry_run",
+    "launch",
+    "main",
+    "refuse_unused_options",
+    "refused",
+    "summary",
+]
+
 PROG = "lightning-dims sweep"
 
 

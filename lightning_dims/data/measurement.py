@@ -23,6 +23,15 @@ from lightning_dims.data.property_report import PropertyReport
 if TYPE_CHECKING:
     from lightning_dims.data.task import DatasetTask
 
+__all__ = [
+    "LABEL_CONFLICT_EXAMPLES",
+    "CacheMode",
+    "LabelConflictWarning",
+    "cached_report",
+    "d_data_options",
+    "measure_properties",
+]
+
 CacheMode = Literal["use", "refresh", "off"]
 """Property cache: ``use`` (read, compute and store when absent), ``refresh`` (compute and replace), ``off``."""
 

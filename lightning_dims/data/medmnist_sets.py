@@ -20,6 +20,19 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, ImageFileError, file_signature
 from lightning_dims.data.registry import get_dataset, register_dataset
 
+__all__ = [
+    "CHEST_FINDINGS",
+    "MEDMNIST_SETS",
+    "MEDMNIST_SOURCE",
+    "MEDMNIST_SPLITS",
+    "MedMNISTSet",
+    "binary_labels",
+    "load_medmnist",
+    "npz_path",
+    "register_medmnist",
+    "split_arrays",
+]
+
 MEDMNIST_SPLITS = ("train", "val", "test")
 MEDMNIST_SOURCE = (
     "https://zenodo.org/records/10519652 (MedMNIST v2/+, CC BY 4.0), or "

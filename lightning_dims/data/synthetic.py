@@ -26,6 +26,8 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, content_signature
 from lightning_dims.data.registry import register_dataset
 
+__all__ = ["INTERIOR_HALF_RANGE", "load_synthetic", "smooth_fields", "synthetic_images"]
+
 INTERIOR_HALF_RANGE = 0.45
 """Interior pixels stay within 0.5 +- this, below the frame's 1.0."""
 

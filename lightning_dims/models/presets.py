@@ -15,6 +15,17 @@ from lightning_dims.configs import CONFIG_ROOT, load_yaml
 from lightning_dims.models.registry import arch_spec
 from lightning_dims.utils import flatten
 
+__all__ = [
+    "DERIVED_FROM",
+    "PROTOCOL",
+    "derived_defaults",
+    "mixed_precision",
+    "paper_batch_size",
+    "paper_defaults",
+    "paper_learning_rate",
+    "protocol_files",
+]
+
 PROTOCOL = CONFIG_ROOT / "protocol"
 
 

@@ -30,6 +30,21 @@ import torch
 from lightning_dims.properties.duplicates import deduplicated_knn
 from lightning_dims.properties.knn import DEFAULT_MEMORY_BUDGET_BYTES, as_points
 
+__all__ = [
+    "ESTIMATORS",
+    "MLE",
+    "SMALL_SAMPLE_FACTOR",
+    "IntrinsicDimensionEstimator",
+    "IntrinsicDimensionResult",
+    "SmallSampleWarning",
+    "TwoNN",
+    "intrinsic_dimension",
+    "make_estimator",
+    "mle_dimension",
+    "register_estimator",
+    "twonn_dimension",
+]
+
 
 @dataclass(frozen=True)
 class IntrinsicDimensionResult:

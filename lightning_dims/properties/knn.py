@@ -36,6 +36,38 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = [
+    "BLOCK_WORKSPACE",
+    "CANDIDATE_MARGIN",
+    "CENTRED_PANELS",
+    "DEFAULT_MEMORY_BUDGET_BYTES",
+    "EXACT_CHUNK_BYTES",
+    "MIN_PANELS",
+    "MIN_PANEL_ROWS",
+    "REFINE_BELOW",
+    "KnnResult",
+    "NeighbourCandidates",
+    "PanelFrame",
+    "as_points",
+    "block_side",
+    "block_sq_distances",
+    "centring_mean",
+    "exact_distances",
+    "fold_candidates",
+    "gram_blocks",
+    "gram_frame",
+    "knn",
+    "knn_of_points",
+    "panel_gram",
+    "refine_squared_distances",
+    "rows_per_block",
+    "smallest_along",
+    "symmetric_gram",
+    "syrk_gram",
+    "upper_blocks",
+    "with_progress",
+]
+
 DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
 """Working memory the blockwise kernels may use beyond the data (512 MiB)."""
 

@@ -41,6 +41,24 @@ from lightning_dims.properties.knn import (
     gram_frame,
 )
 
+__all__ = [
+    "INITIAL_CANDIDATES",
+    "MODES",
+    "LabelSharpnessResult",
+    "PairCandidates",
+    "as_labels",
+    "class_labels",
+    "closest_cross_label_candidates",
+    "closest_exact_pair",
+    "cross_label_blocks",
+    "cross_label_pair_count",
+    "exhaustive_pairs",
+    "label_sharpness",
+    "paper_pairs",
+    "sample_indices",
+    "sharpness_result",
+]
+
 MODES = ("exhaustive", "paper")
 
 INITIAL_CANDIDATES = 64

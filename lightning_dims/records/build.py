@@ -15,6 +15,19 @@ from typing import Any
 from lightning_dims.records.contributions import build_record
 from lightning_dims.records.schema import EvalMetrics, ResultsRecord, RunStatus
 
+__all__ = [
+    "Evaluations",
+    "RunFacts",
+    "describe_data",
+    "eval_metrics",
+    "last_checkpoint",
+    "optimizer_used",
+    "record_base",
+    "run_record",
+    "software_versions",
+    "utc_now",
+]
+
 
 @dataclass(frozen=True)
 class RunFacts:

@@ -28,9 +28,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning_dims.runs.folder import agent_args_file
 from lightning_dims.sweep.grid import DEFAULT_COMMAND, expand_command, runnable
 from lightning_dims.sweep.warm import WarmWorker, warm_arguments
 from lightning_dims.tracking.sweeps import AgentRunError
+
+__all__ = ["AgentJob"]
 
 
 class AgentJob:
@@ -64,7 +67,7 @@ class AgentJob:
         """The run's argv, as ``wandb agent`` builds it (``lightning-dims`` through this Python;
         ``${args_json_file}`` written into ``folder``)."""
         argv = expand_command(self.sweep.get("command") or DEFAULT_COMMAND, parameters, self.sweep.get("program"))
-        return runnable(argv, parameters, folder / "args.json")
+        return runnable(argv, parameters, agent_args_file(folder))
 
     def __call__(self) -> None:
         from lightning_dims.compat import read_sweep_parameters

@@ -24,6 +24,17 @@ from collections.abc import Iterable
 from lightning_dims.sweep.grid import SweepRun
 from lightning_dims.utils import canonical_json, flatten
 
+__all__ = [
+    "FIT_PROGRAMS",
+    "check_config",
+    "check_runs",
+    "command_shape",
+    "commands_to_parse",
+    "construct_callbacks",
+    "fit_arguments",
+    "schema_problems",
+]
+
 FIT_PROGRAMS = ("lightning-dims", "lightning_dims")
 
 

@@ -40,6 +40,29 @@ from pathlib import Path
 from lightning_dims.sweep.grid import SweepRun
 from lightning_dims.sweep.slots import Slot, describe_slots, machine_slots
 
+__all__ = [
+    "CONFIDENCE",
+    "MAX_STEPS",
+    "WARMUP_STEPS",
+    "GroupCost",
+    "StepSetting",
+    "StepTiming",
+    "autocast_dtype",
+    "estimate_grid",
+    "format_hours",
+    "format_rate",
+    "grid_costs",
+    "native_channels",
+    "startup_lines",
+    "time_concurrently",
+    "time_steps",
+    "timed_slots",
+    "timing_batch",
+    "timings_concurrently",
+    "training_step_timer",
+    "worker_main",
+]
+
 WARMUP_STEPS = 1
 MAX_STEPS = 200
 """Timed steps per process at most, however short they are."""

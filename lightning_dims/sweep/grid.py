@@ -29,6 +29,27 @@ from lightning_dims.compat import sweep_command_builders
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import canonical_json, digest, file_digest
 
+__all__ = [
+    "ARGS_JSON_FILE",
+    "DEFAULT_COMMAND",
+    "KNOWN_MACROS",
+    "PROGRAM_ALIASES",
+    "SWEEP_ENVIRONMENT",
+    "SWEEP_METHODS",
+    "SweepFileError",
+    "SweepRun",
+    "command_identity",
+    "config_files_in",
+    "expand_command",
+    "expand_grid",
+    "grid_parameters",
+    "load_sweep",
+    "point_label",
+    "run_id_for",
+    "runnable",
+    "shard",
+]
+
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 """wandb's default command (``wandb.sdk.launch.sweeps.utils.DEFAULT_SWEEP_COMMAND``)."""
 

@@ -49,6 +49,20 @@ from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
 from lightning_dims.utils import StrEnum
 
+__all__ = [
+    "WAIT_POLL_S",
+    "Lane",
+    "PointOutcome",
+    "PointStatus",
+    "Progress",
+    "RunnerControl",
+    "fit_command",
+    "point_state",
+    "run_one",
+    "run_sweep",
+    "stopped_points",
+]
+
 WAIT_POLL_S = 30.0
 
 

@@ -52,6 +52,21 @@ from lightning_dims.compat import forget_exit_handlers, run_exit_handlers
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.sweep.grid import PROGRAM_ALIASES
 
+__all__ = [
+    "LIGHTNING_DIMS",
+    "PRELOAD",
+    "READY_TIMEOUT_S",
+    "ForkedRun",
+    "WarmWorker",
+    "WorkerError",
+    "exit_status",
+    "preload",
+    "run_forked",
+    "serve",
+    "wait_serving",
+    "warm_arguments",
+]
+
 PRELOAD = (
     "torch",
     "lightning.pytorch",

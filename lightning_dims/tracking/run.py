@@ -23,9 +23,32 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
+from lightning_dims.errors import require
 from lightning_dims.tracking.history import continue_history, flush_settings
 from lightning_dims.tracking.code import log_package_source
 from lightning_dims.utils import digest
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "DEFAULT_WANDB_HOST",
+    "JOB_TYPE",
+    "TAG_FIELDS",
+    "WANDB_ID_MAX",
+    "WandbOptions",
+    "apply_run_config",
+    "csv_logger",
+    "finish_wandb",
+    "make_run_logger",
+    "organised",
+    "resolve_wandb_mode",
+    "server_problem",
+    "service_owner_pid",
+    "start_wandb_service",
+    "wandb_key_configured",
+    "wandb_run_config",
+    "wandb_run_id",
+    "wandb_summary",
+]
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
@@ -225,13 +248,12 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
     global rank 0 only), so problems show before training: an online run whose server cannot be
     reached falls back to offline, and if W&B cannot start at all, to a CSV logger, with a warning.
     """
-    import wandb
-    from lightning.pytorch.loggers import WandbLogger
-
     mode = resolve_wandb_mode(options.mode)
     save_dir.mkdir(parents=True, exist_ok=True)
     if mode == "disabled":
         return csv_logger(save_dir)
+    wandb = require("wandb")  # the wandb extra (wandb.mode disabled needs none)
+    from lightning.pytorch.loggers import WandbLogger
 
     def build(run_mode: str) -> WandbLogger:
         logger = WandbLogger(

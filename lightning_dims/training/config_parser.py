@@ -12,6 +12,8 @@ from typing import Any
 
 from lightning_dims.training.fit_cli import FitCLI
 
+__all__ = ["FitConfigParser"]
+
 
 class _Parsed(Exception):
     """Carries the parse-only CLI out of LightningCLI's constructor."""
