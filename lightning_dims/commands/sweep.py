@@ -80,13 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--estimate", action="store_true",
-        help="time a few training steps of each architecture on this machine (with the runs per device / workers "
-        "given) and print runs, images and hours of the grid's unfinished points; run nothing",
+        help="count each architecture's FLOPs, time the cheapest few on this machine (with the runs per device / "
+        "workers given) for its seconds per FLOP, and print runs, images and hours of the grid's unfinished points; run nothing",
     )  # fmt: skip
-    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per architecture, at least")
+    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per calibrating architecture, at least")
     parser.add_argument(
         "--estimate-seconds", type=float, default=8.0, metavar="S",
-        help="keep timing steps of each architecture while S seconds last (more steps: a smaller uncertainty); on the "
+        help="keep timing steps of each calibrating architecture while S seconds last (more steps: a smaller uncertainty); on the "
         "CPU the timed batch shrinks so that the steps fit",
     )  # fmt: skip
     parser.add_argument(

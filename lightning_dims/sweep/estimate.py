@@ -3,11 +3,15 @@
 For every unfinished point the fit command is resolved as ``fit`` would (the paper preset, the
 precision this machine gets), giving its architecture, batch size, image size, channels and the
 training images it will process (``train_size x max_epochs``). Points are grouped by
-(architecture, batch size, image size, precision); for each group a few training steps
-(forward, backward, Adam step; after one warm-up step) are timed on random inputs of that shape,
-in as many processes at once as the sweep would run on one device (``runs_per_device`` on GPU 0,
-or ``workers`` on the CPU), started together. Their summed images/s, times the number of devices,
-gives the group's hours: ``training images / images per second / 3600``.
+(architecture, batch size, image size, precision). Each group's forward + backward FLOPs per image
+are counted once (:mod:`~lightning_dims.sweep.flops`); the architectures with the fewest are timed
+(forward, backward, Adam step; after one warm-up step) on random inputs of that shape, in as many
+processes at once as the sweep would run on one device (``runs_per_device`` on GPU 0, or
+``workers`` on the CPU), started together, and each gives this machine's seconds per FLOP from its
+fastest step: ``r = min step s / (batch x FLOPs/image)``. With ``s/FLOP`` the mean of the ``r``s,
+a group's rate is ``images/s = processes x devices / (FLOPs/image x s/FLOP)`` (so cost per image
+is ordered by FLOPs by construction) and its hours ``training images / images per second / 3600``;
+the printed uncertainty is the 95% Student-t prediction interval of a further model's ``r``.
 
 Each run's start-up (process or fork, imports, the CLI, W&B's start, CUDA's on a GPU) is
 measured too, with a few tiny real runs in the first slot (:mod:`~lightning_dims.sweep.startup`),
@@ -93,6 +97,13 @@ class GroupCost:
     relative_error: float | None = None  # of images_per_s and hours (:meth:`StepTiming.relative_error`)
     parameters: int | None = None
     timed_batch: int | None = None
+    flops_per_image: float | None = None  # of one training step (:mod:`~lightning_dims.sweep.flops`)
+
+    def predicted(self, seconds_per_flop: float, relative_error: float | None, processes: int, devices: int) -> None:
+        """The rate from the row's FLOPs and the machine's calibrated seconds per FLOP (per process, with
+        ``processes`` per device at once): ``images/s = processes x devices / (FLOPs/image x s/FLOP)``."""
+        self.images_per_s = processes * devices / (self.flops_per_image * seconds_per_flop)
+        self.relative_error = relative_error
 
     @property
     def hours(self) -> float | None:
@@ -258,6 +269,37 @@ def timings_concurrently(setting: StepSetting, slots: list[Slot], steps: int, bu
                 child.kill()
 
 
+# ---- calibration: this machine's seconds per FLOP --------------------------------------------------
+CALIBRATION_MODELS = 3
+"""Architectures timed to calibrate seconds per FLOP: the ones with the fewest FLOPs per image."""
+
+
+def seconds_per_flop_of(timing: StepTiming, flops_per_image: float) -> float:
+    """``min(step seconds) / (batch x FLOPs/image)``: the fastest step is the one least slowed by other load."""
+    return min(timing.seconds) / (timing.batch * flops_per_image)
+
+
+def calibrated_seconds_per_flop(ratios: list[float], confidence: float = CONFIDENCE) -> tuple[float, float | None]:
+    """Mean of the timed models' seconds per FLOP ``r_i`` and the relative half-width of the ``confidence``
+    prediction interval of a further model's ratio: ``t_{n-1} s sqrt(1 + 1/n) / mean`` (None for one model)."""
+    from scipy import stats
+
+    mean = statistics.fmean(ratios)
+    if len(ratios) < 2:
+        return mean, None
+    n = len(ratios)
+    return mean, float(stats.t.ppf(0.5 + confidence / 2, n - 1) * statistics.stdev(ratios) * math.sqrt(1 + 1 / n) / mean)
+
+
+def calibration_rows(costs: list[GroupCost], models: int = CALIBRATION_MODELS) -> list[GroupCost]:
+    """One row (the one with the fewest FLOPs per image) of each of the ``models`` cheapest architectures."""
+    chosen: dict[str, GroupCost] = {}
+    for cost in sorted(costs, key=lambda c: c.flops_per_image):
+        if cost.setting.arch not in chosen and len(chosen) < models:
+            chosen[cost.setting.arch] = cost
+    return list(chosen.values())
+
+
 # ---- the grid ----------------------------------------------------------------------------------------
 def native_channels(dataset: str) -> int | None:
     """The dataset's native channels from the registry (None: only its files tell)."""
@@ -358,12 +400,24 @@ def estimate_grid(
     print(f"estimate: {len(todo)} of {len(runs)} points not finished; this machine: {describe_slots(slots)}")
     groups = grid_costs(todo, device)
     costs = list(groups.values())
+    from lightning_dims.sweep.flops import parameter_count, training_flops_per_image
+
     for cost in costs:
-        cost.timed(timings_concurrently(cost.setting, per_device, steps, budget_s), devices)
-    costs.sort(key=lambda c: (c.parameters or 0, c.setting.arch, c.setting.batch_size))  # by model size
+        s = cost.setting
+        cost.flops_per_image = training_flops_per_image(s.arch, s.channels, s.size)
+        cost.parameters = parameter_count(s.arch, s.channels)
+    calibration, ratios = calibration_rows(costs), []
+    for cost in calibration:
+        timings = timings_concurrently(cost.setting, per_device, steps, budget_s)
+        ratios.append(statistics.fmean(seconds_per_flop_of(timing, cost.flops_per_image) for timing in timings))
+        cost.timed_batch = timings[0].batch
+    seconds_per_flop, relative = calibrated_seconds_per_flop(ratios)
+    for cost in costs:
+        cost.predicted(seconds_per_flop, relative, len(per_device), devices)
+    costs.sort(key=lambda c: (c.flops_per_image, c.setting.arch, c.setting.batch_size))  # by compute per image
     header = (
         f"{'arch':<10} {'runs':>5} {'train images':>14} {'batch':>5} {'px':>4} {'ch':>2} {'precision':>10} "
-        f"{'images/s':>9} {'hours':>9} {'+-':>6} {'params':>7} {'ms/image':>9}"
+        f"{'images/s':>9} {'hours':>9} {'+-':>6} {'params':>7} {'ms/image':>9} {'GFLOP/im':>8}"
     )
     print(header)
     total_runs = total_images = total_val = 0
@@ -374,7 +428,7 @@ def estimate_grid(
         print(
             f"{s.arch:<10} {cost.runs:>5} {cost.train_images:>14,} {s.batch_size:>5} {s.size:>4} {s.channels:>2} "
             f"{s.precision or '32-true':>10} {format_rate(cost.images_per_s):>9} {format_hours(cost.hours):>9} {error:>6} "
-            f"{cost.parameters / 1e6:>6.1f}M {format_rate(1000 * devices / cost.images_per_s):>9}",
+            f"{cost.parameters / 1e6:>6.1f}M {format_rate(1000 * devices / cost.images_per_s):>9} {cost.flops_per_image / 1e9:>8.3g}",
             flush=True,
         )
         total_runs, total_images, total_val = total_runs + cost.runs, total_images + cost.train_images, total_val + cost.val_images
@@ -393,14 +447,19 @@ def estimate_grid(
     else:
         print("start-up: not measured (--estimate-startup-runs 0), not in the total")
     print(f"{'total':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours + startup_h):>9} {spread:>6}")
-    smaller = sorted({f"{c.setting.arch} at {c.timed_batch}" for c in costs if c.timed_batch != c.setting.batch_size})
+    smaller = sorted({f"{c.setting.arch} at {c.timed_batch}" for c in calibration if c.timed_batch != c.setting.batch_size})
+    spf = ", ".join(f"{c.setting.arch} {1e12 * r:.3g}" for c, r in zip(calibration, ratios))
     print(
-        f"timed: at least {steps} training steps (forward, backward, Adam) per row, more while {budget_s:g} s last, after "
-        f"{WARMUP_STEPS} warm-up step, on random inputs of the row's batch, size and channels"
+        f"predicted: images/s = processes / (FLOPs per image x {1e12 * seconds_per_flop:.3g} ps/FLOP), FLOPs of forward + "
+        f"backward counted per row (torch FlopCounterMode); ps/FLOP the mean over {len(ratios)} timed models ({spf}); "
+        f"+-: the {100 * CONFIDENCE:.0f}% prediction interval of a further model's ps/FLOP (Student's t over the models)."
+    )
+    print(
+        f"timed: at least {steps} training steps (forward, backward, Adam) of each calibration row, more while {budget_s:g} s "
+        f"last, the fastest step kept, after {WARMUP_STEPS} warm-up step, on random inputs of the row's batch, size and channels"
         + (f" (on the CPU at a smaller batch where a step would not fit: {', '.join(smaller)})" if smaller else "")
         + f", {len(per_device)} process{'es' if len(per_device) > 1 else ''} at once on {where} ({per_device[0].describe()} "
-        f"each); images/s is their sum over all devices; +-: the {100 * CONFIDENCE:.0f}% interval of the steps' mean "
-        "time (Student's t), not the load of other work on the machine; rows by model size (params)."
+        f"each); images/s is their sum over all devices; rows by FLOPs per image."
     )
     print(
         f"not timed: validation ({total_val:,} images, forward only), the test pass and the callbacks' measurements "
