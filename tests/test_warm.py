@@ -161,7 +161,8 @@ def test_the_estimate_measures_start_up_cold_and_warm_and_adds_it_to_the_total(t
     assert 0 < warm < cold and preload > 0
     saving = next(line for line in out if line.startswith("start-up of 4 runs on 1 slot"))
     assert "warm workers save" in saving and "the total below uses warm workers" in saving
-    training = float(next(line for line in out if line.startswith("training")).split()[-1])
-    total = float(next(line for line in out if line.startswith("total")).split()[-1])
+    hours = re.compile(r"([\d.]+) +(?:-|[\d.]+ h)$")  # the hours column, then the spread ('-' for one arch)
+    training = float(hours.search(next(line for line in out if line.startswith("training"))).group(1))
+    total = float(hours.search(next(line for line in out if line.startswith("total"))).group(1))
     assert total >= training
     assert not (tmp_path / "results" / "runs").exists()  # the probe runs in a folder of its own
