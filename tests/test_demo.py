@@ -50,7 +50,7 @@ def test_step_one_prints_the_mean_over_the_seeds_that_the_findings_use(capsys):
     rows = measure_tasks(runs, 60)
     assert sorted(row["task"] for row in rows) == ["synthetic margin=36", "synthetic margin=6"]
     for row in rows:
-        options = {"d": 2, "margin": int(row["task"].rsplit("=", 1)[1])}
+        options = {"d": 2, "n": 3000, "margin": int(row["task"].rsplit("=", 1)[1])}
         each = [DatasetTask("synthetic", train_size=60, val_size=100, test_size=200, size=16, seed=seed, options=options)
                 .properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive") for seed in (0, 1)]
         assert [s for s, _, _ in row["per_seed"]] == [0, 1]
