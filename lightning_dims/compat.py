@@ -6,6 +6,8 @@ elsewhere calls these, never the private names, so an upgrade that breaks one br
 ``tests/test_compat.py`` checks every one of them against the installed versions (the attribute
 or signature exists and behaves as used) before a run on a cluster finds out.
 
+* Lightning's loops' ``_data_source`` (:func:`stage_data_source`: the loaders passed to
+  ``trainer.fit``/``validate``/``test``, which the public ``trainer.val_dataloaders`` holds only while a loop runs);
 * Lightning ``WandbLogger._experiment`` (:func:`started_wandb_run`: the run, without starting
   one as the public ``experiment`` does) and ``._wandb_init`` (:func:`drop_wandb_init_setting`);
 * Lightning ``LightningCLI._get`` (:func:`cli_config_value`: a config value, inside a subcommand's
@@ -37,7 +39,45 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "PARSER_KEY_PREFIX",
+    "cli_config_value",
+    "drop_wandb_init_setting",
+    "forget_exit_handlers",
+    "is_parser_error",
+    "parse_sweep_path",
+    "parser_error_line",
+    "preview_slurm_executor_class",
+    "read_sweep_parameters",
+    "run_exit_handlers",
+    "sbatch_text",
+    "stage_data_source",
+    "started_wandb_run",
+    "submitit_requeue_signal_name",
+    "sweep_command_builders",
+    "wandb_flush_settings",
+    "wandb_run_offline",
+    "workspace_wire_form",
+]
+
 # -- Lightning ------------------------------------------------------------------------------------
+
+
+def stage_data_source(trainer: Any, stage: str) -> Any | None:
+    """What Lightning reads a stage's data from (``<loop>._data_source.instance``): the loaders passed to
+    ``trainer.fit``/``validate``/``test``, the datamodule or the LightningModule; None when nothing was given.
+
+    ``stage`` is ``train``, ``val`` (the running ``trainer.validate``'s source, else ``fit``'s) or ``test``.
+    """
+    if stage == "train":
+        loops = [trainer.fit_loop]
+    elif stage == "val":
+        loops = [trainer.validate_loop, trainer.fit_loop.epoch_loop.val_loop]
+        if not trainer.validating:
+            loops.reverse()
+    else:
+        loops = [trainer.test_loop]
+    return next((loop._data_source.instance for loop in loops if loop._data_source.instance is not None), None)
 
 
 def started_wandb_run(logger: Any) -> Any | None:

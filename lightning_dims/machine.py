@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+__all__ = ["usable_cores", "visible_gpus"]
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on: its affinity (under SLURM, the task's ``--cpus-per-task``)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["epoch_seed"]
+
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     """A 32-bit seed for ``(seed, epoch, stream)``, well mixed (numpy's ``SeedSequence``).

@@ -36,6 +36,21 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
+__all__ = [
+    "TEMPORARY_GLOB",
+    "TEMPORARY_SUFFIX",
+    "StrEnum",
+    "atomic_open",
+    "atomic_write",
+    "canonical_json",
+    "digest",
+    "file_digest",
+    "flatten",
+    "fsync_folder",
+    "publish_new",
+    "temporary_path",
+]
+
 TEMPORARY_SUFFIX = ".tmp"
 TEMPORARY_GLOB = f".*{TEMPORARY_SUFFIX}"
 """Matches every temporary file of :func:`temporary_path` (and no file that is not hidden)."""

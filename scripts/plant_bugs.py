@@ -96,8 +96,8 @@ MUTANTS = (
     Mutant(
         "drepr-on-train-set",
         "lightning_dims/callbacks/repr_dim.py",
-        "loader = stage_loader(trainer, self.source)",
-        'loader = stage_loader(trainer, "train")',
+        'return find_loader(trainer, self.source, self.dataloader, owner="ReprDimCallback")',
+        'return find_loader(trainer, "train", self.dataloader, owner="ReprDimCallback")',
         ("tests/test_callbacks_repr_dim.py",),
         "d_repr embeds the training set whatever source= says",
     ),
@@ -154,8 +154,8 @@ MUTANTS = (
     Mutant(
         "penalty-pools-runs",
         "lightning_dims/analysis/robustness.py",
-        "by_task = _attempt(lambda: correlate(task_k_f, task_penalty),",
-        "by_task = _attempt(lambda: correlate(k_f, penalty),",
+        "by_task = _attempt(lambda: correlate(task_k_f, task_penalty, task_level=True),",
+        "by_task = _attempt(lambda: correlate(k_f, penalty, task_level=True),",
         ("tests/test_analysis_robustness.py", "tests/test_analysis_task_level.py"),
         "the FGSM verdict's r pools runs as independent points instead of one point per task",
     ),
@@ -166,6 +166,33 @@ MUTANTS = (
         "group_bootstrap(weighted_pearson, (k_f, penalty), [r.run_id for r, _ in points])",
         ("tests/test_analysis_task_level.py",),
         "the 'whole-task' bootstrap resamples runs as if independent",
+    ),
+    # -- issue 26: verdicts a referee accepts -------------------------------------------------------
+    Mutant(
+        "scaled-wls-for-random-effects",
+        "lightning_dims/analysis/meta.py",
+        'from pymare.estimators import VarianceBasedLikelihoodEstimator\n\n'
+        '    estimator = VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="knapp-hartung")',
+        'from pymare.estimators import WeightedLeastSquares\n\n'
+        '    estimator = WeightedLeastSquares(tau2=0.0, small_sample_correction="knapp-hartung-conservative")',
+        ("tests/test_analysis_meta.py", "tests/test_analysis_verdicts.py"),
+        "across-task fits weight by 1/SE^2 with a multiplicative scale (floored at 1) instead of REML random effects",
+    ),
+    Mutant(
+        "leave-one-out-dropped",
+        "lightning_dims/analysis/verdicts.py",
+        "leave_one_out(primary, law_value), tuple(datasets)",
+        "None, tuple(datasets)",
+        ("tests/test_analysis_verdicts.py",),
+        "a verdict is given without its leave-one-task-out check (nothing says what it hinges on)",
+    ),
+    Mutant(
+        "subgroups-unadjusted",
+        "lightning_dims/analysis/robustness.py",
+        "adjusted = dict(zip((s.scope for s in exploratory), holm(raw)))",
+        "adjusted = dict(zip((s.scope for s in exploratory), raw))",
+        ("tests/test_analysis_verdicts.py",),
+        "exploratory penalty scopes report unadjusted p values as if each were the declared test",
     ),
     # -- README claims tested by tests/test_readme_claims.py ---------------------------------------
     Mutant(

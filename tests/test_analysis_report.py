@@ -114,3 +114,14 @@ def test_mixed_specs_are_refused_unless_one_is_chosen(tmp_path):
     with pytest.raises(SpecMismatchError, match="--spec"):
         write_report(mixed, tmp_path)
     assert write_report(mixed, tmp_path, spec="224px-1ch-max255")["n_runs"] == 52
+
+
+def test_nothing_to_report_says_why_each_record_was_left_out():
+    small = [{**law_record(f"r{n}", "digits", "natural", n, 4.0, 0.1), "n_test": 40} for n in (100, 200)]
+    failed = law_record("f", "digits", "natural", 300, 4.0, 0.1, status="failed")
+    with pytest.raises(ValueError) as error:
+        analyse([*small, failed])
+    assert str(error.value) == (
+        "nothing to report: no finished run left: 3 left out, 2 tested on 40 images, below the floor of 50; "
+        "1 status 'failed', not finished"
+    )

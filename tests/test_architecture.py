@@ -23,7 +23,7 @@ ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "architecture.md"
 
 FLOORS = {
     "errors": 0, "seeds": 0, "machine": 0, "compat": 0, "utils": 0, "configs": 0,
-    "properties": 1,
+    "properties": 1, "network": 1,
     "lightning_dims": 2,
     "data": 3,
     "records": 4, "prepare": 4, "analysis": 4,

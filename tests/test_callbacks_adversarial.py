@@ -107,7 +107,7 @@ def test_eps_parsing_keys_and_bounds():
         intensity_bounds(object())
     x = torch.tensor([0.0, 255.00003])
     assert float(check_bounds(x, (0.0, 255.0)).max()) == 255.0  # rounding excess is clamped
-    with pytest.raises(ValueError, match="bounds=\\[lo, hi\\]"):
+    with pytest.raises(ValueError, match=r"bounds=\(lo, hi\)"):
         check_bounds(torch.tensor([-0.5, 0.5]), (0.0, 255.0))  # e.g. mean/std normalised inputs
 
 

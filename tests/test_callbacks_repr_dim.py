@@ -241,13 +241,13 @@ def test_module_feature_layer_joins_the_defaults():
     model = LitClassifier()
     model.feature_layer = "stem"  # as ImageClassifier names the paper's layer (timm: last stage)
     callback = ReprDimCallback()
-    callback.setup(quiet_trainer(), model, "fit")
+    callback.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert callback._layers == ["stem", "layer4", "avgpool"]
     model.feature_layer = "layer4"
-    callback.setup(quiet_trainer(), model, "fit")
+    callback.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert callback._layers == ["layer4", "avgpool"]
     explicit = ReprDimCallback(layers=["fc:input"])
-    explicit.setup(quiet_trainer(), model, "fit")
+    explicit.setup(quiet_trainer(), model, "validate")  # layers only: no data needed
     assert explicit._layers == ["fc:input"]
 
 
@@ -283,7 +283,7 @@ def test_image_classifier_defaults_record_the_paper_layer_and_the_pooled_vector(
 def test_too_few_samples_is_told_apart_from_collapsed_embeddings():
     with pytest.warns(ReprDimWarning, match="too few samples.*raise max_samples"):
         (estimate,) = estimate_layer_dimensions({"x": torch.randn(15, 4)}, ["mle"], {"mle": {"k": 20}})
-    assert estimate.value is None and estimate.n_duplicates == 0 and "21 distinct" in estimate.error
+    assert estimate.value is None and estimate.n_duplicates == 0 and "k + 1 = 21 samples" in estimate.error
     collapsed = torch.zeros(30, 4)
     collapsed[0, 0] = 1.0
     with pytest.raises(DegenerateRepresentationError, match="2 distinct of 30.*all identical"):

@@ -65,12 +65,18 @@ def test_callbacks_fill_wandb_summary_config_and_table(tmp_path):
     assert fields["data_properties"]["n"] == 300 and fields["data_properties"]["preprocessing"]["size"] == 16
 
 
-def test_data_properties_needs_a_datamodule_that_measures():
-    trainer = quiet_trainer(max_epochs=1, callbacks=[DataPropertiesCallback()])
+def test_data_properties_of_any_datamodule_come_from_its_train_loader():
+    callback = DataPropertiesCallback(m=1000)
     datamodule = digits_datamodule(100, 50, 50)
-    datamodule.dataset_properties = None  # a datamodule without the method
-    with pytest.raises(TypeError, match="dataset_properties.*DimsDataModule"):
-        trainer.fit(LitClassifier(), datamodule=datamodule)
+    datamodule.dataset_properties = None  # a datamodule of one's own: no measuring method
+    quiet_trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[callback]).fit(
+        LitClassifier(), datamodule=datamodule
+    )
+    fields = callback.results_record_fields()
+    assert fields["data_properties"]["n"] == 100 and fields["data_properties"]["kf_mode"] == "exhaustive"
+    assert (fields["label_sharpness"], fields["d_data"]) == pytest.approx(
+        brute_force_properties(*datamodule.datasets["train"].tensors), rel=1e-6
+    )  # all 100 training images, read in order from the (shuffling) train loader's dataset
 
 
 def test_adversarial_bounds_follow_the_intensity_scaling():

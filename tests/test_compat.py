@@ -18,7 +18,7 @@ PACKAGE = Path(compat.__file__).parent
 
 PRIVATE_NAMES = (
     "_experiment", "_wandb_init", "_get", "_offline", "_spec", "_make_submission_file_text", "_submitit_command_str",
-    "_clear", "_run_exitfuncs",
+    "_clear", "_run_exitfuncs", "_data_source",
 )  # fmt: skip
 """The private attributes compat wraps (``USR_SIG``, ``affinity`` and the sweep utils are checked below)."""
 
@@ -146,3 +146,18 @@ def test_wandb_flush_setting_exists_on_the_installed_wandb():
     settings = compat.wandb_flush_settings(2.0)
     assert settings == {"x_transaction_log_flush_interval": 2.0}  # gone: a killed run's history would not reach disk
     wandb.Settings(**settings)
+
+
+def test_lightning_stage_data_source_is_what_fit_was_given():
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from tests.helpers.tiny_lightning import LitClassifier, quiet_trainer
+
+    trainer = quiet_trainer()
+    assert compat.stage_data_source(trainer, "val") is None
+    train, val = DataLoader(range(4)), DataLoader(range(2))
+    model = LitClassifier()
+    trainer._data_connector.attach_data(model, train_dataloaders=train, val_dataloaders=val)
+    assert compat.stage_data_source(trainer, "train") is train and compat.stage_data_source(trainer, "val") is val
+    assert isinstance(compat.stage_data_source(trainer, "test"), pl.LightningModule)  # no test loaders: the module

@@ -92,6 +92,16 @@ def test_medmnist_larger_resolution_file(tmp_path, rng):
         DatasetTask("breastmnist", data_root=tmp_path).pool()
 
 
+def test_medmnist_file_with_an_empty_split_is_one_line_naming_file_and_split(tmp_path, rng, capsys):
+    images = rng.integers(1, 256, (40, 28, 28), dtype=np.uint8)
+    labels = np.repeat([[0], [1]], 20, axis=0).astype(np.uint8)
+    path = tmp_path / "medmnist" / "breastmnist.npz"
+    write_medmnist(path, images, {"train": labels, "val": labels[:0], "test": labels[:0]})
+    assert main(["measure", "--dataset", "breastmnist", "--data-root", str(tmp_path), "--n", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path}: the val split is empty (val_images (0, 28, 28), val_labels (0, 1))" in err[0], err
+
+
 def test_imagenet_wnid_folders_give_class_ids_in_sorted_order(tmp_path, rng):
     train = tmp_path / "imagenet" / "train"
     wnids = [f"n{index:08d}" for index in range(1000)]

@@ -80,6 +80,7 @@ def test_demo_prints_findings_that_are_its_reports(tmp_path, capsys):
     assert any("alpha vs 1/d_data" in f["text"] for f in fits["findings"])
     for name, task in fits["task_properties"].items():  # step 1 printed the table the findings use
         assert f"{task['task']}  synthetic  K_F = {task['label_sharpness']:.3e} " in printed, name
+    assert "Plan (lightning-dims plan --task" in printed and "  backtest (curve): " in printed  # it ends with a plan
     assert len(list((out / "results").glob("*.record.json"))) == 9
 
 

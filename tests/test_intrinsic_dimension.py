@@ -135,8 +135,8 @@ def test_estimator_api_is_scikit_dimension_like(rng):
 @pytest.mark.parametrize(
     "x, kwargs, message",
     [
-        (np.random.default_rng(0).normal(size=(10, 3)), {"k": 20}, "at least 21 distinct samples"),
-        (np.ones((2, 3)), {"estimator": "twonn"}, "at least 3"),
+        (np.random.default_rng(0).normal(size=(10, 3)), {"k": 20}, r"at least k \+ 1 = 21 samples"),
+        (np.ones((2, 3)), {"estimator": "twonn"}, r"at least k \+ 1 = 3 samples"),
         (np.random.default_rng(0).normal(size=(50, 3)), {"estimator": "twonn", "k": 20}, "has no option"),
         (np.array([[0.0, np.inf]] * 30), {}, "NaN or inf"),
         (np.random.default_rng(0).normal(size=(50, 3)), {"estimator": "pca"}, "unknown estimator"),
@@ -153,3 +153,16 @@ def test_duplicates_leaving_too_few_distinct_samples_is_an_error():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             intrinsic_dimension(x, k=20)
+
+
+def test_too_few_samples_name_k_plus_one_and_few_samples_warn():
+    from lightning_dims.properties import SmallSampleWarning
+
+    with pytest.raises(ValueError, match=r"mle with k=20 neighbours needs at least k \+ 1 = 21 samples .* X has 2"):
+        intrinsic_dimension(np.random.default_rng(0).normal(size=(2, 3)))
+    x = np.random.default_rng(0).normal(size=(60, 8))
+    with pytest.warns(SmallSampleWarning, match="N = 60 distinct samples with k = 20: below 5k = 100"):
+        intrinsic_dimension(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallSampleWarning)
+        intrinsic_dimension(x, k=12)  # 60 = 5 x 12: no warning

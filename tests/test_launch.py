@@ -190,7 +190,7 @@ def test_the_slurm_script_is_submitits_own_and_checked_without_a_cluster(tmp_pat
         f"srun --unbuffered --output {jobs}/%A_%a_%t_log.out --error {jobs}/%A_%a_%t_log.err --cpus-per-task=8 "
         f"{sys.executable} -u -m submitit.core._submit {jobs}",  # the step gets the job's cpus (Slurm 22.05-23.02)
     ]
-    assert "6 points: 6 new" in out and "checked 6 commands: none would fail" in out
+    assert "6 points: 6 new" in out and "checked 6 commands (one parse per command shape and parameter value): none would fail" in out
 
     # without SLURM here, submitting is one line naming the fix; nothing is written
     monkeypatch.setenv("PATH", str(tmp_path / "no-slurm"))
@@ -268,8 +268,8 @@ def test_local_job_array_runs_each_point_once_and_a_preempted_task_is_requeued_a
 def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_workers(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep = six_points(tmp_path)
-    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--workers", "2"]
-    assert cli([*args, "--estimate-startup-runs", "0"]) == 0  # the start-up probe: tests/test_warm.py
+    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "3", "--workers", "2"]
+    assert cli([*args, "--estimate-startup-runs", "0", "--estimate-seconds", "0"]) == 0  # the start-up probe: tests/test_warm.py
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("estimate: 6 of 6 points not finished; this machine: 2 runs at once")
     row = next(line for line in out if line.startswith("test_resnet")).split()
@@ -277,6 +277,10 @@ def test_estimate_counts_the_grids_images_and_times_steps_with_the_chosen_worker
     assert row[:7] == ["test_resnet", "6", "600", "20", "16", "1", "32-true"]
     images_per_s, hours = float(row[7].replace(",", "")), float(row[8].replace(",", ""))
     assert images_per_s > 0 and hours == pytest.approx(600 / images_per_s / 3600, abs=0.051)
+    assert row[9] == "-" and row[10] == "0.4M"  # one architecture calibrates: no spread to tell; test_resnet's 0.37M parameters
+    assert float(row[11].replace(",", "")) == pytest.approx(1000 / images_per_s, rel=0.01)  # ms per image on the one device
+    assert 0.005 < float(row[12]) < 0.5  # GFLOP per image of a training step at 16 px, counted
+    assert any(line.startswith("predicted: images/s = processes / (FLOPs per image x") for line in out)
     total = next(line for line in out if line.startswith("total")).split()
     assert total[:3] == ["total", "6", "600"] and total == ["total"] + next(l for l in out if l.startswith("training")).split()[1:]
     assert "start-up: not measured (--estimate-startup-runs 0), not in the total" in out

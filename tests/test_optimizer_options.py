@@ -49,6 +49,8 @@ def test_the_given_optimizer_and_scheduler_train_the_run(tmp_path):
     assert fit(args) == 0
     (record,) = read_records(tmp_path)
     assert record.status == "finished" and record.config["optimizer"]["class_path"] == "torch.optim.SGD"
+    used = {key: record.hparams[key] for key in ("optimizer", "lr", "weight_decay", "lr_scheduler")}
+    assert used == {"optimizer": "SGD", "lr": 0.05, "weight_decay": 0.0, "lr_scheduler": "StepLR"}  # not the model's unused lr
     checkpoint = torch.load(tmp_path / "sgd" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     (group,) = checkpoint["optimizer_states"][0]["param_groups"]
     assert group["momentum"] == 0.9 and group["lr"] == pytest.approx(0.05 * 0.5**2)  # SGD, halved after each epoch

@@ -20,6 +20,7 @@ def test_the_wheel_carries_every_shipped_config_and_finds_them_outside_the_check
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = sorted(str(p.relative_to(REPO)) for p in (REPO / "lightning_dims" / "configs").rglob("*.yaml"))
     assert shipped and set(shipped) <= names
+    assert "lightning_dims/py.typed" in names and any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=600)
     elsewhere = tmp_path / "elsewhere"

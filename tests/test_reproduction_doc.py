@@ -45,5 +45,5 @@ def test_the_page_quotes_every_current_finding_and_the_ref600_ones_that_differ()
 def test_the_first_reproductions_fgsm_verdict_is_task_level_and_not_established():
     fits = json.loads((FIRST / "report-ref1200" / "fits.json").read_text())
     fgsm = next(f for f in fits["findings"] if f["claim"] == "FGSM penalty rises with K_F")
-    assert not fgsm["holds"] and "over 5 tasks (20 runs)" in fgsm["text"]
+    assert not fgsm["holds"] and "over 5 tasks of 4 datasets (20 runs)" in fgsm["text"]
     assert "r = 0.88 [-0.01, 0.99] over 5 tasks" in (DOCS / "reproduction.md").read_text()

@@ -21,7 +21,7 @@ from lightning_dims.runs.folder import CLAIM_NAME, RunFolder, RunState, SweepLay
 from lightning_dims.runs.reproducibility import STAMP_KEY
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lightning_dims"
-LAYOUT_LITERALS = ("last.ckpt", "claim.json", "attempts.jsonl")
+LAYOUT_LITERALS = ("last.ckpt", "claim.json", "attempts.jsonl", "args.json")
 LAYOUT_NAMES = ("checkpoints", "logs")
 
 
@@ -218,3 +218,64 @@ def test_the_run_folder_layout_is_spelled_only_in_runs_folder():
     }
     assert spelled == {}, f"use lightning_dims.runs.folder (RunFolder, SweepLayout) instead: {spelled}"
     assert CLAIM_NAME in (PACKAGE / "runs" / "folder.py").read_text()
+
+
+def layout_constants() -> set[str]:
+    """The module-level string constants of ``runs/folder.py`` (``CLAIM_NAME``, ``CHECKPOINT_DIR``, ...)."""
+    tree = ast.parse((PACKAGE / "runs" / "folder.py").read_text())
+    return {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id.isupper()
+    }
+
+
+def test_no_module_builds_a_layout_path_from_the_folder_constants():
+    """Outside ``runs/folder.py`` a path is asked of ``RunFolder``/``SweepLayout`` (``journal_file``, ``claim_file``),
+    never joined from the names (``AttemptJournal(folder / JOURNAL_NAME)`` was how ``attempts.py`` did it)."""
+    constants = layout_constants()
+    assert {"CLAIM_NAME", "JOURNAL_NAME", "CHECKPOINT_DIR", "LAST_CHECKPOINT", "AGENT_ARGS_NAME"} <= constants
+    imported = {
+        f"{path.relative_to(PACKAGE)}:{node.lineno}: {alias.name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "runs" / "folder.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "lightning_dims.runs.folder"
+        for alias in node.names
+        if alias.name in constants
+    }
+    assert imported == set(), f"ask RunFolder/SweepLayout for the path instead: {sorted(imported)}"
+
+
+def test_the_journal_and_the_last_sign_of_life_are_the_folders(folder):
+    from lightning_dims.runs.attempts import AttemptJournal
+
+    assert folder.last_sign_of_life() is None  # no folder yet
+    write_checkpoint(folder.last_checkpoint, None)
+    old = time.time() - 100
+    os.utime(folder.last_checkpoint, (old, old))
+    write_claim(folder, os.getpid())  # newer, but a claim is no sign of the run's work
+    assert folder.last_sign_of_life() == pytest.approx(old)
+    AttemptJournal(folder.journal_file).start(None, None)
+    assert folder.journal_file.is_file() and folder.last_sign_of_life() > old + 50
+
+
+def test_admission_follows_the_state(folder):
+    fetched = []
+    assert folder.admit(None, fetch_checkpoint=fetched.append) is None and fetched == [folder.last_checkpoint]  # NEW
+    write_record(folder.record_file, record("failed", error="boom"))
+    assert folder.admit(None) is None  # FAILED: starts again
+    write_checkpoint(folder.last_checkpoint, None)  # RESUMABLE
+    with pytest.raises(ConfigError, match="has a checkpoint from an earlier attempt"):
+        folder.admit(None)
+    assert folder.admit(None, resume=True) == "last" and folder.admit("last") == "last"
+    write_claim(folder, os.getpid())  # a live claim is the claim's to refuse, not admission's
+    assert folder.state()[0] is RunState.CLAIMED and folder.admit(None, resume=True) == "last"
+    folder.last_checkpoint.unlink()
+    fetch = lambda path: write_checkpoint(path, None)  # noqa: E731  (W&B brings the resume point)
+    assert folder.admit(None, resume=True, fetch_checkpoint=fetch) == "last"
+    write_record(folder.record_file, record("finished"))
+    with pytest.raises(ConfigError, match="already finished"):
+        folder.admit("last", resume=True)

@@ -83,6 +83,7 @@ def test_shards_partition_the_grid(tmp_path):
         ({"method": "bayes", "parameters": {"lr": {"values": [1]}}}, "needs a W&B server"),
         ({"parameters": {"lr": {"min": 0.1, "max": 1.0}}}, "cannot sample distributions"),
         ({"method": "grid"}, "top-level 'parameters'"),
+        ({"method": "gird", "parameters": {"lr": {"values": [1]}}}, r"unknown sweep method 'gird' \(did you mean 'grid'\?\); W&B sweeps take grid, random, bayes"),
     ],
 )
 def test_unrunnable_sweeps_are_refused_with_the_fix(tmp_path, config, message):

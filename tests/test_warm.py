@@ -22,6 +22,7 @@ from lightning_dims.sweep.runner import RunnerControl, run_sweep
 from lightning_dims.sweep.startup import StartupCost
 from lightning_dims.sweep.warm import WarmWorker, exit_status, warm_arguments
 from lightning_dims.tracking.sweeps import AgentRunError
+from tests.helpers.agents import agent_environment
 from tests.helpers.processes import child_env, with_helpers_path
 from tests.helpers.sweeps import finished_records, tiny_sweep, write_sweep
 
@@ -124,20 +125,6 @@ def test_a_crashed_run_leaves_the_workers_next_runs_intact_each_with_one_identit
         assert not (results / f"{outcome.run_id}.record.json").exists()  # SIGKILL leaves no record, as cold
 
 
-def agent_environment(tmp_path: Path, run_id: str, parameters: dict, monkeypatch) -> None:
-    """What W&B's in-process agent (``wandb.agents.pyagent.Agent._run_job``) sets before it calls the function."""
-    from wandb.sdk.lib.config_util import save_config_file_from_dict
-
-    path = tmp_path / "wandb" / "sweep-sweep7" / f"config-{run_id}.yaml"
-    save_config_file_from_dict(str(path), {name: {"value": value} for name, value in parameters.items()})
-    monkeypatch.setenv("WANDB_RUN_ID", run_id)
-    monkeypatch.setenv("WANDB_SWEEP_ID", "sweep7")
-    monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(path))
-    monkeypatch.setenv("WANDB_PROJECT", "lightning-dims")
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.delenv("WANDB_SERVICE", raising=False)
-
-
 @pytest.mark.slow
 def test_the_function_wandb_agent_calls_gives_one_record_under_the_agents_run_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -166,7 +153,7 @@ def test_the_estimate_measures_start_up_cold_and_warm_and_adds_it_to_the_total(t
 
     monkeypatch.chdir(tmp_path)
     sweep = write_sweep(tmp_path, tiny_sweep())
-    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1"]
+    args = ["sweep", str(sweep), "--results", str(tmp_path / "results"), "--estimate", "--estimate-steps", "1", "--estimate-seconds", "0"]
     assert cli([*args, "--estimate-startup-runs", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     line = next(line for line in out if line.startswith("start-up per run"))

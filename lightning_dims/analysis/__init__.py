@@ -1,0 +1,2 @@
+
+__all__: list[str] = []  # a namespace of modules: import what you need from them

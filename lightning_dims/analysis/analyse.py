@@ -3,20 +3,25 @@
 :func:`analyse` runs, in order: records -> rows (:mod:`.rows`), one spec, per-task reference
 properties and exponents (:mod:`.tasks`), the law across tasks and the paper's Fig. 2
 (:mod:`.laws`), controlled series (:mod:`.series`), FGSM penalty vs K_F (:mod:`.robustness`),
-training health and the d_repr bound (:mod:`.health`), the paper comparison (:mod:`.paper`).
-Every fit that could not be made is in ``skips`` with the reason.
+training health and the d_repr bound (:mod:`.health`), the paper comparison (:mod:`.paper`), the
+seed-to-seed reliability of K_F and d_data (:mod:`.reliability`), and the law fits again without
+the runs the health rule excludes (``healthy``). Every fit that could not be made is in ``skips``
+with the reason.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_dims.analysis import health, laws, paper, robustness, series, tasks
+from lightning_dims.analysis import health, laws, paper, reliability, robustness, series, tasks
 from lightning_dims.analysis.rows import RunRow, rows_from_records
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.data.spec import SpecMismatchError
+
+__all__ = ["Analysis", "HealthyFits", "analyse", "healthy_fits", "select_spec", "why_no_rows"]
 
 
 def select_spec(rows: list[RunRow], spec: str | None) -> tuple[list[RunRow], str | None]:
@@ -35,6 +40,33 @@ def select_spec(rows: list[RunRow], spec: str | None) -> tuple[list[RunRow], str
     return rows, (keys[0] if keys else None)
 
 
+@dataclass(frozen=True)
+class HealthyFits:
+    """The verdicts' second reading: the law fits and the pooled penalty scope without the ``excluded`` runs."""
+
+    excluded: dict[str, str]
+    n_runs: int
+    alpha_vs_dimension: dict[str, laws.AcrossTasks]
+    loss_vs_sharpness: dict[str, laws.AcrossTasks]
+    penalties: list[robustness.PenaltyScope]
+    series: list[series.SeriesResult]
+
+
+def healthy_fits(rows: list[RunRow], ref_n: int | None) -> HealthyFits:
+    """:class:`HealthyFits` of ``rows`` (their skips are not reported: the main fits' skips say the same)."""
+    excluded = health.excluded_runs(rows)
+    kept = [r for r in rows if r.run_id not in excluded]
+    properties, _ = tasks.reference_properties(kept, ref_n)
+    exponents, _ = tasks.task_exponents(kept)
+    by_dimension, _ = laws.exponent_vs_inverse_dimension(exponents, properties)
+    by_sharpness, _ = laws.centre_loss_vs_sharpness(exponents, properties)
+    penalties = [scope for arch in sorted({r.arch for r in kept})
+                 if (scope := robustness.penalty_scope(arch, "pooled", [(r, k) for r, k in robustness.penalty_points(kept, properties)
+                                                                        if r.arch == arch], [])) is not None]
+    found = [series.analyse_series(s, kept, exponents, properties) for s in series.controlled_series(kept)]
+    return HealthyFits(excluded, len(kept), by_dimension, by_sharpness, penalties, found)
+
+
 @dataclass
 class Analysis:
     spec: str | None
@@ -51,10 +83,23 @@ class Analysis:
     flags: dict[str, list[str]]
     comparison: list[paper.ComparisonRow]
     skips: list[Skip] = field(default_factory=list)
+    reliability: list[reliability.Reliability] = field(default_factory=list)
+    healthy: HealthyFits | None = None
 
     @property
     def archs(self) -> list[str]:
         return sorted({r.arch for r in self.rows})
+
+
+def why_no_rows(usable: int, skips: Sequence[Skip], spec: str | None) -> str:
+    """Why no record became a row: each reason records were left out for, with its count (the test-set floor,
+    unfinished runs), or the spec that matched none of the ``usable`` ones."""
+    if usable:
+        return f"none of the {usable} finished runs has spec {spec!r}"
+    if not skips:
+        return "no records (check --results)"
+    reasons = Counter(skip.why.split(":", 1)[0] for skip in skips if skip.what == "run")
+    return f"no finished run left: {len(skips)} left out, " + "; ".join(f"{count} {why}" for why, count in reasons.most_common())
 
 
 def analyse(
@@ -74,7 +119,7 @@ def analyse(
     all_rows, skips = rows_from_records(records, eps=eps)
     rows, spec_key = select_spec(all_rows, spec)
     if not rows:
-        raise ValueError("no finished runs among the records: nothing to report (check --results)")
+        raise ValueError(f"nothing to report: {why_no_rows(len(all_rows), skips, spec)}")
     properties, s1 = tasks.reference_properties(rows, ref_n)
     exponents, s2 = tasks.task_exponents(rows)
     by_dimension, s3 = laws.exponent_vs_inverse_dimension(exponents, properties)
@@ -82,6 +127,9 @@ def analyse(
     fig2, s5 = laws.loss_vs_dimension_at_each_n(rows, properties)
     series_results = [series.analyse_series(s, rows, exponents, properties) for s in series.controlled_series(rows)]
     penalties, s6 = robustness.penalty_vs_sharpness(rows, properties)
+    ref_sizes = tasks.reference_sizes(rows, ref_n)
+    seed_reliability, s7 = reliability.seed_reliability(rows, ref_sizes)
+    excluded = health.excluded_runs(rows)
     ours = [
         paper.OurValue(p.dataset, p.task, p.domain, p.ref_n, p.kf_m, p.d_data, p.label_sharpness, spec_key or "", "records")
         for p in properties.values()
@@ -90,7 +138,7 @@ def analyse(
     return Analysis(
         spec=spec_key,
         rows=rows,
-        ref_sizes=tasks.reference_sizes(rows, ref_n),
+        ref_sizes=ref_sizes,
         properties=properties,
         exponents=exponents,
         alpha_vs_dimension=by_dimension,
@@ -101,5 +149,7 @@ def analyse(
         bounds=health.representation_bound(rows),
         flags={r.run_id: health.run_flags(r) for r in rows},
         comparison=paper.paper_comparison(ours + paper.measurement_values(measurements)),
-        skips=skips + s1 + s2 + s3 + s4 + s5 + s6 + [s for result in series_results for s in result.skips],
+        skips=skips + s1 + s2 + s3 + s4 + s5 + s6 + s7 + [s for result in series_results for s in result.skips],
+        reliability=seed_reliability,
+        healthy=healthy_fits(rows, ref_n) if excluded else None,
     )

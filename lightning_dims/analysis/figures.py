@@ -13,6 +13,25 @@ from pathlib import Path
 
 import matplotlib
 
+__all__ = [
+    "DOMAIN_COLOURMAPS",
+    "DOMAIN_COLOURS",
+    "MARKERS",
+    "MIN_TICK_RATIO",
+    "across_tasks",
+    "by_domain",
+    "height_for",
+    "learning_curves",
+    "loss_vs_dimension",
+    "new_figure",
+    "outside_legend",
+    "penalty_vs_sharpness",
+    "plain_log_ticks",
+    "repr_vs_data",
+    "save",
+    "task_styles",
+]
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
@@ -116,7 +135,8 @@ def learning_curves(rows: Sequence[RunRow], exponents: Mapping[tuple[str, str], 
 
 def across_tasks(fit: AcrossTasks, rows: Sequence[RunRow], points: Mapping[str, tuple[float, float, tuple]],
                  law: tuple[float, float] | None, xlabel: str, ylabel: str, title: str) -> Figure:
-    """One point per task (``points``: task -> (x, y, y interval)) with the OLS line and the law's line."""
+    """One point per task (``points``: task -> (x, y, y interval)) with the random-effects line (primary), the 1/SE^2
+    sensitivity line and the law's line."""
     members = [r for r in rows if r.task in points]
     fig, axes = new_figure(title, width=7.0, height=height_for(len(points) + 2))
     ax = axes[0, 0]
@@ -127,9 +147,14 @@ def across_tasks(fit: AcrossTasks, rows: Sequence[RunRow], points: Mapping[str, 
                     capsize=3, label=task)
     xs = np.array([p[0] for p in points.values()])
     grid = np.linspace(xs.min(), xs.max(), 30)
+    re = fit.verdict.primary
+    low, high = re.slope_interval()
+    ax.plot(grid, re.intercept + re.slope * grid, color="black", linewidth=1,
+            label=f"random effects: slope {re.slope:.2f} [{low:.2f}, {high:.2f}], {fit.verdict.state}")
     low, high = fit.fit.slope_ci
     ci = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
-    ax.plot(grid, fit.fit.predict(grid), color="black", linewidth=1, label=f"{fit.fit.method.upper()}: slope {fit.fit.slope:.2f}{ci}")
+    ax.plot(grid, fit.fit.predict(grid), color="black", linestyle=":", linewidth=1,
+            label=f"sensitivity, 1/SE^2: slope {fit.fit.slope:.2f}{ci}")
     if law is not None:
         ax.plot(grid, law[0] + law[1] * grid, color="grey", linestyle="--", linewidth=1, label="the law")
     ax.set(xlabel=xlabel, ylabel=ylabel)

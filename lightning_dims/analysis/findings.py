@@ -1,23 +1,33 @@
 """The analysis in plain words: a few findings, each with its numbers, saying plainly when one does not hold.
 
 Each :class:`Finding` is a claim of the paper put to the data, the numbers behind the verdict, and
-``holds``: True when the data support the claim's direction at 95 % (the interval excludes "no
-effect"), False when they do not. Every interval behind a verdict treats as independent only what
-is independent: tasks, not the runs of one task (docs/analysis.md, "Which unit"). Each text states
-the number of tasks and of runs. The demo prints them and the report lists the same text.
+``holds``: True only when the declared test supports the claim at 95 %. Every interval behind a
+verdict treats as independent only what is independent: tasks, not the runs of one task, and the
+text states the number of datasets, tasks and runs (docs/analysis.md, "Which unit"). The demo
+prints them and the report lists the same text.
+
+**One declared primary finding per law** (``primary=True``), judged at 95 %: the first series
+varying the law's factor, else all tasks of the first arch (in name order); further series and
+archs are exploratory. Subgroup
+scopes (domain, N) never give a finding; the report shows them as exploratory with Holm-adjusted
+p values (:mod:`lightning_dims.analysis.robustness`).
 
 1. **Loss falls with N** within each task: ``alpha > 0`` with its interval above 0.
-2. **Higher d, slower learning**, per series varying d (or across all tasks when there is none):
-   weighted slope of ``alpha`` on ``1 / d_data`` above 0 (the direction), and separately whether
-   the law's slope 1 is rejected (outside the interval) or not.
-3. **Sharper labels, higher loss**, per series varying the label contrast (or across all tasks
-   when there is none): weighted slope of ``log L(N_c)`` on ``log K_F``, direction and the law's 1.
-4. **Sharper labels, more fragile**, per contrast series (else pooled): the task-level Pearson r
-   of K_F and the task's mean FGSM loss penalty above 0; the text adds the whole-task bootstrap,
-   the task-level partial r given the clean loss (or why it is refused) and the run-level r,
-   labelled descriptive.
+2. **Higher d, slower learning**: random-effects slope of ``alpha`` on ``1 / d_data``
+   (:class:`lightning_dims.analysis.verdicts.Verdict`), in three states against the law's 1:
+   consistent, rejected, uninformative; then the direction, leave one task out ("hinges on"),
+   the check clustered by dataset, the reading without the runs the health rule excludes, and the
+   1/SE^2 sensitivity line.
+3. **Sharper labels, higher loss**: the same for ``log L(N_c)`` on ``log K_F``, against the law's
+   slope at the tasks' measured d_data.
+4. **Sharper labels, more fragile**: the task-level Pearson r of K_F and the mean FGSM penalty
+   above 0 (with its task-permutation p, leave one task out, a whole-dataset bootstrap, the
+   partial r given the clean loss, the reading without excluded runs, and the tasks 80 % power needs).
 5. **d_repr <= d_data** in the paper's layer (the first recorded): runs below per task; holds when
    it holds in every run.
+
+Where the seed-to-seed reliability of K_F or d_data (:mod:`lightning_dims.analysis.reliability`)
+is below 0.9, the findings on it say so: fits on a noisy property are attenuated towards 0.
 """
 
 from __future__ import annotations
@@ -26,10 +36,31 @@ from dataclasses import dataclass
 
 from lightning_dims.analysis.analyse import Analysis
 from lightning_dims.analysis.laws import AcrossTasks
+from lightning_dims.analysis.reliability import Reliability
 from lightning_dims.analysis.stats import Interval
 from lightning_dims.analysis.tasks import centre_sizes
+from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, tasks_for_power
 
-LAW_SLOPE = 1.0
+__all__ = [
+    "DIRECTION",
+    "PAPER_FRAGILITY_R",
+    "Finding",
+    "above_zero",
+    "datasets",
+    "dimension_slows_learning",
+    "findings",
+    "interval_text",
+    "loss_falls_with_n",
+    "representation_bound",
+    "sharpness_makes_fragile",
+    "sharpness_raises_loss",
+]
+
+DIRECTION = {"holds": "the direction holds", "reversed": "the direction is reversed",
+             "not established": "the direction is not established"}
+
+PAPER_FRAGILITY_R = 0.70
+"""The paper's K_F-fragility correlation over its 11 datasets: the effect size power is stated at."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +68,8 @@ class Finding:
     claim: str
     holds: bool
     text: str
+    state: str | None = None
+    primary: bool = True
 
 
 def interval_text(interval: Interval, digits: int = 2) -> str:
@@ -48,10 +81,6 @@ def interval_text(interval: Interval, digits: int = 2) -> str:
 
 def above_zero(interval: Interval) -> bool:
     return interval[0] is not None and interval[0] > 0
-
-
-def contains(interval: Interval, value: float) -> bool:
-    return interval[0] is not None and interval[1] is not None and interval[0] <= value <= interval[1]
 
 
 def loss_falls_with_n(analysis: Analysis) -> Finding | None:
@@ -69,46 +98,103 @@ def loss_falls_with_n(analysis: Analysis) -> Finding | None:
     return Finding("loss falls with N", holds, text)
 
 
-def _slope_text(fit: AcrossTasks, what: str, where: str) -> tuple[bool, str]:
-    """The direction (interval above 0) and, separately, the law's slope (inside or outside the interval)."""
-    slope, interval = fit.fit.slope, fit.fit.slope_ci
-    holds = above_zero(interval)
-    if holds:
-        direction = f"the direction holds (slope {slope:.2f} {interval_text(interval)} > 0)"
-    elif interval[1] is not None and interval[1] < 0:
-        direction = f"the direction is reversed (slope {slope:.2f} {interval_text(interval)} < 0)"
+def datasets(n: int) -> str:
+    return f"{n} dataset" + ("" if n == 1 else "s")
+
+
+def _state_text(state: str, law_value: float, note: str) -> str:
+    if state == CONSISTENT:
+        return f"consistent with the law ({note}, {law_value:.2f}, inside the interval, which excludes 0)"
+    if state == REJECTED:
+        return f"the law's value is rejected ({note}, {law_value:.2f}, outside the interval)"
+    return f"uninformative: the interval holds both 0 and {note} ({law_value:.2f}), so the law is not established"
+
+
+def _reading(fit: AcrossTasks) -> str:
+    v = fit.verdict
+    return f"{v.state}, slope {v.primary.slope:.2f} {interval_text(v.primary.slope_interval())}"
+
+
+def _law_text(fit: AcrossTasks, what: str, where: str, primary: bool, healthy: AcrossTasks | None,
+              excluded: int, caveat: str) -> str:
+    """The verdict of one law (module docstring), in the order: scope, fit, state, direction, checks."""
+    v, re = fit.verdict, fit.verdict.primary
+    role = "primary, judged at 95%" if primary else "exploratory"
+    parts = [f"{what} {where} ({role}), over {fit.fit.n} tasks of {datasets(v.n_datasets)} ({fit.n_runs} runs): "
+             f"random-effects slope {re.slope:.2f} {interval_text(re.slope_interval())} (REML, Knapp-Hartung t, "
+             f"{re.df} d.o.f.; tau {re.tau:.2g}, largest weight {re.max_weight_share:.0%}, {re.heaviest}): "
+             f"{_state_text(v.state, v.law_value, v.law_note)}; {DIRECTION[v.direction]}."]
+    loo = v.leave_one_out
+    if loo is not None:
+        hinge = ("no single task's removal changes it" if not loo.hinges else "hinges on " + ", ".join(
+            f"{t} (without it: {st}, {d})" for t, _, _, st, d in loo.without if t in loo.hinges))
+        parts.append(f"Leave one task out: slope {loo.low:.2f} to {loo.high:.2f}; {hinge}.")
+    if v.by_dataset is not None:
+        over = v.by_dataset
+        differs = "" if v.by_dataset_state == v.state else f"; over datasets the verdict is {v.by_dataset_state}, not {v.state}"
+        parts.append(f"Clustered by dataset (CR2, {over.n_clusters} datasets, {over.dof:.1f} d.o.f.): "
+                     f"{interval_text(over.interval)}{differs}.")
     else:
-        direction = f"the direction is not established at this scale (slope {slope:.2f} {interval_text(interval)} includes 0)"
-    law = ("the law's slope 1 is not rejected (inside the interval)" if contains(interval, LAW_SLOPE)
-           else "the law's slope 1 is rejected (outside the interval)")
-    flagged = ("" if not fit.flagged else
-               f" Uninformative (SE of {fit.y} above {fit.flag_threshold:g}, down-weighted): {', '.join(fit.flagged)}.")
-    return holds, (f"{what} {where}, over {fit.fit.n} tasks ({fit.n_runs} runs), each weighted by 1/SE^2 of its {fit.y}: "
-                   f"{direction}; {law}.{flagged}")
-def dimension_slows_learning(analysis: Analysis) -> list[Finding]:
-    series = [(r.series.name, r.exponent_vs_inverse_dimension) for r in analysis.series
-              if r.series.varied == "d" and r.exponent_vs_inverse_dimension is not None]
-    if not series:
-        series = [(f"across all {arch} tasks", fit) for arch, fit in analysis.alpha_vs_dimension.items()]
+        parts.append(f"No check clustered by dataset: {v.by_dataset_refused}.")
+    if excluded:
+        parts.append(f"Without the {excluded} runs the health rule excludes: "
+                     + (_reading(healthy) if healthy is not None else "no fit (too few tasks left)") + ".")
+    parts.append(f"Sensitivity, weights 1/SE^2 with a multiplicative scale: slope {fit.fit.slope:.2f} "
+                 f"{interval_text(fit.fit.slope_ci)}.")
+    if fit.flagged:
+        parts.append(f"Uninformative points (SE of {fit.y} above {fit.flag_threshold:g}): {', '.join(fit.flagged)}.")
+    if caveat:
+        parts.append(caveat)
+    return " ".join(parts)
+
+
+def _caveat(analysis: Analysis, arch: str, quantity: str) -> str:
+    found: Reliability | None = next((r for r in analysis.reliability if r.arch == arch and r.quantity == quantity), None)
+    if found is None or found.reliable:
+        return ""
+    return (f"The task values of {quantity} (mean of {found.seeds_per_task:.0f} seeds) have a seed-to-seed reliability of "
+            f"{found.of_mean:.2f}, below 0.9: the slope is attenuated towards 0.")
+
+
+def _healthy_series(analysis: Analysis, name: str, attribute: str) -> AcrossTasks | None:
+    if analysis.healthy is None:
+        return None
+    result = next((r for r in analysis.healthy.series if r.series.name == name), None)
+    return None if result is None else getattr(result, attribute)
+
+
+def _law_findings(analysis: Analysis, claim: str, what, varied_here, attribute: str, across: dict, quantity: str,
+                  all_tasks: str) -> list[Finding]:
+    series = [(r.series.arch, r.series.name, getattr(r, attribute)) for r in analysis.series
+              if varied_here(r.series.varied) and getattr(r, attribute) is not None]
+    healthy_all = {} if analysis.healthy is None else getattr(analysis.healthy, across)
+    if series:
+        readings = [(arch, name, fit, _healthy_series(analysis, name, attribute)) for arch, name, fit in series]
+    else:
+        readings = [(arch, all_tasks.format(arch=arch), fit, healthy_all.get(arch))
+                    for arch, fit in getattr(analysis, across).items()]
+    excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
     out = []
-    for name, fit in series:
-        holds, text = _slope_text(fit, "Higher intrinsic dimension, slower learning: exponent alpha vs 1/d_data", name)
-        out.append(Finding("alpha rises with 1/d_data", holds, text))
+    for arch, name, fit, healthy in readings:
+        primary = not out  # one declared primary per law; other series and archs are exploratory
+        text = _law_text(fit, what(arch), name, primary, healthy, excluded, _caveat(analysis, arch, quantity))
+        out.append(Finding(claim, fit.verdict.state == CONSISTENT, text, fit.verdict.state, primary))
     return out
+
+
+def dimension_slows_learning(analysis: Analysis) -> list[Finding]:
+    return _law_findings(analysis, "alpha rises with 1/d_data",
+                         lambda arch: "Higher intrinsic dimension, slower learning: exponent alpha vs 1/d_data",
+                         lambda varied: varied == "d", "exponent_vs_inverse_dimension", "alpha_vs_dimension", "d_data",
+                         "across all {arch} tasks")
 
 
 def sharpness_raises_loss(analysis: Analysis) -> list[Finding]:
-    series = [(r.series.arch, r.series.name, r.centre_loss_vs_sharpness) for r in analysis.series
-              if r.series.varied != "d" and r.centre_loss_vs_sharpness is not None]
-    if not series:
-        series = [(arch, f"across all {arch} tasks (their d_data differ too)", fit)
-                  for arch, fit in analysis.loss_vs_sharpness.items()]
-    out = []
     centres = centre_sizes(analysis.rows)
-    for arch, name, fit in series:
-        holds, text = _slope_text(fit, f"Sharper labels, higher loss: log test loss at N = {centres[arch]:.0f} vs log K_F", name)
-        out.append(Finding("loss rises with K_F", holds, text))
-    return out
+    return _law_findings(analysis, "loss rises with K_F",
+                         lambda arch: f"Sharper labels, higher loss: log test loss at N = {centres[arch]:.0f} vs log K_F",
+                         lambda varied: varied != "d", "centre_loss_vs_sharpness", "loss_vs_sharpness", "log K_F",
+                         "across all {arch} tasks (their d_data differ too)")
 
 
 def _fragility_verdict(holds: bool, partial) -> str:
@@ -126,24 +212,42 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
     scopes = [(r.series.name, r.penalty) for r in analysis.series if r.series.varied != "d" and r.penalty is not None]
     if not scopes:
         scopes = [(f"all {p.arch} runs", p) for p in analysis.penalties if p.scope == "pooled"]
+    healthy = {} if analysis.healthy is None else {p.arch: p for p in analysis.healthy.penalties}
+    excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
     out = []
     for name, scope in scopes:
+        primary = not out  # one declared primary; other series and archs are exploratory
         task_r = scope.tasks_vs_sharpness
         holds = task_r is not None and above_zero(task_r.pearson_ci)
         partial = scope.tasks_partial_given_clean_loss
         parts = [("task-level r refused (fewer than 4 tasks)" if task_r is None else
-                  f"task-level Pearson r = {task_r.pearson:.2f} {interval_text(task_r.pearson_ci)} "
-                  "(one point per task: its K_F and mean penalty)")]
+                  f"task-level Pearson r = {task_r.pearson:.2f} {interval_text(task_r.pearson_ci)}, task-permutation "
+                  f"p = {task_r.permutation_p:.3g} (one point per task: its K_F and mean penalty)")]
+        if scope.task_leave_one_out is not None:
+            low, high, hinges = scope.task_leave_one_out
+            parts.append(f"leave one task out: r {low:.2f} to {high:.2f}, "
+                         + (f"hinges on {', '.join(hinges)}" if hinges else "no single task's removal changes it"))
+        if scope.dataset_bootstrap is not None:
+            parts.append(f"whole-dataset bootstrap of the task-level r ({scope.n_datasets} datasets) "
+                         f"{interval_text(scope.dataset_bootstrap.ci)}")
         if scope.task_bootstrap is not None:
             parts.append(f"whole-task bootstrap of the run-level r {interval_text(scope.task_bootstrap.ci)}")
         parts.append(f"task-level partial r given the clean test loss {partial.r:.2f} {interval_text(partial.ci)}"
                      if partial is not None else
                      f"a task-level partial r given the clean loss is refused ({scope.n_tasks} tasks: its interval "
                      f"needs 5)")
+        other = healthy.get(scope.arch) if name.startswith("all ") else None
+        if excluded and other is not None and other.tasks_vs_sharpness is not None:
+            parts.append(f"without the {excluded} runs the health rule excludes: r = {other.tasks_vs_sharpness.pearson:.2f} "
+                         f"{interval_text(other.tasks_vs_sharpness.pearson_ci)} over {other.n_tasks} tasks")
+        role = "primary, judged at 95%" if primary else "exploratory"
         out.append(Finding("FGSM penalty rises with K_F", holds,
-                           f"Sharper labels, more fragile ({name}): FGSM loss penalty vs K_F over {scope.n_tasks} tasks "
-                           f"({scope.n_runs} runs): {'; '.join(parts)}. {_fragility_verdict(holds, partial)} "
-                           f"Descriptive, runs are not independent: run-level r = {scope.vs_sharpness.pearson:.2f}."))
+                           f"Sharper labels, more fragile ({name}; {role}): FGSM loss penalty vs K_F over {scope.n_tasks} "
+                           f"tasks of {datasets(scope.n_datasets)} ({scope.n_runs} runs): {'; '.join(parts)}. "
+                           f"{_fragility_verdict(holds, partial)} At the paper's r = {PAPER_FRAGILITY_R:.2f}, 80% power "
+                           f"needs {tasks_for_power(PAPER_FRAGILITY_R)} tasks. Descriptive, runs are not independent: "
+                           f"run-level r = {scope.vs_sharpness.pearson:.2f}.",
+                           "holds" if holds else "not established", primary))
     return out
 
 

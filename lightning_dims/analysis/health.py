@@ -11,6 +11,12 @@ Per run (final weights on the test set, ``test``; best-validation weights, ``tes
   than ``FINAL_WORSE_RATIO`` times (needs ``test_best``): the run ended on an unstable epoch and
   its final loss overstates what it learned.
 
+**The health rule** (declared before the verdicts; :func:`excluded_runs`): a run is excluded from
+the verdicts' second reading when it did not learn (*not learned*, or no test accuracy), or when
+its test set differs in size from the arch's most common one (its task is off the scope's
+protocol: BreastMNIST's test set of 100 images against 500). Every verdict is shown with all runs
+and without the excluded ones, and the excluded runs are listed with their reason.
+
 **Representation bound** (paper.md §1, §2.3): per layer, how many runs have ``d_repr <= d_data``,
 with d_data of that run's own training set (the images the representation was learned from).
 Runs of one task are not independent (they share its data; in the stored reproduction the
@@ -22,12 +28,27 @@ which are independent), and the fraction of runs with a whole-task bootstrap int
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.stats import FitError, GroupBootstrap, Proportion, group_bootstrap, proportion, weighted_mean
 from lightning_dims.analysis.tasks import positive
+
+__all__ = [
+    "CHANCE_BAND",
+    "FINAL_WORSE_RATIO",
+    "LEARNED_MARGIN",
+    "PENULTIMATE_LAYERS",
+    "RANKS_WELL",
+    "ReprBound",
+    "chance",
+    "excluded_runs",
+    "learned",
+    "representation_bound",
+    "run_flags",
+]
 
 LEARNED_MARGIN = 0.15
 CHANCE_BAND = 0.1
@@ -57,6 +78,25 @@ def run_flags(row: RunRow) -> list[str]:
     if positive(row.best_loss) and positive(row.test_loss) and row.test_loss > FINAL_WORSE_RATIO * row.best_loss:
         flags.append("final epoch worse")
     return flags
+
+
+def excluded_runs(rows: Sequence[RunRow]) -> dict[str, str]:
+    """run id -> why the health rule (module docstring) excludes it from the verdicts' second reading."""
+    out = {}
+    for arch in {r.arch for r in rows}:
+        mine = [r for r in rows if r.arch == arch]
+        sizes = Counter(r.n_test for r in mine if r.n_test is not None)
+        usual = sizes.most_common(1)[0][0] if sizes else None
+        for row in mine:
+            reasons = []
+            if usual is not None and row.n_test is not None and row.n_test != usual:
+                reasons.append(f"off protocol (test set of {row.n_test} images; most runs {usual})")
+            if not learned(row):
+                reasons.append("no test accuracy" if row.test_acc is None else
+                               f"not learned (test accuracy {row.test_acc:.3f} < {chance(row) + LEARNED_MARGIN:.2f})")
+            if reasons:
+                out[row.run_id] = "; ".join(reasons)
+    return out
 
 
 @dataclass(frozen=True)

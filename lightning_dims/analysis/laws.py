@@ -12,16 +12,26 @@
   slope ``b`` for medical than for natural images. Fitting at each N separately keeps the fall of
   the loss with N out of the slope.
 
-**Weights.** Each task's point (its alpha, its log L(N_c)) is itself a fit over a few runs, with
-standard errors from 0.07 to 2 in the stored reproduction. The across-task fits are therefore
-weighted least squares with weights ``1 / SE^2`` of the task's fitted point
+**Random effects (primary).** Each task's point (its alpha, its log L(N_c)) is itself a fit over
+a few runs, with standard errors from 0.07 to 2 in the stored reproduction, and tasks scatter
+around any line by more than those errors say. The across-task fits are therefore random-effects
+meta-regressions (:mod:`lightning_dims.analysis.meta`: REML tau^2, Knapp-Hartung t with ``n - 2``
+degrees of freedom, PyMARE); each reports tau and the largest weight share, and is read as a
+:class:`lightning_dims.analysis.verdicts.Verdict`: consistent / rejected / uninformative against
+the law's value, leave one task out, and a check clustered by dataset.
+
+**The law's value.** alpha vs 1/d_data: 1. log L(N_c) vs log K_F: 1 only at equal d_data; with the
+tasks' measured d_data the law predicts ``log L_i = log K_F_i - log(N_c) / d_i + a``, so its slope
+over these tasks is the OLS slope of ``log K_F_i - log(N_c) / d_i`` on ``log K_F_i``
+(:func:`law_loss_slope`), which is what the fitted slope is compared with.
+
+**Sensitivity.** The earlier fit, weights ``1 / SE^2`` with a multiplicative scale
 (:func:`lightning_dims.analysis.stats.fit_weighted_line`: scale ``max(1, chi2 / (n - 2))``, t
-intervals); the errors of d_data and K_F (one measurement per task) are not modelled. A task
-whose point has a standard error above :data:`UNINFORMATIVE_SE` is **flagged** as uninformative
-and named: it stays in the fit, where its weight is already at most ``1 / threshold^2``
-(down-weighted, not dropped, so no task is removed by a rule chosen after seeing the data). A
-standard error below :data:`SE_FLOOR` (a curve through its points exactly) is raised to it, so
-such a point weighs the most, but finitely.
+intervals), stays as a labelled sensitivity line: it keeps the weight ratios of the per-task
+errors however much tasks scatter. The errors of d_data and K_F (one measurement per task) are
+not modelled. A task whose point has a standard error above :data:`UNINFORMATIVE_SE` is
+**flagged** as uninformative and named; it stays in the fits. A standard error below
+:data:`SE_FLOOR` (a curve through its points exactly) is raised to it.
 
 Fig. 2 is fitted to task means (the mean log loss of a task's runs at that N: one point per
 task), so seeds of one task do not count as independent tasks.
@@ -36,13 +46,31 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line, fit_weighted_line, group_means
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties, positive
+from lightning_dims.analysis.verdicts import Verdict, verdict
 
+__all__ = [
+    "LAW_SLOPE",
+    "SE_FLOOR",
+    "UNINFORMATIVE_SE",
+    "AcrossTasks",
+    "DimensionSlope",
+    "centre_loss_vs_sharpness",
+    "exponent_vs_inverse_dimension",
+    "law_loss_slope",
+    "loss_vs_dimension_at_each_n",
+]
+
+
+LAW_SLOPE = 1.0
+"""The law's slope of alpha on 1/d_data (and of log L on log K_F at equal d_data)."""
 
 SE_FLOOR = 1e-6
 """Smallest standard error a task's point is weighted with (exact fits have 0)."""
@@ -55,8 +83,9 @@ interval then spans more than +-1, ten times the law's alpha = 1/d_data ~ 0.1 at
 
 @dataclass(frozen=True)
 class AcrossTasks:
-    """A weighted line fit over tasks (``tasks`` in point order, ``se`` their points' standard errors),
-    with the (unweighted) correlation when there are 4+ tasks; ``flagged``: tasks whose point is uninformative."""
+    """A law over tasks (``tasks`` in point order, ``se`` their points' standard errors): ``verdict`` (random
+    effects, primary), ``fit`` (1/SE^2 with a multiplicative scale: the sensitivity line), the (unweighted)
+    correlation when there are 4+ tasks; ``flagged``: tasks whose point is uninformative."""
 
     arch: str
     x: str
@@ -66,29 +95,47 @@ class AcrossTasks:
     n_runs: int
     fit: LineFit
     correlation: Correlation | None
+    verdict: Verdict
     flagged: tuple[str, ...] = ()
     flag_threshold: float | None = None
 
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "x": self.x, "y": self.y, "tasks": list(self.tasks), "se": list(self.se),
+                "n_runs": self.n_runs, "verdict": self.verdict.to_dict(), "sensitivity_fit": asdict(self.fit),
+                "fit": asdict(self.fit), "correlation": None if self.correlation is None else asdict(self.correlation),
+                "flagged": list(self.flagged), "flag_threshold": self.flag_threshold}
 
-def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float, float, int]],
-            skips: list[Skip]) -> AcrossTasks | None:
-    """Points are (task, x, y, SE of y, runs behind y)."""
+
+def _across(arch: str, x_name: str, y_name: str, points: list[tuple[str, float, float, float, int, str]],
+            skips: list[Skip], law_value: float = LAW_SLOPE, law_note: str = "the law's slope") -> AcrossTasks | None:
+    """Points are (task, x, y, SE of y, runs behind y, dataset)."""
     scope = f"{arch}: {y_name} vs {x_name}"
-    points = [(task, x, y, max(se, SE_FLOOR), runs) for task, x, y, se, runs in points]
+    points = [(task, x, y, max(se, SE_FLOOR), runs, dataset) for task, x, y, se, runs, dataset in points]
+    xs, ys, ses = [p[1] for p in points], [p[2] for p in points], [p[3] for p in points]
     try:
-        fit = fit_weighted_line([p[1] for p in points], [p[2] for p in points], [p[3] for p in points])
+        fit = fit_weighted_line(xs, ys, ses)
+        judged = verdict(xs, ys, ses, [p[0] for p in points], [p[5] for p in points], law_value, law_note)
     except FitError as error:
         skips.append(Skip("across-task fit", scope, f"{error} (tasks: {', '.join(p[0] for p in points) or 'none'})"))
         return None
+    if judged.by_dataset_refused:
+        skips.append(Skip("check clustered by dataset", scope, judged.by_dataset_refused))
     correlation = None
     try:
-        correlation = correlate([p[1] for p in points], [p[2] for p in points])
+        correlation = correlate(xs, ys, task_level=True)
     except FitError as error:
         skips.append(Skip("across-task correlation", scope, str(error)))
     threshold = UNINFORMATIVE_SE.get(y_name)
     flagged = tuple(p[0] for p in points if threshold is not None and p[3] > threshold)
     return AcrossTasks(arch, x_name, y_name, tuple(p[0] for p in points), tuple(p[3] for p in points),
-                       sum(p[4] for p in points), fit, correlation, flagged, threshold)
+                       sum(p[4] for p in points), fit, correlation, judged, flagged, threshold)
+
+
+def law_loss_slope(log_k_f: Sequence[float], d_data: Sequence[float], centre_n: float) -> float:
+    """The law's slope of log L(N_c) on log K_F over these tasks: OLS slope of ``log K_F - log(N_c) / d`` on ``log K_F``."""
+    x = np.asarray(log_k_f, dtype=np.float64)
+    predicted = x - math.log(centre_n) / np.asarray(d_data, dtype=np.float64)
+    return float(np.polyfit(x, predicted, 1)[0]) if np.ptp(x) > 0 else LAW_SLOPE
 
 
 def exponent_vs_inverse_dimension(
@@ -98,11 +145,11 @@ def exponent_vs_inverse_dimension(
     out, skips = {}, []
     for arch in sorted({arch for arch, _ in exponents}):
         points = [
-            (task, 1.0 / properties[(a, task)].d_data, e.alpha, e.fit.slope_se, e.n_runs)
+            (task, 1.0 / properties[(a, task)].d_data, e.alpha, e.fit.slope_se, e.n_runs, properties[(a, task)].dataset)
             for (a, task), e in exponents.items()
             if a == arch and (a, task) in properties and positive(properties[(a, task)].d_data)
         ]
-        fit = _across(arch, "1/d_data", "alpha", points, skips)
+        fit = _across(arch, "1/d_data", "alpha", points, skips, LAW_SLOPE, "the law's slope")
         if fit is not None:
             out[arch] = fit
     return out, skips
@@ -116,11 +163,17 @@ def centre_loss_vs_sharpness(
     for arch in sorted({arch for arch, _ in exponents}):
         points = [
             (task, math.log(properties[(a, task)].label_sharpness), math.log(e.loss_at_centre),
-             e.fit.mean_se_at(math.log(e.centre_n)), e.n_runs)
+             e.fit.mean_se_at(math.log(e.centre_n)), e.n_runs, properties[(a, task)].dataset)
             for (a, task), e in exponents.items()
             if a == arch and (a, task) in properties and positive(properties[(a, task)].label_sharpness)
         ]
-        fit = _across(arch, "log K_F", "log L(N_c)", points, skips)
+        centre = next((e.centre_n for (a, _), e in exponents.items() if a == arch), 1.0)
+        d_data = [properties[(arch, p[0])].d_data for p in points]
+        if all(positive(d) for d in d_data) and len(points) >= 2:
+            law, note = law_loss_slope([p[1] for p in points], d_data, centre), "the law's slope at the tasks' measured d_data"
+        else:
+            law, note = LAW_SLOPE, "the law's slope at equal d_data (some task has no d_data)"
+        fit = _across(arch, "log K_F", "log L(N_c)", points, skips, law, note)
         if fit is not None:
             out[arch] = fit
     return out, skips

@@ -17,6 +17,19 @@ from dataclasses import dataclass
 
 from lightning_dims.analysis.stats import FitError, Ratio, geometric_mean_ratio
 
+__all__ = [
+    "K_F_DEFINITION_NOTE",
+    "PAPER_FIGURE_1",
+    "PAPER_KF_UNIT",
+    "ComparisonRow",
+    "DomainRatio",
+    "OurValue",
+    "PaperValue",
+    "domain_ratio",
+    "measurement_values",
+    "paper_comparison",
+]
+
 PAPER_KF_UNIT = 1e-4
 
 

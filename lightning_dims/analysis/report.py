@@ -24,7 +24,38 @@ from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, Do
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import Correlation, Interval
 from lightning_dims.analysis.tasks import centre_sizes
+from lightning_dims.analysis.verdicts import holm
 from lightning_dims.utils import atomic_write
+
+__all__ = [
+    "ACROSS_HEADER",
+    "ACROSS_NOTE",
+    "VERDICT_HEADER",
+    "across_rows",
+    "alpha_figure",
+    "centre_figure",
+    "ci",
+    "comparison_table",
+    "correlation_cells",
+    "figure_paths",
+    "fits_json",
+    "flagged_cell",
+    "fmt",
+    "health_lines",
+    "images",
+    "penalty_table",
+    "permutation_cell",
+    "ratio_note",
+    "reliability_lines",
+    "report_lines",
+    "runs_table",
+    "series_table",
+    "table",
+    "task_table",
+    "verdict_cells",
+    "with_ci",
+    "write_report",
+]
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -59,17 +90,35 @@ def flagged_cell(fit: AcrossTasks) -> str:
     return ", ".join(f"{task} (SE {se:.2g})" for task, se in zip(fit.tasks, fit.se) if task in fit.flagged) or "none"
 
 
+def verdict_cells(f: AcrossTasks) -> list[str]:
+    """Random-effects slope, tau, largest weight, state vs the law's value, leave-one-out, by dataset, sensitivity."""
+    v, re = f.verdict, f.verdict.primary
+    loo = v.leave_one_out
+    return [with_ci(re.slope, re.slope_interval()), fmt(re.tau, 2), f"{re.max_weight_share:.0%} ({re.heaviest})",
+            f"{v.state} (law {v.law_value:.2f})",
+            "n/a" if loo is None else f"{loo.low:.3g} .. {loo.high:.3g}; hinges on: {', '.join(loo.hinges) or 'none'}",
+            (f"refused" if v.by_dataset is None else
+             f"{ci(v.by_dataset.interval)} ({v.by_dataset.n_clusters} datasets, {v.by_dataset.dof:.1f} d.o.f.; {v.by_dataset_state})"),
+            with_ci(f.fit.slope, f.fit.slope_ci)]
+
+
 def across_rows(fits: Mapping[str, AcrossTasks]) -> list[list[str]]:
-    return [
-        [arch, f.fit.n, f.n_runs, with_ci(f.fit.slope, f.fit.slope_ci), with_ci(f.fit.intercept, f.fit.intercept_ci),
-         fmt(f.fit.r2, 2), *correlation_cells(f.correlation), flagged_cell(f)]
-        for arch, f in fits.items()
-    ]
+    return [[arch, f.fit.n, f.verdict.n_datasets, f.n_runs, *verdict_cells(f), *correlation_cells(f.correlation),
+             permutation_cell(f.correlation), flagged_cell(f)] for arch, f in fits.items()]
 
 
-ACROSS_HEADER = ["arch", "tasks", "runs", "WLS slope [95% CI]", "intercept [95% CI]", "weighted R^2",
-                 "Pearson r [95% CI]", "Spearman rho [95% CI]", "uninformative (down-weighted)"]
-ACROSS_NOTE = ("Weighted least squares, each task weighted by 1/SE^2 of its fitted point, scale max(1, chi2/(n-2)); "
+def permutation_cell(c: Correlation | None) -> str:
+    return "n/a" if c is None or c.permutation_p is None else fmt(c.permutation_p, 2)
+
+
+VERDICT_HEADER = ["random-effects slope [95% CI]", "tau", "largest weight", "state", "leave one task out: slope range",
+                  "clustered by dataset [95% CI]", "sensitivity: 1/SE^2 slope [95% CI]"]
+ACROSS_HEADER = ["arch", "tasks", "datasets", "runs", *VERDICT_HEADER, "Pearson r [95% CI]", "Spearman rho [95% CI]",
+                 "task-permutation p", "uninformative"]
+ACROSS_NOTE = ("Primary: random-effects meta-regression over tasks (REML tau^2, Knapp-Hartung t with n - 2 d.o.f., PyMARE); "
+               "state: consistent (the interval excludes 0 and holds the law's value), rejected (excludes the law's value), "
+               "uninformative (holds both). Clustered by dataset: the same fit with CR2 cluster-robust errors by dataset, "
+               "Satterthwaite d.o.f. Sensitivity: each task weighted by 1/SE^2 of its point, scale max(1, chi2/(n-2)). "
                "Pearson and Spearman are of the unweighted task points. A task whose point has a standard error above "
                "{threshold} is flagged as uninformative.")
 
@@ -167,14 +216,20 @@ def penalty_table(analysis: Analysis) -> list[str]:
     for p in analysis.penalties:
         task_r, partial, boot = p.tasks_vs_sharpness, p.tasks_partial_given_clean_loss, p.task_bootstrap
         run_partial = p.partial_given_clean_loss
-        rows.append([p.arch, p.scope, p.n_tasks, p.n_runs,
+        loo = p.task_leave_one_out
+        rows.append([p.arch, p.scope + (" (exploratory)" if p.exploratory else " (primary)"), p.n_datasets, p.n_tasks, p.n_runs,
                      "refused" if task_r is None else with_ci(task_r.pearson, task_r.pearson_ci, 2),
+                     permutation_cell(task_r), "-" if not p.exploratory else fmt(p.holm_p, 2),
+                     "n/a" if loo is None else f"{loo[0]:.2f} .. {loo[1]:.2f}; hinges on: {', '.join(loo[2]) or 'none'}",
+                     "n/a" if p.dataset_bootstrap is None else ci(p.dataset_bootstrap.ci, 2),
                      "refused" if partial is None else with_ci(partial.r, partial.ci, 2),
                      "n/a" if boot is None else ci(boot.ci, 2),
                      fmt(p.vs_sharpness.pearson, 2),
                      "n/a" if p.vs_log_clean_loss is None else fmt(p.vs_log_clean_loss.pearson, 2),
                      "n/a" if run_partial is None else fmt(run_partial.r, 2)])
-    header = ["arch", "scope", "tasks", "runs", "task-level r [95% CI]", "task-level partial r given log clean loss [95% CI]",
+    header = ["arch", "scope", "datasets", "tasks", "runs", "task-level r [95% CI]", "task-permutation p",
+              "Holm-adjusted p (exploratory scopes)", "leave one task out: r range",
+              "whole-dataset bootstrap of task r [95% CI]", "task-level partial r given log clean loss [95% CI]",
               "whole-task bootstrap of run r [95% CI]", "run r (descriptive)", "run r with log clean loss (descriptive)",
               "run partial r (descriptive)"]
     return table(header, rows)
@@ -187,17 +242,18 @@ def series_table(analysis: Analysis) -> list[str]:
         for label, fit in (("alpha vs 1/d_data", result.exponent_vs_inverse_dimension),
                            ("log L(N_c) vs log K_F", result.centre_loss_vs_sharpness)):
             if fit is not None:
-                rows.append([name, label, fit.fit.n, fit.n_runs, with_ci(fit.fit.slope, fit.fit.slope_ci), fmt(fit.fit.r2, 2),
-                             *correlation_cells(fit.correlation), flagged_cell(fit)])
+                rows.append([name, label, fit.fit.n, fit.n_runs, *verdict_cells(fit), *correlation_cells(fit.correlation),
+                             flagged_cell(fit)])
         penalty = result.penalty
         if penalty is not None:
             c, partial = penalty.tasks_vs_sharpness, penalty.tasks_partial_given_clean_loss
-            rows.append([name, "FGSM penalty vs K_F (task means)", penalty.n_tasks, penalty.n_runs, "-", "-",
+            blank = ["-"] * len(VERDICT_HEADER)
+            rows.append([name, "FGSM penalty vs K_F (task means)", penalty.n_tasks, penalty.n_runs, *blank,
                          *(correlation_cells(c) if c is not None else ["refused", "refused"]), "-"])
-            rows.append([name, "  partial r given log clean loss (task means)", penalty.n_tasks, penalty.n_runs, "-", "-",
+            rows.append([name, "  partial r given log clean loss (task means)", penalty.n_tasks, penalty.n_runs, *blank,
                          "refused" if partial is None else with_ci(partial.r, partial.ci, 2), "-", "-"])
-    return table(["series", "fit", "tasks", "runs", "WLS slope [95% CI]", "weighted R^2", "Pearson r [95% CI]",
-                  "Spearman rho [95% CI]", "uninformative (down-weighted)"], rows)
+    return table(["series", "fit", "tasks", "runs", *VERDICT_HEADER, "Pearson r [95% CI]", "Spearman rho [95% CI]",
+                  "uninformative"], rows)
 
 
 def comparison_table(analysis: Analysis) -> list[str]:
@@ -233,6 +289,32 @@ def ratio_note(ratio: DomainRatio | None) -> list[str]:
                 f"{value}. The paper: about 2.5 over its 11 datasets.{left}"]
 
 
+def reliability_lines(analysis: Analysis) -> list[str]:
+    rows = [[r.arch, r.quantity, r.n_tasks, f"{r.seeds_per_task:.1f}", fmt(r.single_seed, 2), fmt(r.of_mean, 2),
+             "yes" if r.reliable else "no: fits on it are attenuated towards 0"] for r in analysis.reliability]
+    return (["## Seed-to-seed reliability of K_F and d_data", "",
+             "One-way intraclass correlation over tasks of the single-seed values at the reference N (ICC(1)), and of "
+             "their mean over the seeds, the value every table and finding here uses (ICC(1, k) = 1 - 1/F). Below 0.9 a "
+             "property ranks tasks too noisily: measure it with a larger M or more seeds.", ""]
+            + (table(["arch", "quantity", "tasks", "seeds per task", "ICC(1): one seed", "ICC(1, k): the mean used",
+                      "at least 0.9"], rows) if rows else
+               ["Not measurable here: it needs 2 tasks with 2 or more seeds at the reference N (see Skipped)."]) + [""])
+
+
+def health_lines(analysis: Analysis) -> list[str]:
+    lines = ["## The health rule: runs excluded from the verdicts' second reading", "",
+             f"Declared before the verdicts: a run is excluded when it did not learn (test accuracy below chance + "
+             f"{LEARNED_MARGIN}) or when its test set differs in size from most runs' (its task is off the protocol). "
+             "Every verdict above is stated with all runs and without these.", ""]
+    if analysis.healthy is None:
+        return lines + ["No run is excluded.", ""]
+    by_run = {r.run_id: r for r in analysis.rows}
+    return lines + table(["arch", "task", "N", "seed", "reason"],
+                         [[by_run[run].arch, by_run[run].task, by_run[run].n_train, by_run[run].seed, why]
+                          for run, why in sorted(analysis.healthy.excluded.items(),
+                                                 key=lambda item: (by_run[item[0]].task, by_run[item[0]].n_train))]) + [""]
+
+
 def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Sequence) -> list[str]:
     flagged = sum(1 for f in analysis.flags.values() if f)
     lines = ["# lightning-dims report", ""]
@@ -241,6 +323,7 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
               f"{len(analysis.skips)} fits or values skipped (see Skipped). Statistics and intervals: docs/analysis.md.", ""]
     lines += ["## Findings", ""] + [f"- {f.text}" for f in listed] + [""]
     lines += ["## Tasks: one K_F and d_data each, and the learning-curve exponent", ""] + task_table(analysis) + [""]
+    lines += reliability_lines(analysis)
     lines += images(paths["curves"], "learning curves")
     lines += ["## The law across tasks", "", "Exponent alpha against 1/d_data (the law: slope 1, intercept 0):", ""]
     lines += table(ACROSS_HEADER, across_rows(analysis.alpha_vs_dimension))
@@ -253,11 +336,18 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
         lines += images(paths["series"], "series")
     lines += ["## Test loss vs d_data at each N (the paper's Fig. 2)", "",
               "Per domain and training size: log L = a + b d_data over the tasks at that N (one point per task: the mean "
-              "log loss of its runs there), d_data at the reference N.", ""]
-    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2"],
-                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2)]
-                    for s in analysis.fig2]) + [""] + images(paths["fig2"], "Fig. 2")
+              "log loss of its runs there), d_data at the reference N. Every (domain, N) scope is exploratory: its p "
+              "(t test of b = 0) is Holm-adjusted over the scopes shown.", ""]
+    holm_p = holm([s.fit.p_value for s in analysis.fig2])
+    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2", "p", "Holm p"],
+                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2),
+                     fmt(s.fit.p_value, 2), fmt(adjusted, 2)] for s, adjusted in zip(analysis.fig2, holm_p)])
+    lines += [""] + images(paths["fig2"], "Fig. 2")
     lines += ["## Robustness: FGSM loss penalty vs K_F", "",
+              "The pooled scope is the declared primary one; the domain and N scopes are exploratory, with their "
+              "task-permutation p Holm-adjusted over the exploratory scopes shown. The leave-one-task-out range and the "
+              "whole-dataset bootstrap (tasks resampled by dataset) are checks on the task-level r.",
+              "",
               "K_F is one value per task, so the task is the unit: the task-level r and partial r use one point per task "
               "(its K_F, the mean penalty L_attacked - L_clean in nats and mean log clean loss of its runs in the scope); "
               "the whole-task bootstrap resamples tasks, not runs. Run-level r (every run a point) is descriptive only: "
@@ -276,6 +366,7 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
     lines += ["", "d_data of each run's own training set. Runs of one task are not independent: the interval over tasks "
                   "is Clopper-Pearson over tasks, the run fraction's interval resamples whole tasks.", ""]
     lines += images(paths["repr"], "d_repr vs d_data")
+    lines += health_lines(analysis)
     lines += ["## Runs: final weights (test) and best-validation weights (test_best) on the test set", "",
               f"Flags: *not learned*: test accuracy below chance + {LEARNED_MARGIN} (chance = 1/classes, test sets are "
               f"class-balanced); *miscalibrated*: accuracy within {CHANCE_BAND} of chance with AUROC >= {RANKS_WELL}; "
@@ -301,10 +392,17 @@ def fits_json(analysis: Analysis, listed: Sequence) -> dict:
         "findings": [asdict(f) for f in listed],
         "task_properties": keyed(analysis.properties),
         "exponents": keyed(analysis.exponents),
-        "alpha_vs_inverse_d_data": {a: asdict(f) for a, f in analysis.alpha_vs_dimension.items()},
-        "centre_loss_vs_log_k_f": {a: asdict(f) for a, f in analysis.loss_vs_sharpness.items()},
+        "alpha_vs_inverse_d_data": {a: f.to_dict() for a, f in analysis.alpha_vs_dimension.items()},
+        "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in analysis.loss_vs_sharpness.items()},
+        "seed_reliability": [{**asdict(r), "reliable": r.reliable} for r in analysis.reliability],
+        "health_rule": None if (h := analysis.healthy) is None else {
+            "excluded": h.excluded, "n_runs_kept": h.n_runs,
+            "alpha_vs_inverse_d_data": {a: f.to_dict() for a, f in h.alpha_vs_dimension.items()},
+            "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in h.loss_vs_sharpness.items()},
+            "penalty_vs_k_f": [p.to_dict() for p in h.penalties]},
         "series": [s.to_dict() for s in analysis.series],
-        "fig2_loss_vs_d_data": [asdict(s) for s in analysis.fig2],
+        "fig2_loss_vs_d_data": [{**asdict(s), "exploratory": True, "holm_p": p}
+                                for s, p in zip(analysis.fig2, holm([s.fit.p_value for s in analysis.fig2]))],
         "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
         "representation_bound": [asdict(b) for b in analysis.bounds],
         "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},

@@ -16,15 +16,25 @@ unit of inference. Per scope (below) and arch:
   penalty with its task's K_F and with its ``log L_clean``, and their partial r. Shown, never used
   for a verdict.
 
-Scopes: ``pooled`` (every run; the paper's r = 0.70 pools its 11 datasets), ``domain <name>``,
-``N = <n>`` (the runs at one training size).
+* **leave one task out** (on the task-level r): the range of r without each task, and the tasks
+  whose removal moves the r's interval across 0 (``hinges``).
+* **whole-dataset bootstrap** of the task-level r: the tasks' points resampled by whole dataset
+  (class pairs of one dataset are not independent), percentile interval.
+
+Scopes: ``pooled`` (every run; the paper's r = 0.70 pools its 11 datasets) is the declared
+primary scope; ``domain <name>`` and ``N = <n>`` (the runs at one training size) are
+exploratory, and their task-level permutation p values are Holm-adjusted over the exploratory
+scopes of the arch (``holm_p``; :func:`lightning_dims.analysis.verdicts.holm`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy import stats
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
@@ -40,6 +50,16 @@ from lightning_dims.analysis.stats import (
     weighted_pearson,
 )
 from lightning_dims.analysis.tasks import TaskProperties, positive
+from lightning_dims.analysis.verdicts import holm
+
+__all__ = [
+    "PenaltyScope",
+    "adjust_exploratory",
+    "penalty_points",
+    "penalty_scope",
+    "penalty_vs_sharpness",
+    "task_leave_one_out",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,11 @@ class PenaltyScope:
     vs_log_clean_loss: Correlation | None
     partial_given_clean_loss: PartialCorrelation | None
     refused: tuple[str, ...] = ()
+    n_datasets: int = 0
+    task_leave_one_out: tuple[float, float, tuple[str, ...]] | None = None
+    dataset_bootstrap: GroupBootstrap | None = None
+    exploratory: bool = False
+    holm_p: float | None = None
 
     def to_dict(self) -> dict:
         def maybe(value):
@@ -71,6 +96,12 @@ class PenaltyScope:
                                       "vs_log_clean_loss": maybe(self.vs_log_clean_loss),
                                       "partial_given_clean_loss": maybe(self.partial_given_clean_loss)},
             "refused": list(self.refused),
+            "n_datasets": self.n_datasets,
+            "exploratory": self.exploratory,
+            "holm_adjusted_permutation_p": self.holm_p,
+            "task_leave_one_out": None if self.task_leave_one_out is None else {
+                "range": list(self.task_leave_one_out[:2]), "hinges": list(self.task_leave_one_out[2])},
+            "whole_dataset_bootstrap_of_task_r": maybe(self.dataset_bootstrap),
         }
 
 
@@ -94,6 +125,32 @@ def _attempt(compute, refused: list[str], label: str):
         return None
 
 
+def _pearson_above_zero(x: Sequence[float], y: Sequence[float]) -> tuple[float, bool]:
+    """(Pearson r, whether its 95 % Fisher interval lies above 0): ``scipy.stats.pearsonr``, no rank bootstrap."""
+    result = stats.pearsonr(x, y)
+    return float(result.statistic), bool(result.confidence_interval().low > 0)
+
+
+def task_leave_one_out(x: Sequence[float], y: Sequence[float], tasks: Sequence[str]
+                       ) -> tuple[float, float, tuple[str, ...]] | None:
+    """(lowest r, highest r, tasks whose removal moves the Fisher interval across 0) over fits without one task;
+    None below 5 tasks (4 must remain for an interval) or when a remaining set has no spread."""
+    if len(tasks) < 5:
+        return None
+    _, above = _pearson_above_zero(x, y)
+    values, hinges = [], []
+    for i, task in enumerate(tasks):
+        keep = [j for j in range(len(tasks)) if j != i]
+        kx, ky = [x[j] for j in keep], [y[j] for j in keep]
+        if np.ptp(kx) == 0 or np.ptp(ky) == 0:
+            continue
+        r, other = _pearson_above_zero(kx, ky)
+        values.append(r)
+        if other != above:
+            hinges.append(task)
+    return (min(values), max(values), tuple(hinges)) if values else None
+
+
 def penalty_scope(arch: str, name: str, points: list[tuple[RunRow, float]], skips: list[Skip]) -> PenaltyScope | None:
     """The statistics of one scope's points (``penalty_points``); None, with a skip, when not even the run-level r exists."""
     where = f"{arch} {name}"
@@ -110,18 +167,25 @@ def penalty_scope(arch: str, name: str, points: list[tuple[RunRow, float]], skip
     vs_clean = _attempt(lambda: correlate(log_clean, penalty), refused, "run-level r with log clean loss")
     partial = _attempt(lambda: partial_correlation(k_f, penalty, log_clean, covariate="log clean loss"), refused,
                        "run-level partial r")
-    _, task_k_f = group_means(k_f, tasks)
+    names, task_k_f = group_means(k_f, tasks)
     _, task_penalty = group_means(penalty, tasks)
     _, task_log_clean = group_means(log_clean, tasks)
+    dataset_of = {r.task: r.dataset for r, _ in points}
+    datasets = [dataset_of[name] for name in names]
     n_tasks = len(task_k_f)
-    by_task = _attempt(lambda: correlate(task_k_f, task_penalty), refused, f"task-level r ({n_tasks} tasks)")
+    by_task = _attempt(lambda: correlate(task_k_f, task_penalty, task_level=True), refused, f"task-level r ({n_tasks} tasks)")
+    loo = None if by_task is None else _attempt(lambda: task_leave_one_out(task_k_f, task_penalty, names), refused,
+                                                "task-level r, leave one task out")
+    by_dataset = (None if by_task is None else
+                  _attempt(lambda: group_bootstrap(weighted_pearson, (task_k_f, task_penalty), datasets), refused,
+                           "whole-dataset bootstrap of the task-level r"))
     by_task_partial = _attempt(
         lambda: partial_correlation(task_k_f, task_penalty, task_log_clean, covariate="log clean loss"), refused,
         f"task-level partial r ({n_tasks} tasks; its Fisher interval has n - 4 = {n_tasks - 4} degrees of freedom)")
     bootstrap = _attempt(lambda: group_bootstrap(weighted_pearson, (k_f, penalty), tasks), refused, "whole-task bootstrap")
     skips.extend(Skip("penalty vs K_F", where, why) for why in refused)
     return PenaltyScope(arch, name, len(points), n_tasks, by_task, by_task_partial, bootstrap, vs_sharpness, vs_clean,
-                        partial, tuple(refused))
+                        partial, tuple(refused), len(set(datasets)), loo, by_dataset)
 
 
 def penalty_vs_sharpness(
@@ -135,8 +199,16 @@ def penalty_vs_sharpness(
         named = [("pooled", mine)]
         named += [(f"domain {d}", [(r, k) for r, k in mine if r.domain == d]) for d in sorted({r.domain for r, _ in mine})]
         named += [(f"N = {n}", [(r, k) for r, k in mine if r.n_train == n]) for n in sorted({r.n_train for r, _ in mine})]
-        for name, subset in named:
-            scope = penalty_scope(arch, name, subset, skips)
-            if scope is not None:
-                scopes.append(scope)
+        mine_scopes = [scope for name, subset in named if (scope := penalty_scope(arch, name, subset, skips)) is not None]
+        scopes += adjust_exploratory(mine_scopes)
     return scopes, skips
+
+
+def adjust_exploratory(scopes: Sequence[PenaltyScope]) -> list[PenaltyScope]:
+    """Mark every scope but ``pooled`` exploratory, with its task-permutation p Holm-adjusted over those scopes."""
+    exploratory = [s for s in scopes if s.scope != "pooled"]
+    raw = [math.nan if s.tasks_vs_sharpness is None else s.tasks_vs_sharpness.permutation_p for s in exploratory]
+    adjusted = dict(zip((s.scope for s in exploratory), holm(raw)))
+    return [s if s.scope == "pooled" else
+            replace(s, exploratory=True, holm_p=None if math.isnan(adjusted[s.scope]) else adjusted[s.scope])
+            for s in scopes]

@@ -25,6 +25,19 @@ from typing import Any
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.utils import canonical_json
 
+__all__ = [
+    "MIN_TEST_IMAGES",
+    "PREFERRED_REPR_ESTIMATORS",
+    "RunRow",
+    "as_mapping",
+    "pick_fgsm",
+    "pick_repr",
+    "rows_from_records",
+    "task_display_names",
+    "task_identity",
+    "task_key",
+]
+
 MIN_TEST_IMAGES = 50
 """Runs whose record says they were tested on fewer images are skipped (module docstring)."""
 
@@ -72,6 +85,7 @@ class RunRow:
     d_repr_estimator: str | None = None
     d_repr_source: str | None = None
     epochs: int | None = None
+    n_test: int | None = None
 
 
 def as_mapping(record: Any) -> Mapping[str, Any]:
@@ -198,6 +212,7 @@ def rows_from_records(
                 d_repr_estimator=estimator,
                 d_repr_source=(extra.get("d_repr_details") or {}).get("source"),
                 epochs=record.get("epochs"),
+                n_test=record.get("n_test") if isinstance(record.get("n_test"), int) else None,
             )
         )
     return rows, skips

@@ -28,6 +28,8 @@ from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties
 from lightning_dims.utils import canonical_json
 
+__all__ = ["MIN_SERIES_TASKS", "Series", "SeriesResult", "analyse_series", "controlled_series"]
+
 MIN_SERIES_TASKS = 3
 
 
@@ -91,14 +93,14 @@ class SeriesResult:
     def to_dict(self) -> dict:
         return {
             "series": {**asdict(self.series), "name": self.series.name},
-            "exponent_vs_inverse_dimension": _maybe_asdict(self.exponent_vs_inverse_dimension),
-            "centre_loss_vs_sharpness": _maybe_asdict(self.centre_loss_vs_sharpness),
+            "exponent_vs_inverse_dimension": _maybe_dict(self.exponent_vs_inverse_dimension),
+            "centre_loss_vs_sharpness": _maybe_dict(self.centre_loss_vs_sharpness),
             "penalty_vs_sharpness": None if self.penalty is None else self.penalty.to_dict(),
         }
 
 
-def _maybe_asdict(value) -> dict | None:
-    return None if value is None else asdict(value)
+def _maybe_dict(value: AcrossTasks | None) -> dict | None:
+    return None if value is None else value.to_dict()
 
 
 def analyse_series(

@@ -25,7 +25,10 @@ points it rests on. Which interval, and under which assumption:
   are, no interval is given.
 * **Pearson r** (:func:`correlate`): ``scipy.stats.pearsonr``; interval from Fisher's
   ``z = artanh r`` with standard error ``1/sqrt(n - 3)`` (``pearsonr(...).confidence_interval``),
-  exact for bivariate normal data, needs n >= 4.
+  exact for bivariate normal data, needs n >= 4. For task-level correlations (``task_level=True``)
+  also a **task-permutation p**: two-sided, the tasks' y values permuted against their x
+  (``scipy.stats.permutation_test``, ``permutation_type="pairings"``, exact up to 7 tasks (7! <= 9999), else
+  9999 random permutations with a fixed seed); it assumes only exchangeable tasks under no association.
 * **Spearman rho**: ``scipy.stats.spearmanr``; interval by ``scipy.stats.bootstrap`` (paired
   resampling of the points, BCa, 9999 resamples, fixed seed). When some resamples have a constant
   variable (few points, or few distinct values), rho is undefined there and the interval is
@@ -59,6 +62,36 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+    "CONFIDENCE",
+    "MAX_UNDEFINED",
+    "Correlation",
+    "FitError",
+    "GroupBootstrap",
+    "Interval",
+    "LineFit",
+    "PartialCorrelation",
+    "Proportion",
+    "Ratio",
+    "correlate",
+    "fit_line",
+    "fit_weighted_line",
+    "geometric_mean_ratio",
+    "group_bootstrap",
+    "group_codes",
+    "group_means",
+    "partial_correlation",
+    "permutation_p",
+    "proportion",
+    "rank_correlation",
+    "residuals",
+    "spearman_interval",
+    "weighted_mean",
+    "weighted_pearson",
+]
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
@@ -216,6 +249,7 @@ class Correlation:
     n: int
     confidence: float
     note: str | None = None
+    permutation_p: float | None = None
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -254,8 +288,30 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[
     return (float(low), float(high)), "percentile bootstrap interval (BCa undefined for these points)"
 
 
-def correlate(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE) -> Correlation:
-    """Pearson and Spearman correlation of paired points with intervals (module docstring); needs 4 points."""
+def permutation_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided permutation p of Pearson r (module docstring): exact up to 7 points, else 9999 seeded permutations.
+
+    Only ``y`` is permuted (``x`` held fixed), so the ``n!`` orderings are the permutation distribution.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    dx = x - x.mean()
+
+    def pearson(b, axis=-1):
+        b = b - b.mean(axis=axis, keepdims=True)
+        return (dx * b).sum(axis=axis) / np.sqrt((dx * dx).sum() * (b * b).sum(axis=axis))
+
+    result = stats.permutation_test((np.asarray(y, dtype=np.float64),), pearson, permutation_type="pairings",
+                                    vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, alternative="two-sided",
+                                    rng=np.random.default_rng(BOOTSTRAP_SEED))
+    return float(result.pvalue)
+
+
+def correlate(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE, *,
+              task_level: bool = False) -> Correlation:
+    """Pearson and Spearman correlation of paired points with intervals (module docstring); needs 4 points.
+
+    ``task_level``: the points are tasks (independent units): add the task-permutation p.
+    """
     x, y = _as_arrays(x, y)
     if len(x) < 4:
         raise FitError(f"a correlation interval needs at least 4 points, got {len(x)}")
@@ -275,6 +331,7 @@ def correlate(x: Sequence[float], y: Sequence[float], confidence: float = CONFID
         n=len(x),
         confidence=confidence,
         note=note,
+        permutation_p=permutation_p(x, y) if task_level else None,
     )
 
 

@@ -30,6 +30,17 @@ from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.analysis.stats import FitError, Interval, LineFit, fit_line
 
+__all__ = [
+    "TaskExponent",
+    "TaskProperties",
+    "by_task",
+    "centre_sizes",
+    "positive",
+    "reference_properties",
+    "reference_sizes",
+    "task_exponents",
+]
+
 
 def positive(value: float | None) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0

@@ -18,66 +18,67 @@ the table ``fgsm/table`` (``pgd/...`` alike), the eps fractions in the config ``
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
-from torch import nn
+from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
 from lightning_dims.callbacks.sampling import (
-    batch_inputs,
-    batch_targets,
     evaluation_mode,
+    find_loader,
+    first_batch,
     fixed_subset,
     on_strategy_device,
     rank_shard,
-    stage_loader,
     subset_loader,
     sum_across_ranks,
 )
 from lightning_dims.data.spec import INTENSITY_RANGES
-from lightning_dims.properties.robustness import (
-    TOTALS,
-    AttackMetrics,
-    eps_key,
-    parse_eps,
+from lightning_dims.network.attack import (
+    PGDSettings,
+    attack_batch,
+    attack_totals,
+    check_bounds,
+    check_range_use,
+    import_foolbox,
+    make_attacks,
+    totals_over_loader,
 )
+from lightning_dims.network.batches import BatchFormat, Locator
+from lightning_dims.network.sampling import module_device
+from lightning_dims.properties.robustness import AttackMetrics, eps_key, parse_eps
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.tracking import names
 from lightning_dims.tracking.summary import log_wandb_table, update_wandb_summary
 
-BOUNDS_TOLERANCE = 1e-4
-"""Inputs may exceed the bounds by this fraction of the range (float rounding) and are clamped; more is an error."""
+__all__ = [
+    "AdversarialEvalCallback",
+    "PGDSettings",
+    "attack_batch",
+    "attack_totals",
+    "check_bounds",
+    "import_foolbox",
+    "intensity_bounds",
+    "make_attacks",
+    "robustness_metrics",
+]
 
 def intensity_bounds(datamodule: object) -> tuple[float, float]:
     """``(lo, hi)`` from a datamodule's preprocessing spec (``datamodule.spec.intensity``), as
     :data:`~lightning_dims.data.spec.INTENSITY_RANGES` gives it (``raw`` has none: pass bounds)."""
     intensity = getattr(getattr(datamodule, "spec", None), "intensity", None)
     if intensity not in INTENSITY_RANGES:
+        where = "the Trainer has no lightning_dims datamodule" if intensity is None else f"the datamodule's spec intensity is {intensity!r}"
         raise ValueError(
-            f"cannot tell the input intensity range (datamodule spec intensity: {intensity!r}): "
-            "pass bounds=[lo, hi] to AdversarialEvalCallback"
+            f"cannot tell the range of the model's inputs ({where}): pass bounds=(lo, hi) to AdversarialEvalCallback, "
+            "e.g. (0, 1) for images scaled to [0, 1] or ((0 - mean) / std, (1 - mean) / std) for standardised ones"
         )
     return INTENSITY_RANGES[intensity]
-
-
-def check_bounds(x: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
-    """``x`` clamped to ``bounds`` after checking it exceeds them by rounding at most (foolbox refuses any excess)."""
-    lo, hi = bounds
-    slack = BOUNDS_TOLERANCE * (hi - lo)
-    x_min, x_max = float(x.min()), float(x.max())
-    if x_min < lo - slack or x_max > hi + slack:
-        raise ValueError(
-            f"inputs span [{x_min:.6g}, {x_max:.6g}], outside the attack bounds [{lo:g}, {hi:g}]: "
-            "pass the bounds of the model's input (bounds=[lo, hi]) to AdversarialEvalCallback"
-        )
-    return x.clamp(lo, hi)
 
 
 def robustness_metrics(totals: torch.Tensor) -> dict[str, float]:
@@ -85,76 +86,9 @@ def robustness_metrics(totals: torch.Tensor) -> dict[str, float]:
     return AttackMetrics.from_totals(totals).model_dump(exclude_none=True)
 
 
-def attack_totals(logits: torch.Tensor, attacked_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """float64 sums ``[n, clean_loss_sum, attacked_loss_sum, clean_correct, attacked_correct]`` of a batch."""
-    return torch.stack(
-        [
-            torch.tensor(float(y.shape[0]), dtype=torch.float64, device=y.device),
-            F.cross_entropy(logits.double(), y, reduction="sum"),
-            F.cross_entropy(attacked_logits.double(), y, reduction="sum"),
-            (logits.argmax(dim=1) == y).sum().double(),
-            (attacked_logits.argmax(dim=1) == y).sum().double(),
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class PGDSettings:
-    """foolbox ``LinfProjectedGradientDescentAttack`` settings (its defaults; step = rel_stepsize * eps)."""
-
-    steps: int = 40
-    rel_stepsize: float = 0.01 / 0.3
-    random_start: bool = True
-
-
-def import_foolbox():
-    """foolbox, importable without a ``git`` executable (its GitPython import otherwise fails)."""
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    import foolbox
-
-    return foolbox
-
-
-def make_attacks(pgd: PGDSettings | None) -> dict[str, object]:
-    """``{"fgsm": LinfFastGradientAttack(), "pgd": LinfProjectedGradientDescentAttack(...)}`` (PGD if asked)."""
-    fb = import_foolbox()
-
-    attacks = {"fgsm": fb.attacks.LinfFastGradientAttack()}
-    if pgd is not None:
-        attacks["pgd"] = fb.attacks.LinfProjectedGradientDescentAttack(
-            steps=pgd.steps, rel_stepsize=pgd.rel_stepsize, random_start=pgd.random_start
-        )
-    return attacks
-
-
-def attack_batch(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    bounds: tuple[float, float],
-    eps_abs: Sequence[float],
-    attack: object,
-    device: torch.device,
-) -> list[torch.Tensor]:
-    """Attack one batch at each absolute eps; returns one :func:`attack_totals` vector per eps.
-
-    Runs with autograd enabled even inside Lightning's ``torch.inference_mode()``: the inputs are
-    cloned out of inference mode and foolbox differentiates through ``model`` (which must be in
-    eval mode) on ``device``.
-    """
-    fb = import_foolbox()
-    with torch.inference_mode(False), torch.enable_grad():
-        x = check_bounds(x.to(device).clone(), bounds)
-        y = y.to(device).clone()
-        fmodel = fb.PyTorchModel(model, bounds=bounds, device=device)
-        _, attacked, _ = attack(fmodel, x, y, epsilons=list(eps_abs))
-        with torch.no_grad():
-            logits = model(x)
-            return [attack_totals(logits, model(x_adv), y) for x_adv in attacked]
-
-
 class AdversarialEvalCallback(Callback, RecordContributor):
-    """FGSM (and optional PGD) robustness of the trained model on the held-out test set, at ``on_fit_end``.
+    """FGSM (and optional PGD) robustness of the trained model on the held-out test set, at ``on_fit_end``
+    (and at the end of a standalone ``trainer.test``, or ``trainer.validate`` with ``source="val"``, on its loaders).
 
     Why ``on_fit_end``: it runs exactly once, after the last epoch (or early stop), whether or not
     ``trainer.test`` is called, and outside Lightning's evaluation loops and their inference mode
@@ -163,18 +97,37 @@ class AdversarialEvalCallback(Callback, RecordContributor):
     strategy's device (``trainer.strategy.root_device``) for the attack and back afterwards.
 
     Args:
-        eps: attack strengths in units of the intensity range, numbers or fractions (``"2/255"``).
-        bounds: input bounds ``[lo, hi]``; None reads them from the datamodule's preprocessing
-            spec (``max255``: [0, 255], ``max1``: [0, 1]).
+        eps: attack strengths as fractions of the bounds' range, numbers or fractions (``"2/255"``).
+        bounds: ``(lo, hi)``, the range the model's inputs can take; None reads it from a
+            lightning_dims datamodule's preprocessing spec (``max255``: [0, 255], ``max1``: [0, 1]).
+            Standardised inputs: ``((0 - mean) / std, (1 - mean) / std)``. Checked on the first
+            batch at setup: inputs outside are an error, inputs using under 5% of the range a warning.
         pgd: also run PGD (foolbox ``LinfProjectedGradientDescentAttack``) at the same eps.
         pgd_steps, pgd_rel_stepsize: PGD iterations and step size relative to eps.
         source: ``"test"`` (held-out, default) or ``"val"``.
         max_samples: attack a seeded subset of this many samples (None: all).
         batch_size: attack batch size (None: the source loader's).
         seed: seed of the subset and of PGD's random start.
+        dataloader: the loader to attack; None finds the source's loader (a datamodule's
+            ``<source>_dataloader()``, val loaders passed to ``trainer.fit``, loaders passed to a
+            standalone ``trainer.test``/``validate``, the LightningModule's ``test_dataloader()``;
+            :func:`~lightning_dims.callbacks.sampling.find_loader`).
+        inputs, targets: where the images and labels are in a batch (None: items 0 and 1 of a
+            tuple, or a dict's ``image``/``x``/... and ``label``/``y``/... keys; a key, position or
+            function; :class:`~lightning_dims.network.batches.BatchFormat`).
+        logits: where the logits are in the model's output (None: the output, its item 0 or its
+            ``"logits"``; a key, position or function of the output).
+
+    Raises:
+        ValueError: at setup, when there is no data to attack, no bounds, or inputs outside them.
+        TypeError: at setup, when the first batch has no images or labels, or the output no logits.
 
     Under DDP every rank attacks its share of the samples and the sums are all-reduced, so each
     sample counts once and every rank ends with the same numbers.
+
+    Example::
+
+        AdversarialEvalCallback(eps=["2/255"], bounds=(0.0, 1.0), dataloader=test_loader)
     """
 
     def __init__(
@@ -188,6 +141,10 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         max_samples: int | None = None,
         batch_size: int | None = None,
         seed: int = 0,
+        dataloader: DataLoader | None = None,
+        inputs: Locator = None,
+        targets: Locator = None,
+        logits: Locator = None,
     ):
         self.eps = [parse_eps(value) for value in (["2/255"] if eps is None else eps)]
         if not self.eps:
@@ -205,22 +162,59 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         self.max_samples = max_samples
         self.batch_size = batch_size
         self.seed = seed
+        self.dataloader = dataloader
+        self.batch_format = BatchFormat(inputs=inputs, targets=targets, logits=logits)
         self.results: dict[str, dict[str, AttackMetrics]] = {}
         self.resolved_bounds: tuple[float, float] | None = None
 
+    def loader(self, trainer: pl.Trainer) -> DataLoader:
+        """The loader whose dataset is attacked (see ``dataloader``)."""
+        return find_loader(trainer, self.source, self.dataloader, owner="AdversarialEvalCallback")
+
+    @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Check the bounds and the samples now, so a config that cannot attack fails before training."""
-        if stage != "fit":
+        """Check the data, the bounds and the first batch now, so a config that cannot attack fails before training
+        (or, in a standalone ``trainer.validate``/``test`` of the source's stage, before it runs)."""
+        if stage not in ("fit", self.standalone_stage):
             return
         self.resolved_bounds = self.bounds or intensity_bounds(trainer.datamodule)
-        n = len(stage_loader(trainer, self.source).dataset)
+        loader = self.loader(trainer)
+        n = len(loader.dataset)
         if n < trainer.world_size:
             raise ValueError(
                 f"the {self.source} set has {n} samples, fewer than the {trainer.world_size} rank(s) sharing the "
                 f"attack: give the datamodule a {self.source} split or drop AdversarialEvalCallback"
             )
+        batch = first_batch(loader)
+        x, _ = self.batch_format.images(batch), self.batch_format.labels(batch)
+        check_bounds(x, self.resolved_bounds)
+        check_range_use(float(x.min()), float(x.max()), self.resolved_bounds)
+        device = module_device(pl_module)
+        with evaluation_mode(pl_module), torch.no_grad():
+            self.batch_format.logits_of(pl_module(x.to(device)))
 
+    @property
+    def standalone_stage(self) -> str:
+        """The stage of a standalone run that attacks too: ``test`` for source test, ``validate`` for val."""
+        return "test" if self.source == "test" else "validate"
+
+    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.attack_and_log(trainer, pl_module)
+
+    @override
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """In a standalone ``trainer.test`` (source test): attack its loaders (or ``dataloader=``) after testing."""
+        if trainer.state.fn == "test" and self.standalone_stage == "test" and not self.results:  # not after a fit
+            self.attack_and_log(trainer, pl_module)
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """In a standalone ``trainer.validate`` (source val): attack its loaders (or ``dataloader=``) after validating."""
+        if trainer.state.fn == "validate" and self.standalone_stage == "validate" and not self.results:
+            self.attack_and_log(trainer, pl_module)
+
+    def attack_and_log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Attack, then log the primary (first) eps as ``<attack>/<metric>`` and every eps in ``<attack>/table``."""
         self.results = self.evaluate(trainer, pl_module)
         primary = eps_key(self.eps[0] * (self.resolved_bounds[1] - self.resolved_bounds[0]))
@@ -242,25 +236,21 @@ class AdversarialEvalCallback(Callback, RecordContributor):
         bounds = self.bounds or intensity_bounds(trainer.datamodule)
         self.resolved_bounds = bounds
         eps_abs = [eps * (bounds[1] - bounds[0]) for eps in self.eps]
-        loader = stage_loader(trainer, self.source)
+        loader = self.loader(trainer)
         indices = fixed_subset(len(loader.dataset), self.max_samples, self.seed)
-        shard = rank_shard(indices, trainer.global_rank, trainer.world_size)
+        shard = subset_loader(loader, rank_shard(indices, trainer.global_rank, trainer.world_size), self.batch_size)
         results = {}
         with on_strategy_device(trainer, pl_module) as device, evaluation_mode(pl_module):
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 for name, attack in make_attacks(self.pgd).items():
                     torch.manual_seed(self.seed)
-                    totals = torch.zeros(len(eps_abs), len(TOTALS), dtype=torch.float64, device=device)
-                    for batch in subset_loader(loader, shard, self.batch_size):
-                        batch_totals = attack_batch(
-                            pl_module, batch_inputs(batch), batch_targets(batch), bounds, eps_abs, attack, device
-                        )
-                        totals += torch.stack(batch_totals)
+                    totals, span = totals_over_loader(pl_module, shard, self.batch_format, bounds, eps_abs, attack, device)
                     totals = sum_across_ranks(trainer, totals)
                     results[name] = {
                         eps_key(absolute): AttackMetrics.from_totals(row, eps=absolute, eps_fraction=eps)
                         for eps, absolute, row in zip(self.eps, eps_abs, totals)
                     }
+        check_range_use(*span, bounds)
         return results
 
     def results_record_fields(self) -> dict:

@@ -32,8 +32,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from lightning_dims.records.contributions import RecordContributor
+
+__all__ = ["BatchNormRecalibration", "has_batchnorm", "training_images_loader"]
 
 RECALIBRATION_BATCH_SIZE = 64
 """Images per forward pass of the recalibration (only memory depends on it, not the statistics' meaning)."""
@@ -87,16 +90,20 @@ class BatchNormRecalibration(Callback, RecordContributor):
         self.images = len(loader.dataset)
         self._calibrated_step = trainer.global_step
 
+    @override
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
         if batch_idx + 1 == trainer.num_training_batches:
             self.recalibrate(trainer, pl_module)
 
+    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.recalibrate(trainer, pl_module)
 
+    @override
     def state_dict(self) -> dict:
         return {"passes": self.passes, "images": self.images}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         self.passes = int(state_dict.get("passes", 0))
         self.images = int(state_dict.get("images", 0))

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import lightning.pytorch as pl
 
+__all__ = ["log_hyperparams", "log_metrics"]
+
 
 def log_metrics(trainer: pl.Trainer, metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log scalar ``metrics`` to every logger of ``trainer`` at ``step`` (default: the global step)."""

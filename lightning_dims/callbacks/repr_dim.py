@@ -20,134 +20,54 @@ and records ``None`` (``on_degenerate="warn"``) or raises (``"raise"``). It neve
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Literal
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
+from torch.utils.data import DataLoader
+from typing_extensions import override
 
-from lightning_dims.callbacks.activations import (
-    ActivationRecorder,
-    LayerSpec,
-    default_layers,
-    resolve_module,
-)
-from lightning_dims.callbacks.loggers import log_metrics
+from lightning_dims.callbacks.loggers import log_hyperparams, log_metrics
 from lightning_dims.callbacks.sampling import (
-    batch_inputs,
-    evaluation_mode,
+    find_loader,
     fixed_subset,
     gather_rows,
     on_strategy_device,
     rank_shard,
-    stage_loader,
-    subset_loader,
 )
-from lightning_dims.properties import (
-    ESTIMATORS,
-    DuplicateSamplesWarning,
-    intrinsic_dimension,
-    make_estimator,
+from lightning_dims.network.activations import LayerSpec, default_layers, layer_list, resolve_module
+from lightning_dims.network.batches import BatchFormat, Locator
+from lightning_dims.network.representation import (
+    DegenerateRepresentationError,
+    LayerEstimate,
+    ReprDimWarning,
+    estimate_layer_dimensions,
+    record_activations,
 )
+from lightning_dims.properties import ESTIMATORS, make_estimator
 from lightning_dims.records.contributions import RecordContributor
 from lightning_dims.tracking.names import PENULTIMATE, d_repr
 from lightning_dims.tracking.summary import log_wandb_table, update_wandb_summary
 
-
-class ReprDimWarning(UserWarning):
-    """A layer's d_repr could not be estimated (degenerate activations); nothing was reported for it."""
-
-
-class DegenerateRepresentationError(ValueError):
-    """A layer's activations are too degenerate for an intrinsic dimension (raised with ``on_degenerate="raise"``)."""
-
-
-@dataclass(frozen=True)
-class LayerEstimate:
-    """One d_repr estimate: ``value`` is None exactly when ``error`` says why it is undefined."""
-
-    layer: str
-    estimator: str
-    value: float | None
-    n_samples: int
-    n_duplicates: int
-    feature_dim: int
-    error: str | None = None
-
-
-def estimate_layer_dimensions(
-    activations: Mapping[str, torch.Tensor],
-    estimators: Sequence[str] = ("twonn",),
-    estimator_options: Mapping[str, Mapping] | None = None,
-    on_degenerate: Literal["warn", "raise"] = "warn",
-) -> list[LayerEstimate]:
-    """Intrinsic dimension of each layer's ``(n, D)`` activations with each estimator.
-
-    ``estimator_options``: each estimator's own options by name, e.g. ``{"mle": {"k": 20}}``.
-
-    Duplicate embeddings are dropped with a ``DuplicateSamplesWarning`` that names the layer. A
-    layer whose estimate is undefined (fewer distinct embeddings than the estimator needs) or not
-    a positive finite number is reported with ``value=None`` and a ``ReprDimWarning``, or raises
-    ``DegenerateRepresentationError`` when ``on_degenerate="raise"``.
-    """
-    if on_degenerate not in ("warn", "raise"):
-        raise ValueError(f"on_degenerate must be 'warn' or 'raise', got {on_degenerate!r}")
-    estimates = []
-    for layer, rows in activations.items():
-        for estimator in estimators:
-            options = dict((estimator_options or {}).get(estimator, {}))
-            estimates.append(_estimate_one(layer, rows, estimator, options, on_degenerate))
-    return estimates
-
-
-def _estimate_one(layer: str, rows: torch.Tensor, estimator: str, options: dict, on_degenerate: str) -> LayerEstimate:
-    n, feature_dim = rows.shape[0], int(rows[0].numel()) if rows.shape[0] else 0
-    error, value, n_duplicates = None, None, 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DuplicateSamplesWarning)
-        try:
-            result = intrinsic_dimension(rows, estimator=estimator, **options)
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            value, n_duplicates = float(result), result.n_duplicates
-            if not (math.isfinite(value) and value > 0):
-                error = f"the estimate is {value}, not a positive finite number"
-    for warning in caught:
-        if issubclass(warning.category, DuplicateSamplesWarning):
-            warnings.warn(
-                f"d_repr/{layer}/{estimator}: {warning.message} (identical embeddings, e.g. dead ReLUs "
-                "or a collapsed layer)",
-                DuplicateSamplesWarning,
-                stacklevel=3,
-            )
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    if error is not None:
-        n_duplicates = n - int(torch.unique(rows, dim=0).shape[0]) if n else 0
-        if n_duplicates:
-            hint = (
-                f"{n - n_duplicates} distinct of {n}: the layer's activations are (nearly) all identical (dead ReLUs, "
-                "a collapsed representation); measure another layer or check the training"
-            )
-        else:
-            hint = "too few samples for the estimator: raise max_samples (MLE needs k + 1) or lower its k (estimator_options)"
-        message = f"d_repr/{layer}/{estimator} is undefined on {n} embeddings of dimension {feature_dim}: {error}. {hint}"
-        if on_degenerate == "raise":
-            raise DegenerateRepresentationError(message)
-        warnings.warn(message, ReprDimWarning, stacklevel=3)
-        value = None
-    return LayerEstimate(layer, estimator, value, n, n_duplicates, feature_dim, error)
+__all__ = [
+    "DegenerateRepresentationError",
+    "LayerEstimate",
+    "ReprDimCallback",
+    "ReprDimWarning",
+    "estimate_layer_dimensions",
+    "network_of",
+]
 
 
 def network_of(pl_module: pl.LightningModule, attribute: str) -> nn.Module:
-    """The network whose module names layer specs refer to: ``pl_module.<attribute>``, else ``pl_module``."""
+    """The network whose module names layer specs refer to: ``pl_module.<attribute>`` when it is a module,
+    else ``pl_module`` itself (its layers then named with their attribute path, e.g. ``backbone.layer4``)."""
     network = getattr(pl_module, attribute, None) if attribute else None
     return network if isinstance(network, nn.Module) else pl_module
 
@@ -156,12 +76,15 @@ class ReprDimCallback(Callback, RecordContributor):
     """Logs d_repr of named layers every ``every_n_epochs`` epochs and at the end of training.
 
     Args:
-        layers: layer specs (``"layer4"``, ``"avgpool"``, ``"classifier.3"``, ``"features:pool"``,
-            ``"head.fc:input"``; see :mod:`lightning_dims.callbacks.activations`), relative to the
-            network ``pl_module.<network>``. None: the architecture's defaults (ResNet ``layer4`` +
-            ``avgpool``, VGG ``classifier.3`` + ``features:pool``, timm pre-logits, else the
-            input of the last Linear), plus ``pl_module.feature_layer`` when the module names
-            one (ImageClassifier does: the paper's penultimate layer, for timm the last stage).
+        layers: a layer spec or a list of them (``"layer4"``, ``"avgpool"``, ``"classifier.3"``,
+            ``"features:pool"``, ``"head.fc:input"``; see :mod:`lightning_dims.network.activations`),
+            module names of the network ``pl_module.<network>``. None: the defaults of the known
+            architecture found in it under any attribute (ResNet ``layer4`` + ``avgpool``, VGG
+            ``classifier.3`` + ``features:pool``, timm pre-logits; ``backbone.layer4`` for a ResNet
+            kept as ``self.backbone``), else the input of the last Linear, plus
+            ``pl_module.feature_layer`` when the module names one (ImageClassifier does: the
+            paper's penultimate layer, for timm the last stage). The layers chosen are logged at
+            setup (``d_repr_layers`` in the loggers' config) and kept in the record.
         estimators: any of ``"twonn"`` (paper) and ``"mle"``.
         source: ``"val"`` (default) or ``"train"`` (the paper's choice): whose samples to embed.
         max_samples: cap on the samples embedded (a seeded subset fixed for the whole run);
@@ -173,7 +96,18 @@ class ReprDimCallback(Callback, RecordContributor):
         seed: seed of the subset.
         on_degenerate: ``"warn"`` (record None and warn) or ``"raise"`` when a layer has fewer
             distinct embeddings than the estimator needs.
-        network: attribute of the LightningModule holding the network ("" for the module itself).
+        network: the attribute of the LightningModule holding the network (``"model"``, as
+            ImageClassifier has it; ``"backbone"``; ``""`` for the LightningModule itself). When the
+            module has no such attribute the LightningModule itself is the network.
+        dataloader: the loader to embed; None finds the source's loader (a datamodule's
+            ``<source>_dataloader()``, loaders passed to ``trainer.fit``, the LightningModule's own;
+            :func:`~lightning_dims.callbacks.sampling.find_loader`).
+        inputs: where the images are in a batch (None: item 0 of a tuple, or a dict's
+            ``image``/``x``/... key; a key, position or function of the batch).
+
+    Raises:
+        ValueError: at setup, when a layer is not a module of the network or there is no data.
+        TypeError: at setup, when the first batch has no images.
 
     Under DDP each rank embeds its share of the subset, the activations are gathered, rank 0
     estimates and broadcasts, so every rank logs and records the same numbers.
@@ -181,7 +115,7 @@ class ReprDimCallback(Callback, RecordContributor):
 
     def __init__(
         self,
-        layers: list[str] | None = None,
+        layers: list[str] | str | None = None,
         estimators: list[str] | None = None,
         source: Literal["val", "train"] = "val",
         max_samples: int = 1000,
@@ -191,6 +125,8 @@ class ReprDimCallback(Callback, RecordContributor):
         seed: int = 0,
         on_degenerate: Literal["warn", "raise"] = "warn",
         network: str = "model",
+        dataloader: DataLoader | None = None,
+        inputs: Locator = None,
     ):
         estimators = ["twonn"] if estimators is None else list(estimators)
         unknown = [name for name in estimators if name not in ESTIMATORS]
@@ -207,7 +143,7 @@ class ReprDimCallback(Callback, RecordContributor):
         estimator_options = {name: dict(options) for name, options in (estimator_options or {}).items()}
         for name, options in estimator_options.items():
             make_estimator(name, **options)  # unknown estimators or options fail now, not after an epoch
-        self.layers = None if layers is None else [str(LayerSpec.parse(layer)) for layer in layers]
+        self.layers = layer_list(layers)
         self.estimators = estimators
         self.source = source
         self.max_samples = max_samples
@@ -217,14 +153,22 @@ class ReprDimCallback(Callback, RecordContributor):
         self.seed = seed
         self.on_degenerate = on_degenerate
         self.network = network
+        self.dataloader = dataloader
+        self.batch_format = BatchFormat(inputs=inputs)
         self.history: list[dict] = []
         self._layers: list[str] | None = None
         self._indices: torch.Tensor | None = None
 
     # -- Lightning hooks -------------------------------------------------------------------------
 
+    def loader(self, trainer: pl.Trainer) -> DataLoader:
+        """The loader whose dataset is embedded (see ``dataloader``)."""
+        return find_loader(trainer, self.source, self.dataloader, owner="ReprDimCallback")
+
+    @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Resolve the layers and check the samples now, so a wrong config fails before training, not after an epoch."""
+        """Resolve and log the layers, check the data and record the first batch now, so a wrong config fails
+        before training, not after an epoch."""
         network = network_of(pl_module, self.network)
         self._layers = self.layers if self.layers is not None else default_layers(network)
         feature_layer = getattr(pl_module, "feature_layer", None)  # ImageClassifier: the paper's layer
@@ -232,23 +176,33 @@ class ReprDimCallback(Callback, RecordContributor):
             self._layers = [feature_layer, *self._layers]
         for layer in self._layers:
             resolve_module(network, LayerSpec.parse(layer).module)
-        if stage == "fit" and trainer.datamodule is not None:
-            n = len(stage_loader(trainer, self.source).dataset)
-            if n < max(3, trainer.world_size):
-                raise ValueError(
-                    f"d_repr needs at least 3 {self.source} samples (and one per rank), the {self.source} set has {n}: "
-                    f"give the datamodule a {self.source} split or measure on source='train'"
-                )
+        where = "the LightningModule" if network is pl_module else f"pl_module.{self.network}"
+        rank_zero_info(f"ReprDimCallback: d_repr of {where}'s layers {self._layers}")
+        log_hyperparams(trainer, {"d_repr_layers": list(self._layers)})
+        if stage != "fit":
+            return
+        loader = self.loader(trainer)
+        n = len(loader.dataset)
+        if n < max(3, trainer.world_size):
+            raise ValueError(
+                f"d_repr needs at least 3 {self.source} samples (and one per rank), the {self.source} set has {n}: "
+                f"give the Trainer a {self.source} loader with more samples or measure on source='train'"
+            )
+        with torch.random.fork_rng(devices=[]):  # the check leaves the training's random stream as it was
+            record_activations(network, self._layers, loader, torch.arange(2), model=pl_module, batch_format=self.batch_format)
 
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self._measure_and_log(trainer, pl_module)
 
+    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Measure the final weights, unless the last epoch's measurement already did."""
         if not self.history or self.history[-1]["global_step"] != trainer.global_step:
             self._measure_and_log(trainer, pl_module)
 
+    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Publish the final measurement (W&B summary and table).
 
@@ -274,17 +228,22 @@ class ReprDimCallback(Callback, RecordContributor):
         """This run's activations of every layer over the subset, gathered from all ranks (subset order)."""
         if self._layers is None:
             self.setup(trainer, pl_module, "fit")
-        loader = stage_loader(trainer, self.source)
+        loader = self.loader(trainer)
         if self._indices is None:
             self._indices = fixed_subset(len(loader.dataset), self.max_samples, self.seed)
         shard = rank_shard(self._indices, trainer.global_rank, trainer.world_size)
-        network = network_of(pl_module, self.network)
-        recorder = ActivationRecorder(network, self._layers, max_rows=len(shard))
-        forward_context = trainer.precision_plugin.forward_context()
-        with evaluation_mode(pl_module), torch.no_grad(), forward_context, recorder:
-            for batch in subset_loader(loader, shard, self.batch_size):
-                pl_module(batch_inputs(batch).to(pl_module.device))
-        return {layer: gather_rows(trainer, rows) for layer, rows in recorder.activations().items()}
+        activations = record_activations(
+            network_of(pl_module, self.network),
+            self._layers,
+            loader,
+            shard,
+            model=pl_module,
+            batch_format=self.batch_format,
+            batch_size=self.batch_size,
+            device=pl_module.device,
+            forward_context=trainer.precision_plugin.forward_context(),
+        )
+        return {layer: gather_rows(trainer, rows) for layer, rows in activations.items()}
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[LayerEstimate]:
         """d_repr of every layer and estimator on the current weights (same result on every rank)."""
@@ -323,14 +282,17 @@ class ReprDimCallback(Callback, RecordContributor):
     # -- checkpointing: a resumed run keeps its d_repr history -------------------------------------
 
     @property
+    @override
     def state_key(self) -> str:
         """Distinct per configuration, so two ReprDim callbacks (e.g. val and train) keep separate histories."""
         return self._generate_state_key(layers=self.layers, estimators=self.estimators, source=self.source)
 
+    @override
     def state_dict(self) -> dict:
         """The measurement history as plain types (loadable with ``torch.load(weights_only=True)``)."""
         return {"history": [entry | {"estimates": [asdict(e) for e in entry["estimates"]]} for entry in self.history]}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = [
             entry | {"estimates": [LayerEstimate(**e) for e in entry["estimates"]]} for entry in state_dict["history"]
@@ -350,6 +312,7 @@ class ReprDimCallback(Callback, RecordContributor):
             "d_repr": d_repr,
             "d_repr_details": {
                 "source": self.source,
+                "layers": list(self._layers or [e.layer for e in final["estimates"]]),
                 "max_samples": self.max_samples,
                 "seed": self.seed,
                 "epoch": final["epoch"],

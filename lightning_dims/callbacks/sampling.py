@@ -1,4 +1,4 @@
-"""Which samples a callback evaluates, and how the work is split across DDP ranks.
+"""Where a callback finds its data, which samples it evaluates, and how the work is split across DDP ranks.
 
 The measuring callbacks do not piggyback on Lightning's own loaders: under DDP those are wrapped
 in a ``DistributedSampler`` that pads the last shard with repeated samples (exact duplicates
@@ -16,26 +16,27 @@ from contextlib import contextmanager
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader
+
+from lightning_dims.compat import stage_data_source
+from lightning_dims.network.sampling import evaluation_mode, fixed_subset, on_device, subset_loader
+
+__all__ = [
+    "STAGES",
+    "evaluation_mode",
+    "find_loader",
+    "first_batch",
+    "fixed_subset",
+    "gather_rows",
+    "on_strategy_device",
+    "rank_shard",
+    "subset_loader",
+    "sum_across_ranks",
+]
 
 STAGES = ("train", "val", "test")
-
-
-def fixed_subset(n: int, cap: int | None, seed: int) -> torch.Tensor:
-    """Sorted indices of ``min(n, cap)`` samples out of ``n``, drawn without replacement with ``seed``.
-
-    ``cap=None`` (or ``cap >= n``) keeps all ``n`` in order. The same ``(n, cap, seed)`` always gives
-    the same subset, so a quantity tracked over epochs is measured on the same samples.
-    """
-    if n < 1:
-        raise ValueError("the dataset is empty: nothing to measure")
-    if cap is not None and cap < 1:
-        raise ValueError(f"the sample cap must be a positive number of samples, got {cap}")
-    if cap is None or cap >= n:
-        return torch.arange(n)
-    generator = torch.Generator().manual_seed(seed)
-    return torch.sort(torch.randperm(n, generator=generator)[:cap]).values
 
 
 def rank_shard(indices: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
@@ -78,79 +79,62 @@ def sum_across_ranks(trainer: pl.Trainer, values: torch.Tensor) -> torch.Tensor:
     return trainer.strategy.reduce(values.to(device), reduce_op="sum").to(values.device)
 
 
-def stage_loader(trainer: pl.Trainer, stage: str) -> DataLoader:
-    """A fresh loader of ``stage`` (train/val/test) from the datamodule, or the trainer's own loader.
+STAGE_FIX = {
+    "train": "pass train_dataloaders to trainer.fit",
+    "val": "pass val_dataloaders to trainer.fit (or dataloaders to trainer.validate)",
+    "test": "define test_dataloader() on the LightningModule (in trainer.test, its loaders serve too)",
+}
+"""Besides ``dataloader=`` and a datamodule, how a stage's loader can reach a callback (test loaders are not
+an argument of ``trainer.fit``, and the callbacks measure at the end of fit)."""
 
-    The datamodule's ``<stage>_dataloader()`` is preferred: it has not been wrapped for DDP. Without
-    a datamodule, the loader Lightning built for the stage is used (only its dataset is read).
+
+def find_loader(trainer: pl.Trainer, stage: str, dataloader: DataLoader | None = None, owner: str = "the callback") -> DataLoader:
+    """The loader of ``stage`` (train/val/test) a callback measures on, wherever it is:
+
+    1. ``dataloader``, the callback's own argument;
+    2. the datamodule's ``<stage>_dataloader()`` (a fresh loader, not wrapped for DDP);
+    3. the loaders passed to ``trainer.fit``/``validate``/``test`` for the stage (``test``: those of a
+       ``trainer.test`` that ran or runs; the test stage is no argument of ``trainer.fit``);
+    4. the LightningModule's ``<stage>_dataloader()``.
+
+    Only the loader's dataset, collate function and workers are used (:func:`subset_loader`).
+    A sequence or dict of loaders gives its first. Raises ``ValueError`` naming what works.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown data source {stage!r}; choose one of {list(STAGES)}")
-    datamodule = trainer.datamodule
-    if datamodule is not None and callable(getattr(datamodule, f"{stage}_dataloader", None)):
-        loader = getattr(datamodule, f"{stage}_dataloader")()
-    else:
-        attribute = {"train": "train_dataloader", "val": "val_dataloaders", "test": "test_dataloaders"}[stage]
-        loader = getattr(trainer, attribute, None)
+    hook = f"{stage}_dataloader"
+    loader = dataloader
+    if loader is None and trainer.datamodule is not None and is_overridden(hook, trainer.datamodule):
+        loader = getattr(trainer.datamodule, hook)()
+    if loader is None:
+        source = stage_data_source(trainer, stage)
+        if isinstance(source, (pl.LightningModule, pl.LightningDataModule)):
+            loader = getattr(source, hook)() if is_overridden(hook, source) else None
+        else:
+            loader = source
+    if loader is None and trainer.lightning_module is not None and is_overridden(hook, trainer.lightning_module):
+        loader = getattr(trainer.lightning_module, hook)()
     if isinstance(loader, Sequence) and not isinstance(loader, DataLoader) and loader:
         loader = loader[0]
     if isinstance(loader, Mapping) and loader:
         loader = next(iter(loader.values()))
     if not isinstance(loader, DataLoader):
+        found = "" if loader is None else f" (found {type(loader).__name__}, not a torch DataLoader)"
         raise ValueError(
-            f"no {stage} dataloader to measure on: give the Trainer a datamodule with {stage}_dataloader() "
-            f"(or pass {stage} loaders to trainer.fit)"
+            f"no {stage} dataloader for {owner} to measure on{found}: pass dataloader=<a DataLoader> to it, give the "
+            f"Trainer a datamodule with {hook}(), or {STAGE_FIX[stage]}"
         )
     return loader
 
 
-def subset_loader(
-    loader: DataLoader, indices: torch.Tensor, batch_size: int | None = None
-) -> DataLoader:
-    """An unshuffled, undistributed loader over ``loader.dataset[indices]``, with ``loader``'s collate and workers."""
-    dataset: Dataset = loader.dataset
-    return DataLoader(
-        Subset(dataset, indices.tolist()),
-        batch_size=batch_size or loader.batch_size or 1,
-        shuffle=False,
-        num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn,
-        pin_memory=loader.pin_memory,
-    )
+def first_batch(loader: DataLoader, n: int = 2) -> object:
+    """The batch of the first ``n`` samples of ``loader``'s dataset, as its collate function makes it.
 
-
-def batch_inputs(batch: object) -> torch.Tensor:
-    """The input tensor of a batch: the batch itself, or the first element of an ``(x, y, ...)`` tuple."""
-    if isinstance(batch, torch.Tensor):
-        return batch
-    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
-        return batch[0]
-    raise TypeError(
-        f"cannot find the input tensor in a batch of type {type(batch).__name__}: "
-        "the dataloader must yield x or (x, y, ...) with x a tensor"
-    )
-
-
-def batch_targets(batch: object) -> torch.Tensor:
-    """The integer class labels of an ``(x, y, ...)`` batch."""
-    if isinstance(batch, (list, tuple)) and len(batch) >= 2 and isinstance(batch[1], torch.Tensor):
-        return batch[1]
-    raise TypeError(
-        f"cannot find the labels in a batch of type {type(batch).__name__}: "
-        "the dataloader must yield (x, y, ...) with y a tensor of class indices"
-    )
-
-
-@contextmanager
-def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put ``module`` in eval mode (BatchNorm running statistics, no dropout); restore each submodule's mode after."""
-    modes = {sub: sub.training for sub in module.modules()}
-    module.eval()
-    try:
-        yield module
-    finally:
-        for sub, training in modes.items():
-            sub.train(training)
+    Read without touching the global random stream (a DataLoader iterator draws its base seed from
+    it), so checking the data at setup does not change the training that follows.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return next(iter(subset_loader(loader, torch.arange(min(len(loader.dataset), n)))))
 
 
 @contextmanager
@@ -159,10 +143,5 @@ def on_strategy_device(trainer: pl.Trainer, module: nn.Module) -> Iterator[torch
 
     Needed in ``on_fit_end``: Lightning's teardown has moved the module to the CPU by then.
     """
-    device = trainer.strategy.root_device
-    home = next(module.parameters()).device
-    module.to(device)
-    try:
+    with on_device(module, trainer.strategy.root_device) as device:
         yield device
-    finally:
-        module.to(home)

@@ -14,6 +14,8 @@ import sys
 
 from lightning_dims.cli import user_errors
 
+__all__ = ["PROG", "build_parser", "main"]
+
 PROG = "lightning-dims agent"
 
 
@@ -34,10 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     from lightning_dims.sweep.warm import WarmWorker
     from lightning_dims.tracking.sweeps import fetch_sweep, run_agent
 
+    from lightning_dims.sweep.interrupt import SignalStop, Stopped, stopped_line
+
     sweep = fetch_sweep(args.sweep_id, args.entity, args.project)
     worker = None if args.cold else WarmWorker()
+    job = AgentJob(sweep, worker)
     try:
-        run_agent(args.sweep_id, AgentJob(sweep, worker), args.entity, args.project, args.count)
+        with SignalStop():
+            run_agent(args.sweep_id, job, args.entity, args.project, args.count)
+    except Stopped as stopped:
+        run_id = job.stop()
+        done = f"run {run_id} interrupted (resumable: it continues from its last checkpoint when the sweep hands it out again)" if run_id else "no run was going"
+        print(stopped_line(PROG, stopped.signum, done, sys.argv[2:] if argv is None else list(argv)), file=sys.stderr)
+        return 128 + stopped.signum
     finally:
         if worker is not None:
             worker.close()

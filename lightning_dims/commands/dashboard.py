@@ -16,6 +16,8 @@ from lightning_dims.cli import user_errors
 from lightning_dims.errors import UsageError
 from lightning_dims.tracking.dashboard_spec import DEFAULT_D_MAX, dashboard_spec
 
+__all__ = ["PROG", "build_parser", "main"]
+
 PROG = "lightning-dims dashboard"
 
 

@@ -13,6 +13,8 @@ import sys
 from lightning_dims.cli import user_errors
 from lightning_dims.data import DATASETS, resolve_data_root
 
+__all__ = ["availability", "build_parser", "main"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lightning-dims datasets", description="List the dataset registry.")

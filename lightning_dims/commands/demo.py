@@ -29,6 +29,20 @@ from lightning_dims.errors import UsageError
 from lightning_dims.sweep.grid import SweepRun, expand_grid, load_sweep
 from lightning_dims.utils import canonical_json
 
+__all__ = [
+    "DEMO_SWEEPS",
+    "PROG",
+    "build_parser",
+    "common_reference_size",
+    "demo",
+    "load_average",
+    "main",
+    "measure_tasks",
+    "print_health",
+    "print_properties",
+    "varied_settings",
+]
+
 PROG = "lightning-dims demo"
 DEMO_SWEEPS = ("sweeps/demo", "sweeps/demo-digits")
 """The demo's grid: shipped sweep files (``lightning_dims/configs/sweeps/``), usable from any folder."""
@@ -152,7 +166,25 @@ def print_health(records) -> None:
 
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The demo (module docstring); Ctrl-C or SIGTERM stops it with one line and the command that continues (130/143)."""
+    from lightning_dims.sweep.interrupt import SignalStop, Stopped, stopped_line
+
+    argv = sys.argv[2:] if argv is None else list(argv)
+    progress = {"done": "nothing trained yet"}
+    try:
+        with SignalStop() as stop:
+            code = demo(build_parser().parse_args(argv), stop, progress)
+    except Stopped as stopped:
+        print(stopped_line(PROG, stopped.signum, progress["done"], argv), file=sys.stderr)
+        return 128 + stopped.signum
+    if stop.signum is not None:
+        print(stopped_line(PROG, stop.signum, progress["done"], argv), file=sys.stderr)
+        return stop.exit_status
+    return code
+
+
+def demo(args: argparse.Namespace, stop, progress: dict[str, str]) -> int:
+    """Measure, train, report (module docstring); ``progress["done"]`` says what a stop would leave."""
     out = Path(args.out)
     started, load_before = time.perf_counter(), load_average()
     runs = [run for name in (args.sweep or DEMO_SWEEPS) for run in expand_grid(load_sweep(name), cwd=Path.cwd())]
@@ -165,13 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     from lightning_dims.analysis.report import write_report
     from lightning_dims.records.selection import select_records
     from lightning_dims.runs.folder import SweepLayout
-    from lightning_dims.sweep.runner import PointStatus, run_sweep
+    from lightning_dims.sweep.runner import PointStatus, RunnerControl, run_sweep, stopped_points
     from lightning_dims.sweep.slots import machine_slots
 
     results = out / "results"
     slots = machine_slots(workers=args.workers)
     print(f"2/3 training {len(runs)} runs, {len(slots)} at a time (records in {results}, logs in {SweepLayout(results).log_dir})")
-    outcomes = run_sweep(runs, results, slots=slots)
+    stop.control = RunnerControl()
+    outcomes = run_sweep(runs, results, slots=slots, control=stop.control)
+    stop.control = None
+    progress["done"] = f"training: {stopped_points(outcomes)}"
+    if stop.signum is not None:
+        return stop.exit_status
     failed = [o for o in outcomes if o.status is PointStatus.FAILED]
     selection = select_records(results, vary=varied_settings(runs))  # read once: the health line and the report
     print_health(selection.used)
@@ -183,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     print("Findings:")
     for number, finding in enumerate(fits["findings"], start=1):
         print(f"  {number}. {finding['text']}")
+    from lightning_dims.commands.plan import demo_plan
+
+    demo_plan(selection.used)
     seconds = time.perf_counter() - started
     print(f"done in {seconds:.0f} s ({seconds / 60:.1f} min); load average (1, 5, 15 min) at start {load_before}, "
           f"at end {load_average()}")

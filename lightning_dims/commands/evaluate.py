@@ -28,6 +28,18 @@ from typing import Literal
 from lightning_dims.cli import user_errors
 from lightning_dims.errors import ConfigError
 
+__all__ = [
+    "CHECKED_PREFIXES",
+    "SPLIT",
+    "Stage",
+    "build_parser",
+    "config_conflicts",
+    "evaluate",
+    "main_for",
+    "test",
+    "validate",
+]
+
 Stage = Literal["validate", "test"]
 SPLIT = {"validate": "val", "test": "test"}
 """The split each subcommand evaluates, as its metrics are named (``val/loss``, ``test/loss``)."""

@@ -28,6 +28,8 @@ from lightning_dims.data import (
 from lightning_dims.errors import UsageError
 from lightning_dims.properties.sharpness_stability import label_sharpness_stability
 
+__all__ = ["build_parser", "main", "measure", "parse_classes", "parse_options"]
+
 
 def parse_classes(text: str | None) -> list[int] | None:
     if text is None:

@@ -18,6 +18,8 @@ from collections import Counter
 from lightning_dims.cli import user_errors
 from lightning_dims.prepare import PREPARERS, Preparer, Summary, get_preparer, prepare
 
+__all__ = ["PROG", "build_parser", "default_workers", "main", "overview", "print_summary"]
+
 PROG = "lightning-dims prepare"
 
 

@@ -20,6 +20,8 @@ from lightning_dims.errors import UsageError
 from lightning_dims.records.selection import select_records
 from lightning_dims.tracking.source import wandb_records
 
+__all__ = ["PROG", "WANDB_DOWNLOADS", "build_parser", "main", "read_measurements"]
+
 PROG = "lightning-dims report"
 WANDB_DOWNLOADS = "wandb-records"
 """Sub-folder of ``--out`` the W&B records are downloaded into (``<run id>.record.json``: a results folder)."""
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print(selection.summary(), file=sys.stderr)
     for where, why in selection.skipped:
         print(f"  skipped {where}: {why}", file=sys.stderr)
+    if not selection.used:
+        raise UsageError(f"nothing to report: {selection.summary()}; each skipped record is listed above with its reason")
     try:
         fits = write_report(selection.used, args.out, spec=args.spec, ref_n=args.ref_n,
                             measurements=read_measurements(args.measurements),

@@ -25,11 +25,23 @@ from lightning_dims.configs import resolve_config
 from lightning_dims.errors import UsageError
 from lightning_dims.sweep.check import check_runs
 from lightning_dims.sweep.grid import expand_grid, load_sweep, shard
-from lightning_dims.runs.folder import RunState
-from lightning_dims.sweep.runner import PointStatus, point_state, run_sweep
 
 if TYPE_CHECKING:
     from lightning_dims.sweep.launch import ClusterOptions
+
+__all__ = [
+    "JOB_ARRAY_ONLY",
+    "PROG",
+    "SLURM_ONLY",
+    "build_parser",
+    "cluster_options",
+    "dry_run",
+    "launch",
+    "main",
+    "refuse_unused_options",
+    "refused",
+    "summary",
+]
 
 PROG = "lightning-dims sweep"
 
@@ -68,10 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--estimate", action="store_true",
-        help="time a few training steps of each architecture on this machine (with the runs per device / workers "
-        "given) and print runs, images and hours of the grid's unfinished points; run nothing",
+        help="count each architecture's FLOPs, time the cheapest few on this machine (with the runs per device / "
+        "workers given) for its seconds per FLOP, and print runs, images and hours of the grid's unfinished points; run nothing",
     )  # fmt: skip
-    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per architecture")
+    parser.add_argument("--estimate-steps", type=int, default=3, metavar="N", help="training steps timed per calibrating architecture, at least")
+    parser.add_argument(
+        "--estimate-seconds", type=float, default=8.0, metavar="S",
+        help="keep timing steps of each calibrating architecture while S seconds last (more steps: a smaller uncertainty); on the "
+        "CPU the timed batch shrinks so that the steps fit",
+    )  # fmt: skip
     parser.add_argument(
         "--estimate-startup-runs", type=int, default=2, metavar="N",
         help="tiny real runs timed cold and warm for the start-up per run (0: leave start-up out)",
@@ -102,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dry_run(runs, results: Path) -> int:
     """Print every point's state and command, then check every command; 2 when one would fail."""
+    from lightning_dims.runs.folder import RunState
+    from lightning_dims.sweep.runner import point_state
+
     counts: dict[RunState, int] = {}
     for run in runs:
         state, detail = point_state(run, results)
@@ -111,12 +131,24 @@ def dry_run(runs, results: Path) -> int:
     problems = check_runs(runs)
     for run_id, problem in problems:
         print(f"{PROG}: error: {run_id}: {problem}", file=sys.stderr)
-    print(f"checked {len(runs)} commands: {len(problems) or 'none'} would fail")
+    print(f"checked {len(runs)} commands (one parse per command shape and parameter value): {len(problems) or 'none'} would fail")
     return 2 if problems else 0
+
+
+def refused(runs, consequence: str) -> bool:
+    """Check every command (:func:`~lightning_dims.sweep.check.check_runs`); print each problem and True when one would fail."""
+    problems = check_runs(runs)
+    for run_id, problem in problems:
+        print(f"{PROG}: error: {run_id}: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{PROG}: error: {len(problems)} command shape(s) of the {len(runs)} commands would fail; {consequence}", file=sys.stderr)
+    return bool(problems)
 
 
 def summary(sweep: str, results: str, outcomes) -> int:
     """Print what happened to the points; 1 when one failed."""
+    from lightning_dims.sweep.runner import PointStatus
+
     counts = {status: sum(o.status is status for o in outcomes) for status in PointStatus}
     stopped = f"{counts[PointStatus.STOPPED]} stopped, " if counts[PointStatus.STOPPED] else ""
     print(
@@ -164,7 +196,9 @@ def refuse_unused_options(args) -> None:
 
 def launch(args, runs, results: Path) -> int:
     """Submit the grid as a job array; for ``local``, wait for it and sum up from the results folder."""
+    from lightning_dims.runs.folder import RunState
     from lightning_dims.sweep.launch import make_executor, plan_tasks, sbatch_script, wait_for
+    from lightning_dims.sweep.runner import point_state
 
     options = cluster_options(args)
     tasks = plan_tasks(
@@ -178,11 +212,7 @@ def launch(args, runs, results: Path) -> int:
             print(sbatch_script(folder.resolve(), options, len(tasks)))
         return code
     executor = make_executor(args.launcher, folder, options)  # no SLURM here: says so before the slow check
-    problems = check_runs(runs)
-    if problems:
-        for run_id, problem in problems:
-            print(f"{PROG}: error: {run_id}: {problem}", file=sys.stderr)
-        print(f"{PROG}: error: {len(problems)} of {len(runs)} commands would fail; nothing submitted", file=sys.stderr)
+    if refused(runs, "nothing submitted"):
         return 2
     jobs = executor.submit_array(tasks)
     sizes = sorted({len(task.runs) for task in tasks})
@@ -217,17 +247,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate:
         from lightning_dims.sweep.estimate import estimate_grid
 
-        return estimate_grid(runs, results, args.runs_per_device, args.workers, args.estimate_steps, not args.cold, args.estimate_startup_runs)
+        return estimate_grid(
+            runs, results, args.runs_per_device, args.workers, args.estimate_steps, not args.cold, args.estimate_startup_runs,
+            args.estimate_seconds,
+        )  # fmt: skip
     if args.launcher:
         return launch(args, runs, results)
     if args.dry_run:
         return dry_run(runs, results)
+    if refused(runs, "nothing started (fix the sweep file; --dry-run lists every command)"):
+        return 2
+    from lightning_dims.sweep.interrupt import SignalStop, stopped_line
+    from lightning_dims.sweep.runner import RunnerControl, run_sweep, stopped_points
     from lightning_dims.sweep.slots import describe_slots, machine_slots
 
     slots = machine_slots(args.runs_per_device, args.workers)
     if len(slots) > 1:
         print(f"{PROG}: {describe_slots(slots)}")
-    outcomes = run_sweep(runs, results, wait=args.wait, slots=slots, warm=not args.cold)
+    with SignalStop() as stop:
+        stop.control = RunnerControl()
+        outcomes = run_sweep(runs, results, wait=args.wait, slots=slots, warm=not args.cold, control=stop.control)
+    if stop.signum is not None:
+        own_argv = sys.argv[2:] if argv is None else list(argv)
+        print(stopped_line(PROG, stop.signum, stopped_points(outcomes), own_argv), file=sys.stderr)
+        return stop.exit_status
     return summary(args.sweep, args.results, outcomes)
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+__all__ = ["CONFIG_ROOT", "load_yaml", "resolve_config", "shipped_configs", "shipped_path"]
+
 CONFIG_ROOT = Path(__file__).resolve().parent
 
 

@@ -23,6 +23,8 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, content_signature
 from lightning_dims.data.registry import register_dataset
 
+__all__ = ["SLAB_CYCLE", "load_brain_tissue", "mni152_volumes", "slab_partition", "tissue_patches"]
+
 SLAB_CYCLE = ("train", "val", "train", "test")
 
 

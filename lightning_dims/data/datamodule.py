@@ -22,6 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+from typing_extensions import override
 
 from lightning_dims.data.measurement import CacheMode
 from lightning_dims.data.property_report import PropertyReport
@@ -29,6 +30,8 @@ from lightning_dims.data.spec import PreprocessingSpec
 from lightning_dims.data.splits import SPLITS, require_evaluation_sets
 from lightning_dims.data.task import DatasetTask
 from lightning_dims.seeds import epoch_seed
+
+__all__ = ["SPLIT_NAMES", "DimsDataModule", "EpochShuffleSampler", "ResidentSplit", "gathered_batch", "on_device"]
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -180,10 +183,12 @@ class DimsDataModule(L.LightningDataModule):
         return self.task.domain
 
     # ---- Lightning hooks ---------------------------------------------------------------------------
+    @override
     def prepare_data(self) -> None:
         """Check the files are there (download them when ``download=True`` and the loader can)."""
         self.task.pool()
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         """Draw the splits (no pixels are read here: that happens once, when a loader first asks).
 
@@ -220,12 +225,15 @@ class DimsDataModule(L.LightningDataModule):
             collate_fn=gathered_batch,
         )
 
+    @override
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)
 
+    @override
     def val_dataloader(self) -> DataLoader:
         return self.loader("val", shuffle=False)
 
+    @override
     def test_dataloader(self) -> DataLoader:
         return self.loader("test", shuffle=False)
 

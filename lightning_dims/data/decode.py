@@ -16,6 +16,8 @@ from lightning_dims.data.pool import ImagePool
 from lightning_dims.data.spec import PreprocessingSpec, preprocess
 from lightning_dims.machine import usable_cores
 
+__all__ = ["DECODE_CHUNK", "PREPROCESS_CHUNK", "image_channels", "load_split", "preprocess_images"]
+
 PREPROCESS_CHUNK = 256
 """Images preprocessed per batch when materialising a split (bounds peak memory at 224 px)."""
 

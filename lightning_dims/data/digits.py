@@ -14,6 +14,8 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, content_signature
 from lightning_dims.data.registry import register_dataset
 
+__all__ = ["load_digits_pool"]
+
 
 @register_dataset(
     "digits",

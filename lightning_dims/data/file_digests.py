@@ -18,6 +18,8 @@ from pathlib import Path
 from lightning_dims.data import property_cache
 from lightning_dims.utils import atomic_open, digest, file_digest
 
+__all__ = ["MEMO_FORMAT", "files_digest"]
+
 MEMO_FORMAT = 1
 
 

@@ -27,6 +27,35 @@ from lightning_dims.data.registry import get_dataset, register_dataset
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import digest
 
+__all__ = [
+    "MANIFEST_NAME",
+    "MURA_STUDY_OUTCOME",
+    "OUTSIDE_OPTION",
+    "PATH_COLUMNS",
+    "PATIENT_COLUMN",
+    "PATIENT_FOLDER_PATTERN",
+    "PREPARE_SPEC_NAME",
+    "RADIOLOGY_SETS",
+    "LabelRule",
+    "ManifestError",
+    "RadiologySet",
+    "at_least",
+    "check_inside",
+    "chexpert_rule",
+    "class_folders_present",
+    "csv_location",
+    "label_codes",
+    "load_class_folders",
+    "load_csv",
+    "load_folder",
+    "manifest_or_folders",
+    "mura_label",
+    "mura_rule",
+    "read_manifest",
+    "register_radiology",
+    "with_preparation_spec",
+]
+
 MANIFEST_NAME = "manifest.csv"
 PATH_COLUMNS = ("path", "Path", "file", "filename")
 PATIENT_COLUMN = "patient_id"

@@ -4,7 +4,8 @@
 <lightning_dims.data.task.DatasetTask.properties>`: it looks the task's property fingerprint up in
 the on-disk cache (:mod:`lightning_dims.data.property_cache`), else reads the training images,
 computes K_F (:func:`~lightning_dims.properties.label_sharpness`, inverse intensity units of the
-spec) and d_data (:func:`~lightning_dims.properties.intrinsic_dimension`, unitless), and stores
+spec) and d_data (:func:`~lightning_dims.properties.intrinsic_dimension`, unitless), in
+exhaustive mode both from one Gram (:func:`~lightning_dims.properties.dataset_properties`), and stores
 the :class:`~lightning_dims.data.property_report.PropertyReport`.
 """
 
@@ -21,6 +22,15 @@ from lightning_dims.data.property_report import PropertyReport
 
 if TYPE_CHECKING:
     from lightning_dims.data.task import DatasetTask
+
+__all__ = [
+    "LABEL_CONFLICT_EXAMPLES",
+    "CacheMode",
+    "LabelConflictWarning",
+    "cached_report",
+    "d_data_options",
+    "measure_properties",
+]
 
 CacheMode = Literal["use", "refresh", "off"]
 """Property cache: ``use`` (read, compute and store when absent), ``refresh`` (compute and replace), ``off``."""
@@ -82,6 +92,7 @@ def measure_properties(
     <lightning_dims.data.task.DatasetTask.properties>` is this function as a method.
     """
     from lightning_dims.properties import (
+        dataset_properties,
         intrinsic_dimension,
         label_conflicts,
         label_sharpness,
@@ -105,8 +116,12 @@ def measure_properties(
             LabelConflictWarning,
             stacklevel=2,
         )
-    sharpness = label_sharpness(x, y, m=m, mode=kf_mode, seed=task.seed)
-    dimension = intrinsic_dimension(x, estimator=estimator, progress=progress, **options)
+    if kf_mode == "exhaustive":  # both from one symmetric Gram
+        both = dataset_properties(x, y, m=m, estimator=estimator, seed=task.seed, progress=progress, **options)
+        sharpness, dimension = both.label_sharpness, both.d_data
+    else:
+        sharpness = label_sharpness(x, y, m=m, mode=kf_mode, seed=task.seed)
+        dimension = intrinsic_dimension(x, estimator=estimator, progress=progress, **options)
     train = task.indices("train")
     report = PropertyReport(
         **task.describe(),

@@ -17,8 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_dims.data.pool import ArrayPool, file_signature
+from lightning_dims.data.pool import ArrayPool, ImageFileError, file_signature
 from lightning_dims.data.registry import get_dataset, register_dataset
+
+__all__ = [
+    "CHEST_FINDINGS",
+    "MEDMNIST_SETS",
+    "MEDMNIST_SOURCE",
+    "MEDMNIST_SPLITS",
+    "MedMNISTSet",
+    "binary_labels",
+    "load_medmnist",
+    "npz_path",
+    "register_medmnist",
+    "split_arrays",
+]
 
 MEDMNIST_SPLITS = ("train", "val", "test")
 MEDMNIST_SOURCE = (
@@ -76,6 +89,24 @@ def binary_labels(labels: np.ndarray, info: MedMNISTSet, finding: int) -> np.nda
     return labels.reshape(len(labels), -1)[:, 0].astype(np.int64)
 
 
+def split_arrays(archive, split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(<split>_images, <split>_labels)`` of a MedMNIST file; a missing, empty or mismatched split is one
+    :class:`~lightning_dims.data.pool.ImageFileError` naming the file and the split."""
+    names = (f"{split}_images", f"{split}_labels")
+    missing = [name for name in names if name not in archive.files]
+    if missing:
+        raise ImageFileError(f"{path}: no {' or '.join(missing)} (a MedMNIST file holds train, val and test splits)")
+    images, labels = archive[names[0]], archive[names[1]]
+    if len(images) == 0 or len(labels) == 0:
+        raise ImageFileError(
+            f"{path}: the {split} split is empty ({names[0]} {images.shape}, {names[1]} {labels.shape}); a MedMNIST "
+            f"file holds images in each of train, val and test: re-download it ({MEDMNIST_SOURCE.split(' ')[0]})"
+        )
+    if len(images) != len(labels):
+        raise ImageFileError(f"{path}: the {split} split has {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
 def load_medmnist(
     info: MedMNISTSet,
     root: Path,
@@ -98,9 +129,10 @@ def load_medmnist(
         else:
             raise get_dataset(info.name).missing_error(root, f"no file {path.name}")
     with np.load(path, allow_pickle=False) as archive:
-        images = np.concatenate([archive[f"{split}_images"] for split in MEDMNIST_SPLITS])
-        labels = np.concatenate([binary_labels(archive[f"{split}_labels"], info, finding) for split in MEDMNIST_SPLITS])
-        counts = [len(archive[f"{split}_labels"]) for split in MEDMNIST_SPLITS]
+        splits = {split: split_arrays(archive, split, path) for split in MEDMNIST_SPLITS}
+    images = np.concatenate([split_images for split_images, _ in splits.values()])
+    labels = np.concatenate([binary_labels(split_labels, info, finding) for _, split_labels in splits.values()])
+    counts = [len(split_labels) for _, split_labels in splits.values()]
     class_names = list(info.class_names)
     if info.name == "chestmnist":
         class_names = [f"no {CHEST_FINDINGS[finding]}", CHEST_FINDINGS[finding]]

@@ -17,6 +17,19 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, FilePool, file_signature, listing_signature
 from lightning_dims.data.registry import get_dataset, register_dataset
 
+__all__ = [
+    "CIFAR_FOLDER",
+    "IDX_FILES",
+    "MNIST_LAYOUT",
+    "idx_present",
+    "load_cifar10",
+    "load_fashionmnist",
+    "load_idx_dataset",
+    "load_imagenet",
+    "load_mnist",
+    "load_svhn",
+]
+
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 
 

@@ -20,6 +20,19 @@ from lightning_dims.data.spec import as_nchw
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import digest
 
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ArrayPool",
+    "FilePool",
+    "ImageFileError",
+    "ImagePool",
+    "content_signature",
+    "file_signature",
+    "listing_signature",
+    "load_image_array",
+    "read_image_file",
+]
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 """File types a :class:`FilePool` reads: anything Pillow opens (8/16-bit gray, RGB), or a 2D/3D ``.npy`` array."""
 

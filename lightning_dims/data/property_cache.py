@@ -16,6 +16,8 @@ from pathlib import Path
 
 from lightning_dims.utils import atomic_open, canonical_json, digest
 
+__all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "entry_path", "fingerprint", "load_entry", "store_entry"]
+
 CACHE_ENV = "LIGHTNING_DIMS_CACHE"
 CACHE_FORMAT = 2
 """Bump when the cached record's meaning changes; old entries are then simply not found."""

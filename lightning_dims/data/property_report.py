@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+__all__ = ["PropertyReport"]
+
 
 @dataclass(frozen=True)
 class PropertyReport:

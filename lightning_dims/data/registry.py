@@ -16,6 +16,19 @@ from typing import Callable, Literal
 from lightning_dims.data.pool import ImagePool
 from lightning_dims.errors import LightningDimsError
 
+__all__ = [
+    "DATASETS",
+    "DATA_ROOT_ENV",
+    "DEFAULT_DATA_ROOT",
+    "DatasetInfo",
+    "Loader",
+    "MissingDatasetError",
+    "UnknownDatasetError",
+    "get_dataset",
+    "register_dataset",
+    "resolve_data_root",
+]
+
 DATA_ROOT_ENV = "LIGHTNING_DIMS_DATA"
 DEFAULT_DATA_ROOT = Path("data")
 """Where datasets are looked for when neither ``data_root`` nor ``$LIGHTNING_DIMS_DATA`` is given (relative to the working directory)."""

@@ -16,6 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightning_dims.errors import LightningDimsError
 
+__all__ = [
+    "INTENSITY_RANGES",
+    "INTENSITY_SCALINGS",
+    "PreprocessingSpec",
+    "SpecMismatchError",
+    "as_nchw",
+    "preprocess",
+    "require_same_spec",
+]
+
 INTENSITY_SCALINGS = {
     "max255": 255.0,  # the paper: img * 255 / img.max()
     "max1": 1.0,  # img / img.max()

@@ -14,6 +14,19 @@ import numpy as np
 
 from lightning_dims.errors import LightningDimsError
 
+__all__ = [
+    "EVALUATION_SPLITS",
+    "SPLITS",
+    "ClassDescriber",
+    "SplitError",
+    "draw_splits",
+    "fit_quotas",
+    "per_class_quota",
+    "require_evaluation_sets",
+    "resolve_classes",
+    "task_labels",
+]
+
 SPLITS = ("test", "val", "train")
 """Drawing order."""
 

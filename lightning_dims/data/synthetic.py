@@ -49,7 +49,7 @@ import numpy as np
 from lightning_dims.data.pool import ArrayPool, content_signature
 from lightning_dims.data.registry import register_dataset
 
-__all__ = ["MARGIN_BANDS", "label_bands", "load_synthetic", "place_on_arcs", "smooth_fields", "synthetic_images"]
+__all__ = ["INTERIOR_HALF_RANGE", "MARGIN_BANDS", "label_bands", "load_synthetic", "place_on_arcs", "smooth_fields", "synthetic_images"]
 
 INTERIOR_HALF_RANGE = 0.45
 """Interior pixels stay within 0.5 +- this, below the frame's 1.0."""

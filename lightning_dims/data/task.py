@@ -25,6 +25,8 @@ from lightning_dims.data.spec import PreprocessingSpec
 from lightning_dims.data.splits import SPLITS, draw_splits, resolve_classes, task_labels
 from lightning_dims.utils import canonical_json, digest
 
+__all__ = ["DatasetTask"]
+
 
 class DatasetTask:
     """One dataset turned into the paper's classification task and splits.

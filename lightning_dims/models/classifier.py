@@ -19,10 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassAUROC
+from typing_extensions import override
 
 from lightning_dims.models.presets import paper_learning_rate
 from lightning_dims.models.registry import arch_spec, create_model, feature_layer
 from lightning_dims.tracking.names import split_metric
+
+__all__ = ["STAGES", "ImageClassifier", "channels_last_on_cuda", "stage_metrics", "task_probabilities"]
 
 STAGES = ("train", "val", "test")
 
@@ -109,10 +112,12 @@ class ImageClassifier(pl.LightningModule):
             {f"{stage}_": stage_metrics(num_classes, self.head_size, with_auroc=stage != "train") for stage in STAGES}
         )
 
+    @override
     def setup(self, stage: str) -> None:
         """On CUDA, channels-last weights, matching the data module's channels-last batches (faster cuDNN convolutions)."""
         channels_last_on_cuda(self, self.trainer.strategy.root_device)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, head_size) of images ``x`` (B, in_chans, H, W)."""
         return self.model(x)
@@ -131,17 +136,21 @@ class ImageClassifier(pl.LightningModule):
             self.log(split_metric(prefix, name), metric, on_step=False, on_epoch=True, prog_bar=name == "acc")
         return loss
 
+    @override
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         self.log(split_metric("train", "loss_step"), loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
+    @override
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
+    @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with L2 weight decay, as in the paper."""
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.hparams.weight_decay)

@@ -15,6 +15,17 @@ from lightning_dims.configs import CONFIG_ROOT, load_yaml
 from lightning_dims.models.registry import arch_spec
 from lightning_dims.utils import flatten
 
+__all__ = [
+    "DERIVED_FROM",
+    "PROTOCOL",
+    "derived_defaults",
+    "mixed_precision",
+    "paper_batch_size",
+    "paper_defaults",
+    "paper_learning_rate",
+    "protocol_files",
+]
+
 PROTOCOL = CONFIG_ROOT / "protocol"
 
 
@@ -67,6 +78,10 @@ def mixed_precision(accelerator: str | None, cuda_available: bool, bf16_supporte
     if not cuda_available or str(accelerator or "auto").lower() not in ("auto", "gpu", "cuda"):
         return None
     return "bf16-mixed" if bf16_supported else "16-mixed"
+
+
+DERIVED_FROM = ("preset", "model.arch", "data.name", "trainer.accelerator")
+"""The settings :func:`derived_defaults` reads besides ``data.seed`` (which it copies as it is)."""
 
 
 def derived_defaults(config: Any, cuda_available: bool, bf16_supported: bool) -> dict[str, object]:

@@ -27,6 +27,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lightning_dims.errors import require
+
+__all__ = [
+    "TIMM_PREFIX",
+    "ArchSpec",
+    "ModelBuilder",
+    "adapt_conv",
+    "arch_spec",
+    "create_model",
+    "feature_layer",
+    "list_models",
+    "register_model",
+    "resize_linear",
+]
+
 ModelBuilder = Callable[[int, int, bool], nn.Module]
 """(in_chans, num_classes, pretrained) -> network returning logits of shape (B, num_classes)."""
 
@@ -73,9 +88,7 @@ def list_models() -> list[str]:
 
 
 def _timm():
-    import timm
-
-    return timm
+    return require("timm")  # the train extra
 
 
 def arch_spec(name: str) -> ArchSpec:

@@ -43,6 +43,23 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sources import relative
 from lightning_dims.prepare.tasks import BadFile, Issue, Plan, Task, TaskResult
 
+__all__ = [
+    "MODALITIES",
+    "PREPARER",
+    "SUFFIXES",
+    "ambiguous_slices",
+    "brain_mask",
+    "case_files",
+    "convert",
+    "disk",
+    "load_volume",
+    "mask_is_brain",
+    "normalise",
+    "plan",
+    "roberts_edges",
+    "slice_labels",
+]
+
 MODALITIES = ("flair", "t1", "t1ce", "t2")
 SUFFIXES = (".nii.gz", ".nii")
 

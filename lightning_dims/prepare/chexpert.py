@@ -44,6 +44,8 @@ from lightning_dims.prepare.sources import (
 )
 from lightning_dims.prepare.tasks import Issue, Plan, Task
 
+__all__ = ["PATIENT", "PREPARER", "VALUES", "finding_class", "negatives", "plan"]
+
 PATIENT = re.compile(PATIENT_FOLDER_PATTERN)
 VALUES = ("blank", "0", "-1")
 

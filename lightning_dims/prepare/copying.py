@@ -11,6 +11,8 @@ from lightning_dims.prepare.imaging import copy_verified
 from lightning_dims.prepare.registry import Context
 from lightning_dims.prepare.tasks import BadFile, TaskResult
 
+__all__ = ["convert_copy", "copy_task"]
+
 
 def copy_task(source: str, row: dict) -> dict:
     """The payload of a copy task: the file (relative to ``--source``) and its finished manifest row."""

@@ -46,6 +46,20 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sources import find_file, read_table
 from lightning_dims.prepare.tasks import BadFile, Issue, Plan, Task, TaskResult
 
+__all__ = [
+    "PATIENT",
+    "PREPARER",
+    "SLICE",
+    "TYPO",
+    "convert",
+    "image_root",
+    "locate",
+    "plan",
+    "slice_label",
+    "text",
+    "typo_candidates",
+]
+
 PATIENT = re.compile(r"Breast_MRI_\d+")
 SLICE = re.compile(r"(\d+)\.dcm$", re.IGNORECASE)
 TYPO = re.compile(r"^(?P<head>.*-)0(?P<tail>\d+\.dcm)$", re.IGNORECASE)

@@ -14,6 +14,18 @@ import numpy as np
 from lightning_dims.prepare.imaging import authors_uint8
 from lightning_dims.prepare.tasks import BadFile, Issue
 
+__all__ = [
+    "LUMINANCE",
+    "authors_image",
+    "authors_slice",
+    "frames",
+    "gray",
+    "is_monochrome1",
+    "read_dicom",
+    "require_square_pixels",
+    "stored_pixels",
+]
+
 LUMINANCE = (0.2125, 0.7154, 0.0721)
 """``skimage.color.rgb2gray`` weights: the authors' loader read every image with ``as_gray=True``."""
 

@@ -26,6 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from lightning_dims.utils import TEMPORARY_GLOB, atomic_open
+
+__all__ = [
+    "JPEG_QUALITY",
+    "authors_uint8",
+    "copy_verified",
+    "max_scaled",
+    "remove_partials",
+    "resize_like_skimage",
+    "round_uint8",
+    "truncate_uint8",
+    "write_image",
+]
 """Temporary files being written carry this prefix; a resumed prepare deletes leftovers."""
 
 JPEG_QUALITY = 95

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from lightning_dims.prepare.tasks import Issue, TaskResult
 
+__all__ = ["Journal", "decode"]
+
 
 class Journal:
     """Finished tasks of one output folder: key -> (ok, :class:`TaskResult`)."""

@@ -37,6 +37,8 @@ from lightning_dims.prepare.sources import (
 )
 from lightning_dims.prepare.tasks import Issue, Plan, Task
 
+__all__ = ["PATIENT", "PREPARER", "STUDY", "plan"]
+
 PATIENT = re.compile(PATIENT_FOLDER_PATTERN)
 STUDY = re.compile(r"study\d+_(?:positive|negative)")
 

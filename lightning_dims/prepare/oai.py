@@ -37,6 +37,8 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sources import find_file, read_table, relative
 from lightning_dims.prepare.tasks import Issue, Plan, Task
 
+__all__ = ["CROP", "PREPARER", "SIDES", "plan", "read_grades"]
+
 CROP = re.compile(r"^(?P<id>\d+)_(?P<side>[RL])\.(?:png|jpe?g|tiff?|bmp)$", re.IGNORECASE)
 SIDES = {"R": 1, "L": 2}
 """Crop-name side -> the table's SIDE code."""

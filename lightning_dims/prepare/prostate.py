@@ -50,6 +50,8 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sources import find_file, read_table, relative
 from lightning_dims.prepare.tasks import BadFile, Issue, Plan, Task, TaskResult
 
+__all__ = ["COLUMNS", "PREPARER", "SCORE", "convert", "fraction", "frame_range", "plan", "series_folders"]
+
 SCORE = "UCLA Score (Similar to PIRADS v2)"
 COLUMNS = ("Patient ID", "seriesInstanceUID_US", SCORE)
 

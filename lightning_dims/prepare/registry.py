@@ -20,6 +20,20 @@ from typing import Any, Callable
 
 from lightning_dims.errors import LightningDimsError
 
+__all__ = [
+    "PREPARERS",
+    "SEED_OPTION",
+    "Context",
+    "Option",
+    "PrepareError",
+    "Preparer",
+    "get_preparer",
+    "non_negative_int",
+    "per_class_option",
+    "register_preparer",
+    "size_option",
+]
+
 
 class PrepareError(LightningDimsError, ValueError):
     """Bad input to ``lightning-dims prepare``; the message names the problem and the fix."""

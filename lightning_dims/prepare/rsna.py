@@ -39,6 +39,8 @@ from lightning_dims.prepare.registry import (
 from lightning_dims.prepare.sources import find_file, read_table, relative
 from lightning_dims.prepare.tasks import Issue, Plan, Task, TaskResult
 
+__all__ = ["PREPARER", "SUBTYPES", "convert", "plan", "read_labels"]
+
 SUBTYPES = ("any", "epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural")
 
 

@@ -41,6 +41,29 @@ from lightning_dims.prepare.sources import source_folder
 from lightning_dims.prepare.tasks import ISSUE_KINDS, BadFile, Issue, Task, TaskResult
 from lightning_dims.utils import atomic_write
 
+__all__ = [
+    "BASE_COLUMNS",
+    "FORMAT",
+    "LIBRARIES",
+    "PROGRAMMING_ERRORS",
+    "REPORT_NAME",
+    "STATE_DIR",
+    "Summary",
+    "collect",
+    "finished_summary",
+    "library_versions",
+    "manifest_csv",
+    "output_state",
+    "preparation_spec",
+    "prepare",
+    "procedural",
+    "report_csv",
+    "run_plan",
+    "run_task",
+    "run_tasks",
+    "unique_tasks",
+]
+
 STATE_DIR = ".prepare"
 REPORT_NAME = "prepare_report.csv"
 FORMAT = 1

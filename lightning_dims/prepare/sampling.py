@@ -16,6 +16,8 @@ import numpy as np
 
 from lightning_dims.prepare.tasks import Task
 
+__all__ = ["class_orders", "draw"]
+
 
 def class_orders(tasks: list[Task], seed: int) -> dict[int, list[Task]]:
     """label -> that class's tasks in one seeded random order (tasks without a label are dropped)."""

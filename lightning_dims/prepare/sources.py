@@ -6,6 +6,8 @@ from pathlib import Path
 
 from lightning_dims.prepare.registry import PrepareError
 
+__all__ = ["find_file", "listed_file", "read_table", "relative", "source_folder", "within_download"]
+
 
 def find_file(source: Path, given: str | None, patterns: tuple[str, ...], flag: str, what: str) -> Path:
     """``given`` (relative to ``source`` or absolute), else the one file under ``source`` matching a pattern.

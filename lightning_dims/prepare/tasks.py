@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["ISSUE_KINDS", "BadFile", "Issue", "Plan", "Task", "TaskResult"]
+
 ISSUE_KINDS = ("bad", "unexpected", "fixed", "note")
 """``bad``: a file that could not be used (unreadable, refused); ``unexpected``: a file or table row
 outside the documented layout (no label, unknown patient); ``fixed``: a known path typo worked

@@ -1,5 +1,6 @@
 """Dataset and representation properties: K_F, intrinsic dimension, exact kNN."""
 
+from lightning_dims.properties.dataset_properties import DatasetProperties, dataset_properties
 from lightning_dims.properties.duplicates import (
     DuplicateSamplesWarning,
     label_conflicts,
@@ -8,6 +9,7 @@ from lightning_dims.properties.intrinsic_dimension import (
     ESTIMATORS,
     MLE,
     IntrinsicDimensionResult,
+    SmallSampleWarning,
     TwoNN,
     intrinsic_dimension,
     make_estimator,
@@ -26,12 +28,15 @@ from lightning_dims.properties.sharpness_stability import (
 __all__ = [
     "ESTIMATORS",
     "MLE",
+    "DatasetProperties",
     "DuplicateSamplesWarning",
     "IntrinsicDimensionResult",
     "KnnResult",
     "LabelSharpnessResult",
     "SharpnessSpread",
+    "SmallSampleWarning",
     "TwoNN",
+    "dataset_properties",
     "intrinsic_dimension",
     "knn",
     "label_conflicts",

@@ -14,6 +14,8 @@ import torch
 
 from lightning_dims.properties.knn import DEFAULT_MEMORY_BUDGET_BYTES, KnnResult, knn_of_points
 
+__all__ = ["DuplicateSamplesWarning", "deduplicated_knn", "duplicate_groups_root", "label_conflicts"]
+
 
 class DuplicateSamplesWarning(UserWarning):
     """Exact duplicate samples were dropped before estimating."""

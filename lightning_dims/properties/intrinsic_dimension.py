@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,6 +29,21 @@ import torch
 
 from lightning_dims.properties.duplicates import deduplicated_knn
 from lightning_dims.properties.knn import DEFAULT_MEMORY_BUDGET_BYTES, as_points
+
+__all__ = [
+    "ESTIMATORS",
+    "MLE",
+    "SMALL_SAMPLE_FACTOR",
+    "IntrinsicDimensionEstimator",
+    "IntrinsicDimensionResult",
+    "SmallSampleWarning",
+    "TwoNN",
+    "intrinsic_dimension",
+    "make_estimator",
+    "mle_dimension",
+    "register_estimator",
+    "twonn_dimension",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,14 @@ def twonn_dimension(distances: torch.Tensor, discard_fraction: float = 0.0) -> f
     return math.inf if denominator == 0 else float((log_mu * target).sum()) / denominator
 
 
+SMALL_SAMPLE_FACTOR = 5
+"""Below ``SMALL_SAMPLE_FACTOR * k`` distinct samples an estimate warns (:class:`SmallSampleWarning`)."""
+
+
+class SmallSampleWarning(UserWarning):
+    """An intrinsic dimension estimated from fewer than ``SMALL_SAMPLE_FACTOR * k`` distinct samples."""
+
+
 class IntrinsicDimensionEstimator(abc.ABC):
     """Base of the kNN estimators, scikit-dimension style: ``Estimator(**options).fit(X)`` sets ``dimension_``.
 
@@ -135,21 +159,41 @@ class IntrinsicDimensionEstimator(abc.ABC):
         return {name: getattr(self, name) for name in self.option_names()}
 
     def fit(self, X: torch.Tensor | np.ndarray, y=None) -> "IntrinsicDimensionEstimator":
-        points = as_points(X, name="X", min_points=self.min_samples)
+        """Estimate from ``X`` (N, ...): needs N >= k + 1 (each sample's k nearest others); warns when
+        fewer than :data:`SMALL_SAMPLE_FACTOR` x k distinct samples remain (:class:`SmallSampleWarning`)."""
+        needed = max(self.min_samples, self.neighbours + 1)
+        given = X.shape[0] if getattr(X, "ndim", 0) >= 1 else None
+        if given is not None and given < needed:
+            raise ValueError(
+                f"{self.name} with k={self.neighbours} neighbours needs at least k + 1 = {needed} samples "
+                f"(each sample's k nearest others); X has {given}: lower k or add samples"
+            )
+        points = as_points(X, name="X", min_points=needed)
         result, kept = deduplicated_knn(
             points, self.neighbours, memory_budget_bytes=self.memory_budget_bytes, progress=self.progress
         )
-        dimension = self.dimension_from_knn(result.distances)
-        self.result_ = IntrinsicDimensionResult(
-            dimension=float(dimension),
+        self.result_ = self.estimate(result.distances, n_samples=int(kept.shape[0]), n_total=int(points.shape[0]))
+        self.dimension_ = self.result_.dimension
+        if kept.shape[0] < SMALL_SAMPLE_FACTOR * self.neighbours:
+            warnings.warn(
+                f"{self.name} d = {self.dimension_:.3g} from N = {kept.shape[0]} distinct samples with k = {self.neighbours}: "
+                f"below {SMALL_SAMPLE_FACTOR}k = {SMALL_SAMPLE_FACTOR * self.neighbours} the k nearest neighbours span much "
+                "of the set and the estimate is unreliable (typically too low); add samples or lower k",
+                SmallSampleWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def estimate(self, distances: torch.Tensor, *, n_samples: int, n_total: int) -> IntrinsicDimensionResult:
+        """The result from the kNN distances of ``n_samples`` distinct samples out of ``n_total``."""
+        return IntrinsicDimensionResult(
+            dimension=float(self.dimension_from_knn(distances)),
             estimator=self.name,
             k=self.neighbours,
-            n_samples=int(kept.shape[0]),
-            n_duplicates=int(points.shape[0] - kept.shape[0]),
+            n_samples=n_samples,
+            n_duplicates=n_total - n_samples,
             options=self.options(),
         )
-        self.dimension_ = self.result_.dimension
-        return self
 
 
 ESTIMATORS: dict[str, type[IntrinsicDimensionEstimator]] = {}

@@ -36,6 +36,38 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = [
+    "BLOCK_WORKSPACE",
+    "CANDIDATE_MARGIN",
+    "CENTRED_PANELS",
+    "DEFAULT_MEMORY_BUDGET_BYTES",
+    "EXACT_CHUNK_BYTES",
+    "MIN_PANELS",
+    "MIN_PANEL_ROWS",
+    "REFINE_BELOW",
+    "KnnResult",
+    "NeighbourCandidates",
+    "PanelFrame",
+    "as_points",
+    "block_side",
+    "block_sq_distances",
+    "centring_mean",
+    "exact_distances",
+    "fold_candidates",
+    "gram_blocks",
+    "gram_frame",
+    "knn",
+    "knn_of_points",
+    "panel_gram",
+    "refine_squared_distances",
+    "rows_per_block",
+    "smallest_along",
+    "symmetric_gram",
+    "syrk_gram",
+    "upper_blocks",
+    "with_progress",
+]
+
 DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
 """Working memory the blockwise kernels may use beyond the data (512 MiB)."""
 
@@ -54,6 +86,9 @@ MIN_PANELS = 8
 
 MIN_PANEL_ROWS = 128
 """Fewest rows of such a panel (thinner GEMMs lose more efficiency than the triangle saves)."""
+
+CENTRED_PANELS = 8
+"""Row panels of a block-wise centred Gram (:class:`PanelFrame`): two at once are a quarter of the data."""
 
 CANDIDATE_MARGIN = 4
 """Extra Gram candidates per point, so that re-ranking after exact refinement stays exact."""
@@ -114,18 +149,62 @@ def rows_per_block(bytes_per_row: int, memory_budget_bytes: int) -> int:
 def gram_frame(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Points to take Gram products of, and their squared norms.
 
-    Centres the points (a copy) only when the mean is far from the origin relative to the
-    spread, since centring costs a pass over memory and buys precision only in that case. The
-    mean is a matrix-vector product (a BLAS GEMV, twice as fast as a column-wise reduction).
+    Centres the points (a copy) only when :func:`centring_mean` says so, since centring costs a
+    pass over memory and buys precision only when the mean is far from the origin.
     """
     sq_norms = torch.linalg.vector_norm(points, dim=1) ** 2
-    mean = (torch.ones(points.shape[0], dtype=points.dtype, device=points.device) @ points) / points.shape[0]
-    mean_sq = float(mean.double().pow(2).sum())
-    spread = float(sq_norms.double().mean()) - mean_sq
-    if mean_sq > spread:
+    mean = centring_mean(points, sq_norms)
+    if mean is not None:
         points = points - mean
         sq_norms = torch.linalg.vector_norm(points, dim=1) ** 2
     return points, sq_norms
+
+
+def centring_mean(points: torch.Tensor, sq_norms: torch.Tensor) -> torch.Tensor | None:
+    """The points' mean when the squared norm of the mean exceeds the mean squared spread, else None.
+
+    The mean is a matrix-vector product (a BLAS GEMV, twice as fast as a column-wise reduction).
+    """
+    mean = (torch.ones(points.shape[0], dtype=points.dtype, device=points.device) @ points) / points.shape[0]
+    mean_sq = float(mean.double().pow(2).sum())
+    spread = float(sq_norms.double().mean()) - mean_sq
+    return mean if mean_sq > spread else None
+
+
+class PanelFrame:
+    """The points as row panels for Gram blocks, centred panel by panel: never a full centred copy.
+
+    The same centring decision and mean as :func:`gram_frame` (:func:`centring_mean`), so the
+    panels hold exactly the rows of ``gram_frame``'s copy. When centring, blocks are at most
+    ``ceil(N / CENTRED_PANELS)`` rows and two centred panels (a row and a column panel) exist at
+    once: ``2 / CENTRED_PANELS`` of the data (a quarter). Without centring a panel is a view.
+    """
+
+    def __init__(self, points: torch.Tensor, memory_budget_bytes: int):
+        self.points = points
+        self.mean = centring_mean(points, torch.linalg.vector_norm(points, dim=1) ** 2)
+        n = points.shape[0]
+        self.side = block_side(points.element_size(), memory_budget_bytes)
+        if self.mean is not None:
+            self.side = min(self.side, math.ceil(n / CENTRED_PANELS))
+        self.sq_norms = torch.cat(
+            [torch.linalg.vector_norm(self.panel(r0, min(r0 + self.side, n)), dim=1) ** 2 for r0 in range(0, n, self.side)]
+        )
+
+    def panel(self, r0: int, r1: int) -> torch.Tensor:
+        """Rows ``r0:r1`` in the frame (centred copy, or a view)."""
+        rows = self.points[r0:r1]
+        return rows - self.mean if self.mean is not None else rows
+
+    def blocks(self, progress: bool = False, desc: str = "Gram"):
+        """:func:`gram_blocks` over :func:`upper_blocks`, each row panel centred once, each column panel per block."""
+        row_panel, row_span = None, None
+        for r0, r1, c0, c1 in with_progress(upper_blocks(self.points.shape[0], self.side), progress, desc):
+            if row_span != (r0, r1):
+                row_panel = None  # free the last row panel before centring the next
+                row_panel, row_span = self.panel(r0, r1), (r0, r1)
+            cols = None if (r0, r1) == (c0, c1) else self.panel(c0, c1)
+            yield r0, r1, c0, c1, block_sq_distances(row_panel, cols, self.sq_norms[r0:r1], self.sq_norms[c0:c1])
 
 
 def exact_distances(points: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -214,17 +293,29 @@ def gram_blocks(frame: torch.Tensor, sq_norms: torch.Tensor, blocks, progress: b
     (``r0, r1 == c0, c1``) comes from :func:`symmetric_gram` (``(r1 - r0)^2 D`` flops), any other
     from one GEMM (``2 (r1 - r0) (c1 - c0) D`` flops). Self-distances are not masked.
     """
-    if progress:
-        from tqdm.auto import tqdm
+    for r0, r1, c0, c1 in with_progress(blocks, progress, desc):
+        cols = None if (r0, r1) == (c0, c1) else frame[c0:c1]
+        yield r0, r1, c0, c1, block_sq_distances(frame[r0:r1], cols, sq_norms[r0:r1], sq_norms[c0:c1])
 
-        blocks = tqdm(blocks, desc=desc, unit="block")
-    for r0, r1, c0, c1 in blocks:
-        if (r0, r1) == (c0, c1):
-            sq_dist = symmetric_gram(frame[r0:r1])
-        else:
-            sq_dist = frame[r0:r1] @ frame[c0:c1].T
-        sq_dist.mul_(-2.0).add_(sq_norms[c0:c1][None, :]).add_(sq_norms[r0:r1, None])
-        yield r0, r1, c0, c1, sq_dist
+
+def with_progress(blocks, progress: bool, desc: str):
+    """``blocks``, under a tqdm progress bar when ``progress``."""
+    if not progress:
+        return blocks
+    from tqdm.auto import tqdm
+
+    return tqdm(blocks, desc=desc, unit="block")
+
+
+def block_sq_distances(
+    rows: torch.Tensor, cols: torch.Tensor | None, row_sq_norms: torch.Tensor, col_sq_norms: torch.Tensor
+) -> torch.Tensor:
+    """Squared Gram distances ``||a||^2 + ||b||^2 - 2 <a, b>`` between ``rows`` and ``cols``, in their precision.
+
+    ``cols=None`` is a diagonal block: :func:`symmetric_gram` (``s^2 D`` flops); otherwise one GEMM.
+    """
+    sq_dist = symmetric_gram(rows) if cols is None else rows @ cols.T
+    return sq_dist.mul_(-2.0).add_(col_sq_norms[None, :]).add_(row_sq_norms[:, None])
 
 
 def smallest_along(sq_dist: torch.Tensor, count: int, dim: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -280,21 +371,44 @@ def knn_of_points(
 ) -> KnnResult:
     """:func:`knn` of points already checked by :func:`as_points` (skips the check's pass over memory)."""
     n = points.shape[0]
-    n_candidates = min(n - 1, k + CANDIDATE_MARGIN)
     frame, sq_norms = gram_frame(points)
     side = block_side(frame.element_size(), memory_budget_bytes)
-    best_sq = torch.full((n, n_candidates), math.inf, dtype=frame.dtype, device=points.device)
-    best_idx = torch.zeros((n, n_candidates), dtype=torch.int64, device=points.device)
-    blocks = upper_blocks(n, side)
-    for r0, r1, c0, c1, sq_dist in gram_blocks(frame, sq_norms, blocks, progress=progress, desc="kNN"):
+    candidates = NeighbourCandidates(n, k, dtype=frame.dtype, device=points.device)
+    for r0, r1, c0, c1, sq_dist in gram_blocks(frame, sq_norms, upper_blocks(n, side), progress=progress, desc="kNN"):
+        candidates.fold(r0, r1, c0, c1, sq_dist)
+    return candidates.result(points, sq_norms)
+
+
+class NeighbourCandidates:
+    """Each point's ``k + CANDIDATE_MARGIN`` closest others, folded from upper-triangle Gram blocks.
+
+    :meth:`fold` takes each block of :func:`upper_blocks` once (it overwrites a diagonal block's
+    diagonal); :meth:`result` refines the candidates exactly and keeps the k nearest.
+    """
+
+    def __init__(self, n: int, k: int, *, dtype: torch.dtype, device: torch.device):
+        self.k = k
+        self.n_candidates = min(n - 1, k + CANDIDATE_MARGIN)
+        self.best_sq = torch.full((n, self.n_candidates), math.inf, dtype=dtype, device=device)
+        self.best_idx = torch.zeros((n, self.n_candidates), dtype=torch.int64, device=device)
+
+    def fold(self, r0: int, r1: int, c0: int, c1: int, sq_dist: torch.Tensor) -> None:
+        """Fold one block's squared Gram distances into the rows' (and, off the diagonal, columns') candidates."""
         if c0 == r0:
             sq_dist.fill_diagonal_(math.inf)  # no self-matches
-        fold_candidates(best_sq[r0:r1], best_idx[r0:r1], *smallest_along(sq_dist, n_candidates, 1, c0))
+        rows_sq, rows_idx = self.best_sq[r0:r1], self.best_idx[r0:r1]
+        fold_candidates(rows_sq, rows_idx, *smallest_along(sq_dist, self.n_candidates, 1, c0))
         if c0 != r0:  # an off-diagonal block serves its columns too, through the transpose (a diagonal
             # block is the full symmetric square, so its rows already saw every pair both ways)
-            fold_candidates(best_sq[c0:c1], best_idx[c0:c1], *smallest_along(sq_dist, n_candidates, 0, r0))
-    all_rows = torch.arange(n, device=points.device)[:, None].expand_as(best_idx)
-    exact_sq = refine_squared_distances(best_sq, all_rows, best_idx, points, sq_norms)
-    by_index, index_order = torch.sort(best_idx, dim=1)  # equal distances: the smaller index first
-    top_sq, order = torch.sort(torch.gather(exact_sq, 1, index_order), dim=1, stable=True)
-    return KnnResult(distances=top_sq[:, :k].sqrt(), indices=torch.gather(by_index, 1, order[:, :k]))
+            cols_sq, cols_idx = self.best_sq[c0:c1], self.best_idx[c0:c1]
+            fold_candidates(cols_sq, cols_idx, *smallest_along(sq_dist, self.n_candidates, 0, r0))
+
+    def result(self, points: torch.Tensor, sq_norms: torch.Tensor) -> KnnResult:
+        """The k nearest of each point, close pairs recomputed exactly (:func:`refine_squared_distances`);
+        ``sq_norms`` are the squared norms of the frame the Gram was taken in."""
+        all_rows = torch.arange(points.shape[0], device=points.device)[:, None].expand_as(self.best_idx)
+        exact_sq = refine_squared_distances(self.best_sq, all_rows, self.best_idx, points, sq_norms)
+        by_index, index_order = torch.sort(self.best_idx, dim=1)  # equal distances: the smaller index first
+        top_sq, order = torch.sort(torch.gather(exact_sq, 1, index_order), dim=1, stable=True)
+        k = self.k
+        return KnnResult(distances=top_sq[:, :k].sqrt(), indices=torch.gather(by_index, 1, order[:, :k]))

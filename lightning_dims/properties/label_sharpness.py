@@ -41,6 +41,24 @@ from lightning_dims.properties.knn import (
     gram_frame,
 )
 
+__all__ = [
+    "INITIAL_CANDIDATES",
+    "MODES",
+    "LabelSharpnessResult",
+    "PairCandidates",
+    "as_labels",
+    "class_labels",
+    "closest_cross_label_candidates",
+    "closest_exact_pair",
+    "cross_label_blocks",
+    "cross_label_pair_count",
+    "exhaustive_pairs",
+    "label_sharpness",
+    "paper_pairs",
+    "sample_indices",
+    "sharpness_result",
+]
+
 MODES = ("exhaustive", "paper")
 
 INITIAL_CANDIDATES = 64
@@ -122,6 +140,40 @@ def cross_label_blocks(counts: list[int], side: int) -> list[tuple[int, int, int
     return blocks
 
 
+class PairCandidates:
+    """The ``n_candidates`` pairs with the smallest squared Gram distance seen so far, each pair once.
+
+    :meth:`fold` takes a block whose entries are ``inf`` wherever the pair is not eligible (same
+    label, lower triangle, not sampled); pairs are kept as flat indices ``row * n + col``.
+    """
+
+    def __init__(self, n: int, n_candidates: int, *, dtype: torch.dtype, device: torch.device):
+        self.n = n
+        self.n_candidates = n_candidates
+        self.best_sq = torch.empty(0, dtype=dtype, device=device)
+        self.best_flat = torch.empty(0, dtype=torch.int64, device=device)
+
+    def fold(self, r0: int, c0: int, sq_dist: torch.Tensor) -> None:
+        values, positions = torch.topk(sq_dist.reshape(-1), min(self.n_candidates, sq_dist.numel()), largest=False)
+        keep = torch.isfinite(values)
+        values, positions = values[keep], positions[keep]
+        rows, cols = r0 + positions // sq_dist.shape[1], c0 + positions % sq_dist.shape[1]
+        self.best_sq = torch.cat([self.best_sq, values])
+        self.best_flat = torch.cat([self.best_flat, rows * self.n + cols])
+        if self.best_sq.shape[0] > self.n_candidates:
+            self.best_sq, keep = torch.topk(self.best_sq, self.n_candidates, largest=False)
+            self.best_flat = self.best_flat[keep]
+
+    def pairs(self, order: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, cols) with rows < cols, sorted by (row, col); ``order`` maps folded positions to indices."""
+        first, second = self.best_flat // self.n, self.best_flat % self.n
+        if order is not None:
+            first, second = order[first], order[second]
+        rows, cols = torch.minimum(first, second), torch.maximum(first, second)
+        key = torch.argsort(rows * self.n + cols)
+        return rows[key], cols[key]
+
+
 def closest_cross_label_candidates(
     points: torch.Tensor, labels: torch.Tensor, n_candidates: int, memory_budget_bytes: int, progress: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,21 +188,25 @@ def closest_cross_label_candidates(
     counts = [int(c) for c in torch.unique_consecutive(labels[order], return_counts=True)[1]]
     frame, sq_norms = gram_frame(points[order])
     side = block_side(frame.element_size(), memory_budget_bytes)
-    best_sq = torch.empty(0, dtype=frame.dtype, device=points.device)
-    best_flat = torch.empty(0, dtype=torch.int64, device=points.device)
-    blocks = cross_label_blocks(counts, side)
-    for r0, r1, c0, c1, sq_dist in gram_blocks(frame, sq_norms, blocks, progress=progress, desc="K_F"):
-        values, positions = torch.topk(sq_dist.reshape(-1), min(n_candidates, sq_dist.numel()), largest=False)
-        rows, cols = r0 + positions // (c1 - c0), c0 + positions % (c1 - c0)
-        best_sq = torch.cat([best_sq, values])
-        best_flat = torch.cat([best_flat, rows * points.shape[0] + cols])
-        if best_sq.shape[0] > n_candidates:
-            best_sq, keep = torch.topk(best_sq, n_candidates, largest=False)
-            best_flat = best_flat[keep]
-    first, second = order[best_flat // points.shape[0]], order[best_flat % points.shape[0]]
-    rows, cols = torch.minimum(first, second), torch.maximum(first, second)
-    key = torch.argsort(rows * points.shape[0] + cols)
-    return rows[key], cols[key]
+    candidates = PairCandidates(points.shape[0], n_candidates, dtype=frame.dtype, device=points.device)
+    for r0, _, c0, _, sq_dist in gram_blocks(frame, sq_norms, cross_label_blocks(counts, side), progress, "K_F"):
+        candidates.fold(r0, c0, sq_dist)
+    return candidates.pairs(order)
+
+
+def closest_exact_pair(points: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tuple[int | None, int | None, float, int]:
+    """Among candidate pairs (sorted by (row, col)), the closest pair of different points, exactly.
+
+    Returns (row, col, distance, n_identical) from :func:`exact_distances`; among equally close
+    pairs the first; row/col None (distance inf) when every candidate is a pair of identical points.
+    """
+    distances = exact_distances(points, rows, cols)
+    different = distances > 0
+    n_identical = int((~different).sum())
+    if not bool(different.any()):
+        return None, None, math.inf, n_identical
+    best = int(torch.argmin(torch.where(different, distances, math.inf)))
+    return int(rows[best]), int(cols[best]), float(distances[best]), n_identical
 
 
 def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_bytes: int, progress: bool = False):
@@ -161,16 +217,77 @@ def exhaustive_pairs(points: torch.Tensor, labels: torch.Tensor, memory_budget_b
     n_candidates = INITIAL_CANDIDATES
     while True:
         rows, cols = closest_cross_label_candidates(points, labels, n_candidates, memory_budget_bytes, progress)
-        distances = exact_distances(points, rows, cols)
-        different = distances > 0
-        n_identical = int((~different).sum())
-        exhausted = rows.shape[0] < n_candidates
-        if bool(different.any()):  # the closest; among equally close pairs the first in (row, col) order
-            best = int(torch.argmin(torch.where(different, distances, math.inf)))
-            return int(rows[best]), int(cols[best]), float(distances[best]), n_identical
-        if exhausted:
-            return None, None, math.inf, n_identical
+        row, col, distance, n_identical = closest_exact_pair(points, rows, cols)
+        if row is not None or rows.shape[0] < n_candidates:  # found, or every cross-label pair was a candidate
+            return row, col, distance, n_identical
         n_candidates *= 4
+
+
+def class_labels(y: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+    """:func:`as_labels`, refusing labels of fewer than two classes (K_F compares differently labelled pairs)."""
+    labels = as_labels(y, n)
+    classes = torch.unique(labels)
+    if classes.numel() < 2:
+        raise ValueError(
+            f"K_F needs samples of at least two classes; y has only class {classes.tolist()}: "
+            "check the labels or the class selection"
+        )
+    return labels
+
+
+def sample_indices(n: int, m: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted indices of the ``m`` images K_F compares (all when ``m`` is None or >= n), and the
+    generator seeded with ``seed`` after drawing them (the paper mode shuffles with it next)."""
+    generator = torch.Generator().manual_seed(seed)
+    if m is None or m >= n:
+        return torch.arange(n), generator
+    if m < 2:
+        raise ValueError(f"m={m}: K_F compares pairs, so m must be at least 2")
+    return torch.sort(torch.randperm(n, generator=generator)[:m]).values, generator
+
+
+def cross_label_pair_count(labels: torch.Tensor) -> int:
+    """Pairs of differently labelled samples among ``labels``: ``(m^2 - sum_c m_c^2) / 2``."""
+    counts = torch.bincount(labels - labels.min())
+    return int((labels.numel() ** 2 - int((counts * counts).sum())) // 2)
+
+
+def sharpness_result(
+    sample: torch.Tensor,
+    labels: torch.Tensor,
+    row: int | None,
+    col: int | None,
+    distance: float,
+    n_pairs: int,
+    n_identical: int,
+    *,
+    mode: str,
+    seed: int,
+) -> LabelSharpnessResult:
+    """The result for the closest pair at positions ``row``, ``col`` of ``sample`` (None: no pair, K_F 0 with a warning)."""
+    if row is None:
+        warnings.warn(
+            f"no two different images with different labels among the {sample.numel()} sampled "
+            f"({mode} mode, {n_pairs} cross-label pairs, {n_identical} identical): K_F is reported as 0",
+            stacklevel=3,
+        )
+        pair = pair_labels = None
+        value = 0.0
+    else:
+        pair = (int(sample[row]), int(sample[col]))
+        pair_labels = (int(labels[pair[0]]), int(labels[pair[1]]))
+        value = 1.0 / distance
+    return LabelSharpnessResult(
+        value=value,
+        mode=mode,
+        m=int(sample.numel()),
+        n_pairs=n_pairs,
+        n_identical_pairs=n_identical,
+        pair=pair,
+        pair_labels=pair_labels,
+        pair_distance=distance,
+        seed=seed,
+    )
 
 
 def paper_pairs(labels: torch.Tensor, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,20 +333,8 @@ def label_sharpness(
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
     n = int(x.shape[0])
-    labels = as_labels(y, n)
-    classes = torch.unique(labels)
-    if classes.numel() < 2:
-        raise ValueError(
-            f"K_F needs samples of at least two classes; y has only class {classes.tolist()}: "
-            "check the labels or the class selection"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    if m is None or m >= n:
-        sample = torch.arange(n)
-    else:
-        if m < 2:
-            raise ValueError(f"m={m}: K_F compares pairs, so m must be at least 2")
-        sample = torch.sort(torch.randperm(n, generator=generator)[:m]).values
+    labels = class_labels(y, n)
+    sample, generator = sample_indices(n, m, seed)
     index = sample.numpy() if isinstance(x, np.ndarray) else sample.to(x.device)
     points = as_points(x[index], name="x", min_points=2)
     sampled_labels = labels[sample].to(points.device)
@@ -237,8 +342,7 @@ def label_sharpness(
         raise ValueError(f"the {sample.numel()} sampled images all have one label; raise m or check the labels")
 
     if mode == "exhaustive":
-        counts = torch.bincount(sampled_labels - sampled_labels.min())
-        n_pairs = int((sample.numel() ** 2 - int((counts * counts).sum())) // 2)
+        n_pairs = cross_label_pair_count(sampled_labels)
         row, col, distance, n_identical = exhaustive_pairs(points, sampled_labels, memory_budget_bytes, progress)
     else:
         rows, cols = paper_pairs(sampled_labels.cpu(), batch_size, generator)
@@ -254,26 +358,4 @@ def label_sharpness(
         else:
             row, col, distance = None, None, math.inf
 
-    if row is None:
-        warnings.warn(
-            f"no two different images with different labels among the {sample.numel()} sampled "
-            f"({mode} mode, {n_pairs} cross-label pairs, {n_identical} identical): K_F is reported as 0",
-            stacklevel=2,
-        )
-        pair = pair_labels = None
-        value = 0.0
-    else:
-        pair = (int(sample[row]), int(sample[col]))
-        pair_labels = (int(labels[pair[0]]), int(labels[pair[1]]))
-        value = 1.0 / distance
-    return LabelSharpnessResult(
-        value=value,
-        mode=mode,
-        m=int(sample.numel()),
-        n_pairs=n_pairs,
-        n_identical_pairs=n_identical,
-        pair=pair,
-        pair_labels=pair_labels,
-        pair_distance=distance,
-        seed=seed,
-    )
+    return sharpness_result(sample, labels, row, col, distance, n_pairs, n_identical, mode=mode, seed=seed)

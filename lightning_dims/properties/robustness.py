@@ -20,6 +20,8 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+__all__ = ["TOTALS", "AttackMetrics", "eps_key", "parse_eps", "penalties"]
+
 TOTALS = ("n", "clean_loss_sum", "attacked_loss_sum", "clean_correct", "attacked_correct")
 """The per-batch sums an attack accumulates (float64), in this order."""
 

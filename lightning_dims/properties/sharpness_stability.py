@@ -17,6 +17,8 @@ import torch
 
 from lightning_dims.properties.label_sharpness import label_sharpness
 
+__all__ = ["SharpnessSpread", "label_sharpness_stability"]
+
 
 @dataclass(frozen=True)
 class SharpnessSpread:

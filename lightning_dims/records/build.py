@@ -15,6 +15,19 @@ from typing import Any
 from lightning_dims.records.contributions import build_record
 from lightning_dims.records.schema import EvalMetrics, ResultsRecord, RunStatus
 
+__all__ = [
+    "Evaluations",
+    "RunFacts",
+    "describe_data",
+    "eval_metrics",
+    "last_checkpoint",
+    "optimizer_used",
+    "record_base",
+    "run_record",
+    "software_versions",
+    "utc_now",
+]
+
 
 @dataclass(frozen=True)
 class RunFacts:
@@ -98,6 +111,24 @@ def software_versions() -> dict[str, str]:
     }
 
 
+def optimizer_used(trainer: Any) -> dict[str, Any]:
+    """The optimizer and scheduler the run trained with, as the trainer holds them (``--optimizer`` and
+    ``--lr_scheduler``, or the model's own Adam): ``optimizer`` (class name), ``lr`` (the starting
+    learning rate: ``initial_lr`` once a scheduler has run), ``weight_decay``, ``lr_scheduler`` (None
+    without one). Empty when nothing was trained (the record keeps the model's ``lr``)."""
+    optimizers = list(getattr(trainer, "optimizers", None) or [])
+    if not optimizers:
+        return {}
+    group = optimizers[0].param_groups[0]
+    schedulers = list(getattr(trainer, "lr_scheduler_configs", None) or [])
+    return {
+        "optimizer": type(optimizers[0]).__name__,
+        "lr": float(group.get("initial_lr", group["lr"])),
+        "weight_decay": group.get("weight_decay"),
+        "lr_scheduler": type(schedulers[0].scheduler).__name__ if schedulers else None,
+    }
+
+
 def record_base(
     facts: RunFacts,
     *,
@@ -136,6 +167,7 @@ def record_base(
             "preset": facts.preset,
             "lr": getattr(model, "lr", None),
             "weight_decay": hparams.get("weight_decay"),
+            **optimizer_used(trainer),
             "batch_size": getattr(datamodule, "batch_size", None),
             "max_epochs": trainer.max_epochs,
             "precision": str(trainer.precision),

@@ -25,6 +25,8 @@ from pydantic import BaseModel
 
 from lightning_dims.records.schema import PROTECTED_FIELDS, ResultsRecord
 
+__all__ = ["RecordContributor", "build_record", "callback_fields", "merge_fields", "to_builtin"]
+
 
 class RecordContributor(abc.ABC):
     """Mixin for callbacks whose measurements belong in the results record (see the module docstring)."""

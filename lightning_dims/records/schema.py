@@ -27,6 +27,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lightning_dims.properties.robustness import AttackMetrics, eps_key
 from lightning_dims.utils import StrEnum, flatten
 
+__all__ = [
+    "COMPLETE_STATUSES",
+    "PROTECTED_FIELDS",
+    "RECORD_SUFFIX",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SMOKE_LIMITS",
+    "WANDB_RECORD_FILE",
+    "Attempt",
+    "AttemptStatus",
+    "EvalMetrics",
+    "FGSMResult",
+    "ResultsRecord",
+    "RunStatus",
+    "Status",
+    "smoke_settings",
+]
+
 RECORD_SUFFIX = ".record.json"
 WANDB_RECORD_FILE = "results_record.json"
 """The record's name among its W&B run's files: one per run, whatever the run id, and not ending in

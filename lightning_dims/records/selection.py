@@ -28,6 +28,16 @@ from lightning_dims.records.schema import ResultsRecord, RunStatus, smoke_settin
 from lightning_dims.records.store import RecordScan, latest_per_run, scan_records
 from lightning_dims.utils import canonical_json, digest
 
+__all__ = [
+    "GRID_KEYS",
+    "RecordSelectionError",
+    "Selection",
+    "describe_difference",
+    "protocol_hash",
+    "protocol_of",
+    "select_records",
+]
+
 GRID_KEYS = frozenset(
     {
         "data.name",

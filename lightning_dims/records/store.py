@@ -28,6 +28,23 @@ from lightning_dims.errors import LightningDimsError
 from lightning_dims.records.schema import COMPLETE_STATUSES, RECORD_SUFFIX, ResultsRecord
 from lightning_dims.utils import atomic_write, publish_new
 
+__all__ = [
+    "CORRUPT_SUFFIX",
+    "CorruptRecordWarning",
+    "RecordExistsError",
+    "RecordScan",
+    "RecordState",
+    "inspect_record",
+    "is_finished",
+    "latest_per_run",
+    "move_aside",
+    "read_record",
+    "read_records",
+    "record_path",
+    "scan_records",
+    "write_record",
+]
+
 CORRUPT_SUFFIX = ".corrupt"
 
 

@@ -16,3 +16,5 @@ Modules (import what you need; this package imports nothing heavy itself):
 * :mod:`~lightning_dims.runs.config_files`: the per-run config file;
 * :mod:`~lightning_dims.runs.lifecycle`: status, record, attempt and W&B on every exit path.
 """
+
+__all__: list[str] = []  # a namespace of modules: import what you need from them

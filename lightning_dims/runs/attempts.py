@@ -1,10 +1,11 @@
-"""The attempt journal: every process that worked on a run, in ``<run folder>/attempts.jsonl``.
+"""The attempt journal: every process that worked on a run, in its folder's ``attempts.jsonl``.
 
 One JSON line when an attempt starts (``{"event": "start", "attempt", "started_at", "host", "pid",
 "resumed_from"}``) and one when it ends (``{"event": "end", "attempt", "status", "ended_at",
 "wall_time_s"}``). An attempt that never wrote its end was killed (SIGKILL, a lost node): the next
 attempt writes its end with status ``killed``, its end time the last sign of life in the run
-folder, taken before the new attempt writes anything (:meth:`AttemptJournal.last_sign_of_life`:
+folder, taken before the new attempt writes anything (:meth:`RunFolder.last_sign_of_life
+<lightning_dims.runs.folder.RunFolder.last_sign_of_life>`:
 the newest modification time of its checkpoints, W&B files, ...). Only global rank 0 writes. Appends of one short line are atomic on POSIX
 filesystems, and the run's claim makes the writer unique.
 """
@@ -19,7 +20,8 @@ import time
 from pathlib import Path
 
 from lightning_dims.records.schema import RunStatus
-from lightning_dims.runs.folder import CLAIM_NAME, JOURNAL_NAME
+
+__all__ = ["AttemptJournal", "parse_stamp", "utc_stamp"]
 
 
 def utc_stamp(seconds: float | None = None) -> str:
@@ -32,10 +34,10 @@ def parse_stamp(stamp: str) -> float:
 
 
 class AttemptJournal:
-    """Reads and appends the journal of one run folder."""
+    """Reads and appends one run's journal, the file :attr:`RunFolder.journal_file <lightning_dims.runs.folder.RunFolder.journal_file>`."""
 
-    def __init__(self, folder: str | os.PathLike[str]):
-        self.path = Path(folder) / JOURNAL_NAME
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
 
     def events(self) -> list[dict]:
         """Every readable line, in order (a torn last line from a crash is skipped)."""
@@ -69,23 +71,6 @@ class AttemptJournal:
             elif event.get("event") == "end":
                 entry.update({key: event.get(key) for key in ("status", "ended_at", "wall_time_s")})
         return [by_number[number] for number in sorted(by_number) if "started_at" in by_number[number]]
-
-    def last_sign_of_life(self) -> float | None:
-        """The newest modification time of the files in the run folder (None when there are none).
-
-        The claim file is left out: a new holder may have just re-created it.
-        """
-        folder = self.path.parent
-        if not folder.is_dir():
-            return None
-        times = []
-        for path in folder.rglob("*"):
-            try:
-                if path.is_file() and path.name != CLAIM_NAME and not path.name.startswith(".clock-"):
-                    times.append(path.stat().st_mtime)
-            except OSError:  # vanished meanwhile
-                continue
-        return max(times, default=None)
 
     def start(self, resumed_from: str | None, last_seen: float | None = None) -> int:
         """Close earlier unended attempts as ``killed`` (the last one ending at ``last_seen``), log this one's start.

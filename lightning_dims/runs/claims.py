@@ -35,6 +35,21 @@ from pathlib import Path
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import publish_new
 
+__all__ = [
+    "HEARTBEAT_S",
+    "STALE_AFTER_S",
+    "TIMEOUT_ENV",
+    "TOKEN_ENV",
+    "Claim",
+    "ClaimHeldError",
+    "ClaimInfo",
+    "StaleClaimWarning",
+    "filesystem_now",
+    "pid_alive",
+    "read_claim",
+    "stale_after_s",
+]
+
 TOKEN_ENV = "LIGHTNING_DIMS_CLAIM_TOKEN"
 TIMEOUT_ENV = "LIGHTNING_DIMS_CLAIM_TIMEOUT"
 HEARTBEAT_S = 30.0

@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 
 from lightning.pytorch.cli import SaveConfigCallback
+from typing_extensions import override
+
+__all__ = ["RunConfigSaver", "free_config_name"]
 
 
 def free_config_name(folder: Path, content: str, name: str = "config.yaml") -> tuple[str, bool]:
@@ -36,6 +39,7 @@ def free_config_name(folder: Path, content: str, name: str = "config.yaml") -> t
 class RunConfigSaver(SaveConfigCallback):
     """Saves the CLI config into the run folder (never over a different earlier one) and into W&B."""
 
+    @override
     def setup(self, trainer, pl_module, stage: str) -> None:
         if not self.already_saved and self.save_to_log_dir:
             log_dir, choice = Path(trainer.log_dir), None  # trainer.log_dir is a collective call: all ranks
@@ -44,6 +48,7 @@ class RunConfigSaver(SaveConfigCallback):
             self.config_filename, self.overwrite = trainer.strategy.broadcast(choice)
         super().setup(trainer, pl_module, stage)
 
+    @override
     def save_config(self, trainer, pl_module, stage: str) -> None:
         config = self.parser.dump(self.config, skip_unset=False, format="json")
         for logger in trainer.loggers:

@@ -12,7 +12,8 @@ This module is the one place that spells where a run's files are. A run ``<run_i
 
 A sweep (:class:`SweepLayout`) keeps records in ``<results>/<run_id>.record.json``, run folders
 in ``<results>/runs/<run_id>/`` and each run's output in ``<results>/logs/<run_id>.log`` (its
-``${args_json_file}`` beside it, ``<run_id>.args.json``).
+``${args_json_file}`` beside it, ``<run_id>.args.json``); under ``lightning-dims agent`` a run's
+``${args_json_file}`` is ``args.json`` in the folder W&B gives the run (:func:`agent_args_file`).
 
 :meth:`RunFolder.state` is the rule by which ``fit`` and the sweep runner decide what to do with a
 run (:class:`RunState`); :meth:`RunFolder.refuse_finished`, :meth:`RunFolder.refuse_overwrite` and
@@ -22,6 +23,7 @@ run (:class:`RunState`); :meth:`RunFolder.refuse_finished`, :meth:`RunFolder.ref
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,21 @@ from lightning_dims.runs.claims import Claim, ClaimInfo, filesystem_now, read_cl
 from lightning_dims.runs.identity import changes_text, differing_keys
 from lightning_dims.utils import StrEnum
 
+__all__ = [
+    "AGENT_ARGS_NAME",
+    "CHECKPOINT_DIR",
+    "CHECKPOINT_SUFFIX",
+    "CLAIM_NAME",
+    "JOURNAL_NAME",
+    "LAST_CHECKPOINT",
+    "SWEEP_LOGS_DIR",
+    "SWEEP_RUNS_DIR",
+    "RunFolder",
+    "RunState",
+    "SweepLayout",
+    "agent_args_file",
+]
+
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
 LAST_CHECKPOINT = "last"  # ModelCheckpoint's filename= for the resume point: checkpoints/last.ckpt
@@ -39,6 +56,7 @@ CLAIM_NAME = "claim.json"
 JOURNAL_NAME = "attempts.jsonl"
 SWEEP_RUNS_DIR = "runs"
 SWEEP_LOGS_DIR = "logs"
+AGENT_ARGS_NAME = "args.json"
 
 
 class RunState(StrEnum):
@@ -89,16 +107,18 @@ class RunFolder:
         return self.path / JOURNAL_NAME
 
     # ---- state ----------------------------------------------------------------------------------
-    def state(self) -> tuple[RunState, str | None]:
+    def state(self, include_claim: bool = True) -> tuple[RunState, str | None]:
         """``(state, detail)``: the first that holds of finished, claimed, corrupt, resumable, failed, new.
 
         ``detail``: when it finished, who holds the claim since when, why the record is
-        unreadable, the last attempt's status, or the failed record's error.
+        unreadable, the last attempt's status, or the failed record's error. ``include_claim``
+        False: the claim is not looked at (a process that will claim the run, or a DDP rank whose
+        rank 0 holds it, asks what the files say; the claim itself refuses a second claimant).
         """
         state, record, reason = inspect_record(self.record_file)
         if state is RecordState.FINISHED:
             return RunState.FINISHED, record.finished_at
-        holder = self.live_claim()
+        holder = self.live_claim() if include_claim else None
         if holder is not None:
             return RunState.CLAIMED, f"by {holder.holder} since {holder.started_at}"
         if state is RecordState.CORRUPT:
@@ -120,7 +140,47 @@ class RunFolder:
         """Whatever the claim file says (live or not), None when there is none."""
         return read_claim(self.claim_file)
 
+    def last_sign_of_life(self) -> float | None:
+        """The newest modification time of the files in the run folder (None when there are none).
+
+        The claim file is left out: a new holder may have just re-created it. Taken before an
+        attempt writes anything, it ends an earlier attempt that was killed
+        (:meth:`AttemptJournal.start <lightning_dims.runs.attempts.AttemptJournal.start>`).
+        """
+        if not self.path.is_dir():
+            return None
+        times = []
+        for path in self.path.rglob("*"):
+            try:
+                if path.is_file() and path.name != CLAIM_NAME and not path.name.startswith(".clock-"):
+                    times.append(path.stat().st_mtime)
+            except OSError:  # vanished meanwhile
+                continue
+        return max(times, default=None)
+
     # ---- before a process works on the run --------------------------------------------------------
+    def admit(
+        self, ckpt_path: str | None, *, resume: bool = False, fetch_checkpoint: Callable[[Path], object] | None = None
+    ) -> str | None:
+        """What a process about to work on the run does, by :meth:`state` (its files; the claim comes later).
+
+        ``FINISHED``: refused (:meth:`refuse_finished`). Otherwise ``fetch_checkpoint(last_checkpoint)``
+        may bring the resume point from elsewhere (W&B), then ``RESUMABLE`` without ``ckpt_path``
+        is resumed (returns ``"last"``) when ``resume`` (``wandb agent`` re-running its preempted
+        run) and refused otherwise (:meth:`refuse_overwrite`), and so is a ``CORRUPT`` one with a
+        checkpoint; ``FAILED``, ``NEW`` and ``CORRUPT`` without one start. Returns the checkpoint to resume from.
+        """
+        if self.state(include_claim=False)[0] is RunState.FINISHED:
+            self.refuse_finished()
+        if fetch_checkpoint is not None:
+            fetch_checkpoint(self.last_checkpoint)
+        state = self.state(include_claim=False)[0]
+        if not ckpt_path and (state is RunState.RESUMABLE or (state is RunState.CORRUPT and self.last_checkpoint.is_file())):
+            if resume:
+                return "last"
+            self.refuse_overwrite(ckpt_path)
+        return ckpt_path
+
     def refuse_finished(self) -> None:
         """:class:`ConfigError` when the run's record is finished: a finished run is never run again."""
         state, record, _ = inspect_record(self.record_file)
@@ -207,3 +267,8 @@ class SweepLayout:
     def args_file(self, run_id: str) -> Path:
         """The file a point's ``${args_json_file}`` names."""
         return self.log_dir / f"{run_id}.args.json"
+
+
+def agent_args_file(folder: str | os.PathLike[str]) -> Path:
+    """The file a ``lightning-dims agent`` run's ``${args_json_file}`` names: ``args.json`` in the run's W&B folder."""
+    return Path(folder) / AGENT_ARGS_NAME

@@ -29,6 +29,28 @@ from typing import Any
 
 from lightning_dims.utils import canonical_json, digest, flatten
 
+__all__ = [
+    "ABSENT_WHEN_UNSET",
+    "DERIVED_KEYS",
+    "IGNORED_KEYS",
+    "IGNORED_PREFIXES",
+    "RENDEZVOUS_KEYS",
+    "RUN_ID_ENV",
+    "SHOWN_CHANGES",
+    "agent_run_id",
+    "changes_text",
+    "config_hash",
+    "differing_keys",
+    "flatten_config",
+    "is_class_spec",
+    "launcher_key",
+    "new_run_id",
+    "resolve_run_id",
+    "result_config",
+    "sanitize_run_id",
+    "short_hash",
+]
+
 RUN_ID_ENV = "LIGHTNING_DIMS_RUN_ID"
 """Carries the run id from the launching process to DDP worker processes (same folder on every rank)."""
 

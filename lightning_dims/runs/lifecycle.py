@@ -39,6 +39,8 @@ from lightning_dims.tracking.artifacts import log_attempt_artifacts
 from lightning_dims.tracking.results import save_record_to_wandb
 from lightning_dims.tracking.run import finish_wandb, wandb_summary
 
+__all__ = ["RunOutcome", "RunSession", "recorded_run"]
+
 
 @dataclass
 class RunSession:
@@ -81,7 +83,7 @@ def recorded_run(session: RunSession) -> Iterator[RunOutcome]:
 def _recorded_attempt(session: RunSession, signals: PreemptionSignals) -> Iterator[RunOutcome]:
     trainer = session.trainer
     is_writer = bool(trainer.is_global_zero)
-    journal = AttemptJournal(session.folder.path)
+    journal = AttemptJournal(session.folder.journal_file)
     attempt = None
     if is_writer:
         attempt = journal.start(session.facts.resumed_from, session.last_seen)

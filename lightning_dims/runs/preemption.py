@@ -15,7 +15,7 @@ never ``failed``, never ``finished``), marks its W&B run as preempting (``wandb.
 and finishes it with exit code ``128 + signum``, and the process exits with that code. W&B sweeps
 requeue a run that exits non-zero after ``mark_preempting()``; the agent's re-run has the same run
 id, so the same folder, and resumes from ``checkpoints/last.ckpt`` (see
-:mod:`lightning_dims.training.fit_cli`). ``last.ckpt`` is the end of the last completed training
+:mod:`lightning_dims.training.run`). ``last.ckpt`` is the end of the last completed training
 epoch: the epoch in progress is done again on resume, because a mid-epoch checkpoint would not resume
 to the numbers of an uninterrupted run (the data order of an epoch cannot be restarted halfway).
 
@@ -28,6 +28,8 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+
+__all__ = ["PREEMPTION_SIGNALS", "Preempted", "PreemptionSignals", "preemption_exit_code", "preemption_message"]
 
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
 

@@ -22,8 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
 
 from lightning_dims.seeds import epoch_seed
+
+__all__ = ["STAMP_KEY", "CheckpointStamp", "EpochSeeding", "checkpoint_identity"]
 
 STAMP_KEY = "lightning_dims"
 
@@ -39,6 +42,7 @@ class EpochSeeding(Callback):
     def __init__(self, seed: int):
         self.seed = int(seed)
 
+    @override
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         value = epoch_seed(self.seed, trainer.current_epoch, stream=1)
         random.seed(value)
@@ -52,6 +56,7 @@ class CheckpointStamp(Callback):
     def __init__(self, run_id: str, config_hash: str, config: dict[str, Any]):
         self.stamp = {"run_id": run_id, "config_hash": config_hash, "config": dict(config)}
 
+    @override
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[STAMP_KEY] = self.stamp
 

@@ -23,13 +23,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning_dims.runs.folder import agent_args_file
 from lightning_dims.sweep.grid import DEFAULT_COMMAND, expand_command, runnable
 from lightning_dims.sweep.warm import WarmWorker, warm_arguments
 from lightning_dims.tracking.sweeps import AgentRunError
+
+__all__ = ["AgentJob"]
 
 
 class AgentJob:
@@ -43,12 +47,27 @@ class AgentJob:
     def __init__(self, sweep: Mapping[str, Any], worker: WarmWorker | None = None):
         self.sweep = dict(sweep)
         self.worker = worker
+        self.run_id: str | None = None  # the run going now, None between runs
+        self._child: Any = None
+        self._stopping = False
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def stop(self, timeout: float = 600.0) -> str | None:
+        """Stop the agent's run (Ctrl-C, SIGTERM): SIGTERM to the running ``fit`` (it writes an ``interrupted``
+        record and keeps ``last.ckpt``), wait for it to end; the run id it was running, None when idle."""
+        self._stopping = True
+        run_id, child = self.run_id, self._child
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        self._idle.wait(timeout)
+        return run_id
 
     def command(self, parameters: Mapping[str, Any], folder: Path) -> list[str]:
         """The run's argv, as ``wandb agent`` builds it (``lightning-dims`` through this Python;
         ``${args_json_file}`` written into ``folder``)."""
         argv = expand_command(self.sweep.get("command") or DEFAULT_COMMAND, parameters, self.sweep.get("program"))
-        return runnable(argv, parameters, folder / "args.json")
+        return runnable(argv, parameters, agent_args_file(folder))
 
     def __call__(self) -> None:
         from lightning_dims.compat import read_sweep_parameters
@@ -61,13 +80,23 @@ class AgentJob:
         argv = self.command(parameters, Path(param_path).parent / run_id)
         env = dict(os.environ)
         cwd = Path.cwd()
+        if self._stopping:
+            return  # the agent is stopping: start nothing more
         args = warm_arguments(argv) if self.worker is not None else None
-        child = self.worker.run(args, cwd, env, None) if args is not None else subprocess.Popen(argv, cwd=cwd, env=env)
+        self._idle.clear()
         try:
-            code = child.wait()
-        except BaseException:  # W&B stops a run by raising in this thread (a "stop" from the app): stop the run too
-            child.send_signal(signal.SIGTERM)
-            child.wait()
-            raise
+            child = self.worker.run(args, cwd, env, None) if args is not None else subprocess.Popen(argv, cwd=cwd, env=env)
+            self.run_id, self._child = run_id, child
+            try:
+                code = child.wait()
+            except BaseException:  # W&B stops a run by raising in this thread (a "stop" from the app): stop the run too
+                child.send_signal(signal.SIGTERM)
+                child.wait()
+                raise
+        finally:
+            self.run_id, self._child = None, None
+            self._idle.set()
+        if self._stopping:
+            return  # stopped by the agent's own Ctrl-C/SIGTERM: the run is interrupted and resumable, not failed
         if code != 0:
             raise AgentRunError(f"run {run_id} ended with exit status {code}: see its output above")

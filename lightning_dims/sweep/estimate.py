@@ -3,11 +3,15 @@
 For every unfinished point the fit command is resolved as ``fit`` would (the paper preset, the
 precision this machine gets), giving its architecture, batch size, image size, channels and the
 training images it will process (``train_size x max_epochs``). Points are grouped by
-(architecture, batch size, image size, precision); for each group a few training steps
-(forward, backward, Adam step; after one warm-up step) are timed on random inputs of that shape,
-in as many processes at once as the sweep would run on one device (``runs_per_device`` on GPU 0,
-or ``workers`` on the CPU), started together. Their summed images/s, times the number of devices,
-gives the group's hours: ``training images / images per second / 3600``.
+(architecture, batch size, image size, precision). Each group's forward + backward FLOPs per image
+are counted once (:mod:`~lightning_dims.sweep.flops`); the architectures with the fewest are timed
+(forward, backward, Adam step; after one warm-up step) on random inputs of that shape, in as many
+processes at once as the sweep would run on one device (``runs_per_device`` on GPU 0, or
+``workers`` on the CPU), started together, and each gives this machine's seconds per FLOP from its
+fastest step: ``r = min step s / (batch x FLOPs/image)``. With ``s/FLOP`` the mean of the ``r``s,
+a group's rate is ``images/s = processes x devices / (FLOPs/image x s/FLOP)`` (so cost per image
+is ordered by FLOPs by construction) and its hours ``training images / images per second / 3600``;
+the printed uncertainty is the 95% Student-t prediction interval of a further model's ``r``.
 
 Each run's start-up (process or fork, imports, the CLI, W&B's start, CUDA's on a GPU) is
 measured too, with a few tiny real runs in the first slot (:mod:`~lightning_dims.sweep.startup`),
@@ -24,6 +28,8 @@ node they also compete for its cores).
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +40,34 @@ from pathlib import Path
 from lightning_dims.sweep.grid import SweepRun
 from lightning_dims.sweep.slots import Slot, describe_slots, machine_slots
 
+__all__ = [
+    "CONFIDENCE",
+    "MAX_STEPS",
+    "WARMUP_STEPS",
+    "GroupCost",
+    "StepSetting",
+    "StepTiming",
+    "autocast_dtype",
+    "estimate_grid",
+    "format_hours",
+    "format_rate",
+    "grid_costs",
+    "native_channels",
+    "startup_lines",
+    "time_concurrently",
+    "time_steps",
+    "timed_slots",
+    "timing_batch",
+    "timings_concurrently",
+    "training_step_timer",
+    "worker_main",
+]
+
 WARMUP_STEPS = 1
+MAX_STEPS = 200
+"""Timed steps per process at most, however short they are."""
+CONFIDENCE = 0.95
+"""Of the printed uncertainty of each row's images/s and of the hours."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +94,31 @@ class GroupCost:
     train_images: int = 0
     val_images: int = 0
     images_per_s: float | None = None
+    relative_error: float | None = None  # of images_per_s and hours (:meth:`StepTiming.relative_error`)
+    parameters: int | None = None
+    timed_batch: int | None = None
+    flops_per_image: float | None = None  # of one training step (:mod:`~lightning_dims.sweep.flops`)
+
+    def predicted(self, seconds_per_flop: float, relative_error: float | None, processes: int, devices: int) -> None:
+        """The rate from the row's FLOPs and the machine's calibrated seconds per FLOP (per process, with
+        ``processes`` per device at once): ``images/s = processes x devices / (FLOPs/image x s/FLOP)``."""
+        self.images_per_s = processes * devices / (self.flops_per_image * seconds_per_flop)
+        self.relative_error = relative_error
 
     @property
     def hours(self) -> float | None:
         return None if not self.images_per_s else self.train_images / self.images_per_s / 3600
+
+    def timed(self, timings: list[StepTiming], devices: int) -> None:
+        """Take the rate of ``timings`` (processes of one device at once) over ``devices`` devices; the rate's
+        uncertainty adds the processes' in quadrature (None when a process timed one step)."""
+        rates = [timing.images_per_s for timing in timings]
+        errors = [timing.relative_error() for timing in timings]
+        self.images_per_s = sum(rates) * devices
+        self.relative_error = (
+            None if None in errors else math.sqrt(sum((rate * error) ** 2 for rate, error in zip(rates, errors))) / sum(rates)
+        )
+        self.parameters, self.timed_batch = timings[0].parameters, timings[0].batch
 
 
 # ---- one process: time steps ---------------------------------------------------------------------
@@ -75,7 +129,8 @@ def autocast_dtype(precision: str | None):
 
 
 def training_step_timer(setting: StepSetting):
-    """A function running one training step of ``setting`` (random inputs: only the time is used)."""
+    """``(step, synchronize, parameters)``: ``step(batch)`` runs one training step on the first ``batch``
+    images of a random batch of ``setting`` (only the time is used); ``parameters``: the network's count."""
     import torch
     import torch.nn.functional as F
 
@@ -92,58 +147,105 @@ def training_step_timer(setting: StepSetting):
     y = torch.randint(0, 2, (setting.batch_size,), generator=generator).to(device)
     dtype = autocast_dtype(setting.precision)
 
-    def step() -> None:
+    def step(batch: int = setting.batch_size) -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x)
-        F.cross_entropy(logits.float(), y).backward()
+            logits = model(x[:batch])
+        F.cross_entropy(logits.float(), y[:batch]).backward()
         optimizer.step()
 
     def synchronize() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    return step, synchronize
+    return step, synchronize, sum(parameter.numel() for parameter in model.parameters())
 
 
-def time_steps(setting: StepSetting, steps: int, go=None) -> float:
-    """Images per second of ``steps`` training steps after :data:`WARMUP_STEPS`; ``go()`` is called between."""
-    step, synchronize = training_step_timer(setting)
-    for _ in range(WARMUP_STEPS):
-        step()
+@dataclass(frozen=True)
+class StepTiming:
+    """One process's timed training steps: the batch they ran at, each step's seconds, the network's parameters."""
+
+    batch: int
+    seconds: tuple[float, ...]
+    parameters: int
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch * len(self.seconds) / sum(self.seconds)
+
+    def relative_error(self, confidence: float = CONFIDENCE) -> float | None:
+        """Half-width of the ``confidence`` interval of the mean step time over its mean (Student's t over the
+        steps, ``scipy.stats.t``): the rate's relative uncertainty from the timing's spread; None for one step."""
+        from scipy import stats
+
+        n = len(self.seconds)
+        if n < 2:
+            return None
+        mean, spread = statistics.fmean(self.seconds), statistics.stdev(self.seconds)
+        return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n) / mean)
+
+
+def timing_batch(setting: StepSetting, per_image_s: float, steps: int, budget_s: float) -> int:
+    """The batch to time at: the run's own on a GPU or without a budget; on the CPU, at most what lets
+    ``steps + 1`` steps fit the budget (a CPU's cost per image hardly depends on the batch, a GPU's does)."""
+    if setting.device == "cuda" or budget_s <= 0:
+        return setting.batch_size
+    return max(min(2, setting.batch_size), min(setting.batch_size, int(budget_s / (steps + 1) / max(per_image_s, 1e-9))))
+
+
+def time_steps(setting: StepSetting, steps: int, go=None, budget_s: float = 0.0) -> StepTiming:
+    """At least ``steps`` timed training steps after :data:`WARMUP_STEPS`, more while ``budget_s`` seconds last
+    (at most :data:`MAX_STEPS`); ``go()`` is called before timing starts."""
+    step, synchronize, parameters = training_step_timer(setting)
+    first = min(2, setting.batch_size)  # batch norm needs 2 images to train
+    started = time.perf_counter()
+    step(first)  # the first step (allocations, kernels) and the per-image cost that sizes the timing batch
+    synchronize()
+    batch = timing_batch(setting, (time.perf_counter() - started) / first, steps, budget_s)
+    for _ in range(WARMUP_STEPS if batch != first else WARMUP_STEPS - 1):  # the first step warmed this batch up
+        step(batch)
     synchronize()
     if go is not None:
         go()
+    seconds: list[float] = []
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize()
-    return setting.batch_size * steps / (time.perf_counter() - started)
+    while len(seconds) < steps or (time.perf_counter() - started < budget_s and len(seconds) < MAX_STEPS):
+        begun = time.perf_counter()
+        step(batch)
+        synchronize()
+        seconds.append(time.perf_counter() - begun)
+    return StepTiming(batch, tuple(seconds), parameters)
 
 
 def worker_main(argv: list[str]) -> int:
-    """Child entry: ``python -m lightning_dims.sweep.estimate SETTING_JSON STEPS``; warms up, prints
-    ``ready``, waits for a line on stdin, times, prints ``{"images_per_s": ...}``."""
+    """Child entry: ``python -m lightning_dims.sweep.estimate SETTING_JSON STEPS [BUDGET_S]``; warms up, prints
+    ``ready``, waits for a line on stdin, times, prints its :class:`StepTiming` as JSON."""
     setting, steps = StepSetting(**json.loads(argv[0])), int(argv[1])
+    budget_s = float(argv[2]) if len(argv) > 2 else 0.0
 
     def go() -> None:
         print("ready", flush=True)
         sys.stdin.readline()
 
-    print(json.dumps({"images_per_s": time_steps(setting, steps, go)}), flush=True)
+    print(json.dumps(asdict(time_steps(setting, steps, go, budget_s))), flush=True)
     return 0
 
 
 # ---- several processes at once -------------------------------------------------------------------
 def time_concurrently(setting: StepSetting, slots: list[Slot], steps: int) -> list[float]:
-    """Images/s of each of ``len(slots)`` processes timing ``setting`` together (one per slot, its
+    """Images/s of each of ``len(slots)`` processes timing ``steps`` steps of ``setting`` together (:func:`timings_concurrently`)."""
+    return [timing.images_per_s for timing in timings_concurrently(setting, slots, steps)]
+
+
+def timings_concurrently(setting: StepSetting, slots: list[Slot], steps: int, budget_s: float = 0.0) -> list[StepTiming]:
+    """The :class:`StepTiming` of each of ``len(slots)`` processes timing ``setting`` together (one per slot, its
     environment: GPU and threads); all warm up first, then all start timing at the same moment."""
     import os
 
     children = []
     for slot in slots:
         env = {**os.environ, **slot.environment()}
-        command = [sys.executable, "-m", "lightning_dims.sweep.estimate", json.dumps(asdict(setting)), str(steps)]
+        command = [sys.executable, "-m", "lightning_dims.sweep.estimate", json.dumps(asdict(setting)), str(steps), str(budget_s)]
         children.append(subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
         for child in children:
@@ -153,17 +255,49 @@ def time_concurrently(setting: StepSetting, slots: list[Slot], steps: int) -> li
         for child in children:
             child.stdin.write("go\n")
             child.stdin.flush()
-        rates = []
+        timings = []
         for child in children:
             output, _ = child.communicate()
             if child.returncode != 0:
                 raise RuntimeError(f"timing {setting.describe()} failed (exit code {child.returncode})")
-            rates.append(float(json.loads(output.strip().splitlines()[-1])["images_per_s"]))
-        return rates
+            fields = json.loads(output.strip().splitlines()[-1])
+            timings.append(StepTiming(int(fields["batch"]), tuple(fields["seconds"]), int(fields["parameters"])))
+        return timings
     finally:
         for child in children:
             if child.poll() is None:
                 child.kill()
+
+
+# ---- calibration: this machine's seconds per FLOP --------------------------------------------------
+CALIBRATION_MODELS = 3
+"""Architectures timed to calibrate seconds per FLOP: the ones with the fewest FLOPs per image."""
+
+
+def seconds_per_flop_of(timing: StepTiming, flops_per_image: float) -> float:
+    """``min(step seconds) / (batch x FLOPs/image)``: the fastest step is the one least slowed by other load."""
+    return min(timing.seconds) / (timing.batch * flops_per_image)
+
+
+def calibrated_seconds_per_flop(ratios: list[float], confidence: float = CONFIDENCE) -> tuple[float, float | None]:
+    """Mean of the timed models' seconds per FLOP ``r_i`` and the relative half-width of the ``confidence``
+    prediction interval of a further model's ratio: ``t_{n-1} s sqrt(1 + 1/n) / mean`` (None for one model)."""
+    from scipy import stats
+
+    mean = statistics.fmean(ratios)
+    if len(ratios) < 2:
+        return mean, None
+    n = len(ratios)
+    return mean, float(stats.t.ppf(0.5 + confidence / 2, n - 1) * statistics.stdev(ratios) * math.sqrt(1 + 1 / n) / mean)
+
+
+def calibration_rows(costs: list[GroupCost], models: int = CALIBRATION_MODELS) -> list[GroupCost]:
+    """One row (the one with the fewest FLOPs per image) of each of the ``models`` cheapest architectures."""
+    chosen: dict[str, GroupCost] = {}
+    for cost in sorted(costs, key=lambda c: c.flops_per_image):
+        if cost.setting.arch not in chosen and len(chosen) < models:
+            chosen[cost.setting.arch] = cost
+    return list(chosen.values())
 
 
 # ---- the grid ----------------------------------------------------------------------------------------
@@ -224,7 +358,7 @@ def format_hours(hours: float | None) -> str:
 
 
 def format_rate(images_per_s: float) -> str:
-    """Images per second with at least three significant digits below 100."""
+    """Images per second (or milliseconds per image) with at least three significant digits below 100."""
     return f"{images_per_s:,.1f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
 
 
@@ -248,11 +382,13 @@ def estimate_grid(
     steps: int,
     warm: bool = True,
     startup_runs: int = 2,
+    budget_s: float = 0.0,
 ) -> int:
     """Print the cost table of the grid's unfinished points (see the module docstring); 0.
 
     ``warm``: the sweep will fork its runs from warm workers (the total counts warm start-ups);
-    ``startup_runs``: tiny runs timed each way for the start-up (0: not measured, not counted).
+    ``startup_runs``: tiny runs timed each way for the start-up (0: not measured, not counted);
+    ``budget_s``: seconds of timed steps per row beyond the first ``steps`` (:func:`time_steps`).
     """
     from lightning_dims.runs.folder import RunState
     from lightning_dims.sweep.runner import point_state
@@ -263,22 +399,44 @@ def estimate_grid(
     todo = [run for run in runs if point_state(run, results)[0] is not RunState.FINISHED]
     print(f"estimate: {len(todo)} of {len(runs)} points not finished; this machine: {describe_slots(slots)}")
     groups = grid_costs(todo, device)
-    header = f"{'arch':<10} {'runs':>5} {'train images':>14} {'batch':>5} {'px':>4} {'ch':>2} {'precision':>10} {'images/s':>9} {'hours':>9}"
+    costs = list(groups.values())
+    from lightning_dims.sweep.flops import parameter_count, training_flops_per_image
+
+    for cost in costs:
+        s = cost.setting
+        cost.flops_per_image = training_flops_per_image(s.arch, s.channels, s.size)
+        cost.parameters = parameter_count(s.arch, s.channels)
+    calibration, ratios = calibration_rows(costs), []
+    for cost in calibration:
+        timings = timings_concurrently(cost.setting, per_device, steps, budget_s)
+        ratios.append(statistics.fmean(seconds_per_flop_of(timing, cost.flops_per_image) for timing in timings))
+        cost.timed_batch = timings[0].batch
+    seconds_per_flop, relative = calibrated_seconds_per_flop(ratios)
+    for cost in costs:
+        cost.predicted(seconds_per_flop, relative, len(per_device), devices)
+    costs.sort(key=lambda c: (c.flops_per_image, c.setting.arch, c.setting.batch_size))  # by compute per image
+    header = (
+        f"{'arch':<10} {'runs':>5} {'train images':>14} {'batch':>5} {'px':>4} {'ch':>2} {'precision':>10} "
+        f"{'images/s':>9} {'hours':>9} {'+-':>6} {'params':>7} {'ms/image':>9} {'GFLOP/im':>8}"
+    )
     print(header)
     total_runs = total_images = total_val = 0
-    total_hours = 0.0
-    for cost in sorted(groups.values(), key=lambda c: (c.setting.arch, c.setting.batch_size)):
-        rates = time_concurrently(cost.setting, per_device, steps)
-        cost.images_per_s = sum(rates) * devices
+    total_hours, total_variance, unknown = 0.0, 0.0, False
+    for cost in costs:
         s = cost.setting
+        error = "-" if cost.relative_error is None else f"{100 * cost.relative_error:.0f}%"
         print(
             f"{s.arch:<10} {cost.runs:>5} {cost.train_images:>14,} {s.batch_size:>5} {s.size:>4} {s.channels:>2} "
-            f"{s.precision or '32-true':>10} {format_rate(cost.images_per_s):>9} {format_hours(cost.hours):>9}",
+            f"{s.precision or '32-true':>10} {format_rate(cost.images_per_s):>9} {format_hours(cost.hours):>9} {error:>6} "
+            f"{cost.parameters / 1e6:>6.1f}M {format_rate(1000 * devices / cost.images_per_s):>9} {cost.flops_per_image / 1e9:>8.3g}",
             flush=True,
         )
         total_runs, total_images, total_val = total_runs + cost.runs, total_images + cost.train_images, total_val + cost.val_images
         total_hours += cost.hours or 0.0
-    print(f"{'training':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours):>9}")
+        unknown |= cost.relative_error is None
+        total_variance += ((cost.hours or 0.0) * (cost.relative_error or 0.0)) ** 2
+    spread = "-" if unknown else f"{format_hours(math.sqrt(total_variance))} h"
+    print(f"{'training':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours):>9} {spread:>6}")
     startup_h = 0.0
     if startup_runs > 0 and todo:
         from lightning_dims.sweep.startup import measure_startup
@@ -288,11 +446,20 @@ def estimate_grid(
         print("\n".join(startup_lines(startup, total_runs, len(slots), warm)))
     else:
         print("start-up: not measured (--estimate-startup-runs 0), not in the total")
-    print(f"{'total':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours + startup_h):>9}")
+    print(f"{'total':<10} {total_runs:>5} {total_images:>14,} {'':>5} {'':>4} {'':>2} {'':>10} {'':>9} {format_hours(total_hours + startup_h):>9} {spread:>6}")
+    smaller = sorted({f"{c.setting.arch} at {c.timed_batch}" for c in calibration if c.timed_batch != c.setting.batch_size})
+    spf = ", ".join(f"{c.setting.arch} {1e12 * r:.3g}" for c, r in zip(calibration, ratios))
     print(
-        f"timed: {steps} training steps (forward, backward, Adam) per row after {WARMUP_STEPS} warm-up step, on random "
-        f"inputs of the row's batch, size and channels, {len(per_device)} process{'es' if len(per_device) > 1 else ''} "
-        f"at once on {where} ({per_device[0].describe()} each); images/s is their sum over all devices."
+        f"predicted: images/s = processes / (FLOPs per image x {1e12 * seconds_per_flop:.3g} ps/FLOP), FLOPs of forward + "
+        f"backward counted per row (torch FlopCounterMode); ps/FLOP the mean over {len(ratios)} timed models ({spf}); "
+        f"+-: the {100 * CONFIDENCE:.0f}% prediction interval of a further model's ps/FLOP (Student's t over the models)."
+    )
+    print(
+        f"timed: at least {steps} training steps (forward, backward, Adam) of each calibration row, more while {budget_s:g} s "
+        f"last, the fastest step kept, after {WARMUP_STEPS} warm-up step, on random inputs of the row's batch, size and channels"
+        + (f" (on the CPU at a smaller batch where a step would not fit: {', '.join(smaller)})" if smaller else "")
+        + f", {len(per_device)} process{'es' if len(per_device) > 1 else ''} at once on {where} ({per_device[0].describe()} "
+        f"each); images/s is their sum over all devices; rows by FLOPs per image."
     )
     print(
         f"not timed: validation ({total_val:,} images, forward only), the test pass and the callbacks' measurements "

@@ -16,6 +16,7 @@ results made under other settings are never served for the new ones.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import re
@@ -28,11 +29,36 @@ from lightning_dims.compat import sweep_command_builders
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.utils import canonical_json, digest, file_digest
 
+__all__ = [
+    "ARGS_JSON_FILE",
+    "DEFAULT_COMMAND",
+    "KNOWN_MACROS",
+    "PROGRAM_ALIASES",
+    "SWEEP_ENVIRONMENT",
+    "SWEEP_METHODS",
+    "SweepFileError",
+    "SweepRun",
+    "command_identity",
+    "config_files_in",
+    "expand_command",
+    "expand_grid",
+    "grid_parameters",
+    "load_sweep",
+    "point_label",
+    "run_id_for",
+    "runnable",
+    "shard",
+]
+
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 """wandb's default command (``wandb.sdk.launch.sweeps.utils.DEFAULT_SWEEP_COMMAND``)."""
 
 PROGRAM_ALIASES = {"lightning-dims": [sys.executable, "-m", "lightning_dims"]}
 """Programs run through this interpreter, so a sweep uses the installation that launched it."""
+
+
+SWEEP_METHODS = ("grid", "random", "bayes")
+"""The ``method`` values a W&B sweep file takes (W&B's sweep configuration reference); offline: ``grid`` only."""
 
 
 class SweepFileError(LightningDimsError, ValueError):
@@ -210,6 +236,12 @@ def load_sweep(path: str | Path) -> dict:
     if "parameters" not in config:
         raise SweepFileError(f"{path}: a sweep file needs a top-level 'parameters' mapping")
     method = config.get("method", "grid")
+    if method not in SWEEP_METHODS:
+        close = difflib.get_close_matches(str(method), SWEEP_METHODS, n=1)
+        raise SweepFileError(
+            f"{path}: unknown sweep method {method!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"W&B sweeps take {', '.join(SWEEP_METHODS)}"
+        )
     if method != "grid":
         raise SweepFileError(
             f"{path}: method {method!r} needs a W&B server to choose runs; offline sweeps run 'grid' "

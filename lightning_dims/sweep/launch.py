@@ -36,6 +36,28 @@ from lightning_dims.sweep.grid import SweepRun, shard
 from lightning_dims.sweep.runner import RunnerControl, run_sweep
 from lightning_dims.sweep.slots import Slot, machine_slots
 
+__all__ = [
+    "LAUNCHERS",
+    "LOCAL_TIME_MIN",
+    "STOP_GRACE_S",
+    "ClusterOptions",
+    "LaunchError",
+    "SweepTask",
+    "default_tasks",
+    "local_executor",
+    "local_slot_shares",
+    "make_executor",
+    "parse_slurm_options",
+    "parse_time",
+    "plan_tasks",
+    "requeue_signal",
+    "sbatch_script",
+    "slurm_executor",
+    "slurm_runs_per_task",
+    "task_shares",
+    "wait_for",
+]
+
 STOP_GRACE_S = 60.0
 """Seconds a stopped task gives its ``fit`` children to write their records before SIGKILL (SLURM
 signals 90 s before the end)."""

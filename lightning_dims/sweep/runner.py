@@ -49,6 +49,20 @@ from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker, WorkerError, warm_arguments
 from lightning_dims.utils import StrEnum
 
+__all__ = [
+    "WAIT_POLL_S",
+    "Lane",
+    "PointOutcome",
+    "PointStatus",
+    "Progress",
+    "RunnerControl",
+    "fit_command",
+    "point_state",
+    "run_one",
+    "run_sweep",
+    "stopped_points",
+]
+
 WAIT_POLL_S = 30.0
 
 
@@ -234,6 +248,18 @@ def run_one(
     return PointOutcome(run.run_id, status, time.perf_counter() - started, log)
 
 
+def stopped_points(outcomes: list[PointOutcome]) -> str:
+    """What a stopped sweep leaves: ``N of M points finished, k interrupted (resumable), j not started, f failed``."""
+    finished = sum(o.status in (PointStatus.FINISHED, PointStatus.SKIPPED) for o in outcomes)
+    interrupted = sum(o.status is PointStatus.STOPPED and o.log is not None for o in outcomes)
+    waiting = sum(o.status is PointStatus.STOPPED and o.log is None for o in outcomes)
+    failed = sum(o.status is PointStatus.FAILED for o in outcomes)
+    return (
+        f"{finished} of {len(outcomes)} points finished, {interrupted} interrupted (each resumes from its last "
+        f"checkpoint), {waiting} not started" + (f", {failed} failed" if failed else "")
+    )
+
+
 class Lane:
     """A slot and its warm worker (None: cold; started by the slot's first run), used by one run at a time."""
 
@@ -264,6 +290,8 @@ class Progress:
 
     def report(self, run: SweepRun, outcome: PointOutcome) -> None:
         with self.lock:
+            if outcome.status is PointStatus.STOPPED and outcome.log is None:
+                return  # a point a stopped sweep did not start: not progress; the closing line counts them
             self.done += 1
             if outcome.status in (PointStatus.FINISHED, PointStatus.FAILED):
                 self.run_seconds.append(outcome.seconds)

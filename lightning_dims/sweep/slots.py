@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.machine import usable_cores, visible_gpus
 
+__all__ = ["THREAD_VARIABLES", "Slot", "SlotError", "describe_slots", "machine_slots", "plan_slots"]
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """Variables that set a child's intra-op threads (torch takes ``OMP_NUM_THREADS``; MKL its own)."""
 

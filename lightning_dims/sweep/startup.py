@@ -30,6 +30,8 @@ from lightning_dims.sweep.runner import PointStatus, RunnerControl, run_one
 from lightning_dims.sweep.slots import Slot
 from lightning_dims.sweep.warm import WarmWorker
 
+__all__ = ["ProbeFailed", "StartupCost", "SweepTiming", "measure_startup", "probe_sweep", "time_probe_runs"]
+
 
 def probe_sweep(runs: int) -> dict:
     """A grid of ``runs`` tiny ``fit`` points (data seeds 0, 1, ...: distinct run ids, the same work)."""

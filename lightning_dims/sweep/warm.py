@@ -52,6 +52,21 @@ from lightning_dims.compat import forget_exit_handlers, run_exit_handlers
 from lightning_dims.errors import LightningDimsError
 from lightning_dims.sweep.grid import PROGRAM_ALIASES
 
+__all__ = [
+    "LIGHTNING_DIMS",
+    "PRELOAD",
+    "READY_TIMEOUT_S",
+    "ForkedRun",
+    "WarmWorker",
+    "WorkerError",
+    "exit_status",
+    "preload",
+    "run_forked",
+    "serve",
+    "wait_serving",
+    "warm_arguments",
+]
+
 PRELOAD = (
     "torch",
     "lightning.pytorch",
@@ -245,6 +260,16 @@ def serve(requests: int, replies: int) -> int:
     _INHERITED_SIGINT_IGNORED = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        return _serve(requests, replies, started)
+    except BrokenPipeError:  # the runner is gone (its process group was signalled): nobody to report to, quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+        return 0
+
+
+def _serve(requests: int, replies: int, started: float) -> int:
     preload()
     threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
     _send(replies, {"ready": time.perf_counter() - started, "pid": os.getpid(), "threads": threads,

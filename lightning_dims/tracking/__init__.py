@@ -19,3 +19,5 @@ them (``docs/architecture.md``). A W&B failure is a warning here, never a failed
 Private W&B and Lightning APIs are reached through :mod:`lightning_dims.compat` only. Imports of
 ``wandb`` are inside the functions, so importing this package does not load W&B.
 """
+
+__all__: list[str] = []  # a namespace of modules: import what you need from them

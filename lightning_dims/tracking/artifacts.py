@@ -48,6 +48,22 @@ from lightning_dims.tracking.run import (
     wandb_run_id,
 )
 
+__all__ = [
+    "CHECKPOINT_TYPE",
+    "HOW_SERVED",
+    "PROPERTIES_TYPE",
+    "RECORD_TYPE",
+    "checkpoint_artifact_name",
+    "fetch_checkpoint",
+    "log_attempt_artifacts",
+    "log_run_artifacts",
+    "properties_artifact",
+    "properties_artifact_name",
+    "record_artifact_name",
+    "resume_from_artifact",
+    "should_fetch_checkpoint",
+]
+
 PROPERTIES_TYPE = "dataset-properties"
 RECORD_TYPE = "results-record"
 CHECKPOINT_TYPE = "model"

@@ -26,6 +26,22 @@ from typing import Literal
 
 from lightning_dims.tracking import names
 
+__all__ = [
+    "DEFAULT_D_MAX",
+    "DOMAIN_COLORS",
+    "DashboardSpec",
+    "Key",
+    "Panel",
+    "PanelKind",
+    "PanelSection",
+    "Section",
+    "config",
+    "dashboard_spec",
+    "history",
+    "paper_sections",
+    "summary",
+]
+
 Section = Literal["summary", "config", "history"]
 PanelKind = Literal["scatter", "line", "bar", "parallel"]
 

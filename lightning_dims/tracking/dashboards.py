@@ -19,6 +19,18 @@ from typing import Any
 from lightning_dims.compat import workspace_wire_form
 from lightning_dims.tracking.dashboard_spec import DashboardSpec, Key, Panel, PanelSection
 
+__all__ = [
+    "build_panel",
+    "build_report",
+    "build_workspace",
+    "domain_runsets",
+    "panel_metric",
+    "run_filters",
+    "save_dashboards",
+    "section_title",
+    "workspace_wire_spec",
+]
+
 
 def _modules():
     import wandb_workspaces.reports.v2 as wr

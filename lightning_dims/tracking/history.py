@@ -31,6 +31,18 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+__all__ = [
+    "BLOCK",
+    "FLUSH_INTERVAL_S",
+    "HEADER",
+    "attempt_files",
+    "continue_history",
+    "flush_settings",
+    "history_steps",
+    "next_step",
+    "record_payloads",
+]
+
 BLOCK = 32 * 1024
 HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4

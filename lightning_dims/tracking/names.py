@@ -21,6 +21,24 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "CONFIG_KEYS",
+    "D_DATA",
+    "EVAL_FIELDS",
+    "FGSM_FIELDS",
+    "LABEL_SHARPNESS",
+    "LOG_N_OVER_D_DATA",
+    "PENULTIMATE",
+    "STEP",
+    "VAL_LOSS",
+    "attack",
+    "d_repr",
+    "fgsm",
+    "safe_name",
+    "split_metric",
+    "test",
+]
+
 PENULTIMATE = "penultimate"
 """The layer alias of the paper's penultimate layer in ``d_repr/<layer>/<estimator>``."""
 

@@ -21,6 +21,8 @@ from lightning_dims.compat import started_wandb_run
 from lightning_dims.records.schema import WANDB_RECORD_FILE
 from lightning_dims.utils import atomic_write
 
+__all__ = ["save_record_to_wandb"]
+
 
 def save_record_to_wandb(loggers: Iterable, record_file: str | os.PathLike[str]) -> list[Path]:
     """Save ``record_file`` into the W&B run of every started ``WandbLogger`` in ``loggers``.

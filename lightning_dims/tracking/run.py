@@ -23,8 +23,32 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_dims.compat import drop_wandb_init_setting, started_wandb_run, wandb_run_offline
+from lightning_dims.errors import require
 from lightning_dims.tracking.history import continue_history, flush_settings
+from lightning_dims.tracking.code import log_package_source
 from lightning_dims.utils import digest
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "DEFAULT_WANDB_HOST",
+    "JOB_TYPE",
+    "TAG_FIELDS",
+    "WANDB_ID_MAX",
+    "WandbOptions",
+    "apply_run_config",
+    "csv_logger",
+    "finish_wandb",
+    "make_run_logger",
+    "organised",
+    "resolve_wandb_mode",
+    "server_problem",
+    "service_owner_pid",
+    "start_wandb_service",
+    "wandb_key_configured",
+    "wandb_run_config",
+    "wandb_run_id",
+    "wandb_summary",
+]
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 DEFAULT_PROJECT = "lightning-dims"
@@ -52,7 +76,8 @@ class WandbOptions:
             ``name``), else the run's task (``mnist-3v8``), so a task's runs over N, arch and seed are one group.
         job_type: W&B job type; None: ``$WANDB_JOB_TYPE``, else ``fit``.
         tags: W&B run tags, added to the run's dataset, domain, arch and task (and ``$WANDB_TAGS``).
-        save_code: save the launching program's code with the run (W&B ``save_code``).
+        save_code: save the code that ran: the ``lightning_dims`` source at the installed version in W&B's code
+            tab (:mod:`lightning_dims.tracking.code`), and W&B's ``save_code``.
         init_timeout: seconds to wait for the W&B server before falling back to offline.
         artifacts: log the dataset's K_F/d_data, the record and an unfinished run's checkpoint as W&B
             artifacts, and fetch the checkpoint for a resume on a node without it
@@ -223,13 +248,12 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
     global rank 0 only), so problems show before training: an online run whose server cannot be
     reached falls back to offline, and if W&B cannot start at all, to a CSV logger, with a warning.
     """
-    import wandb
-    from lightning.pytorch.loggers import WandbLogger
-
     mode = resolve_wandb_mode(options.mode)
     save_dir.mkdir(parents=True, exist_ok=True)
     if mode == "disabled":
         return csv_logger(save_dir)
+    wandb = require("wandb")  # the wandb extra (wandb.mode disabled needs none)
+    from lightning.pytorch.loggers import WandbLogger
 
     def build(run_mode: str) -> WandbLogger:
         logger = WandbLogger(
@@ -256,6 +280,8 @@ def make_run_logger(options: WandbOptions, run_id: str, save_dir: Path, eager: b
         except Exception as error:  # unreachable server, bad key, id held by a dead process, ...
             return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
         continue_history(logger.experiment)  # a resumed attempt: _step after the earlier ones
+        if options.save_code:
+            log_package_source(logger.experiment)  # W&B's save_code finds no program in a console script
         return None
 
     inherited_service = service_owner_pid() not in (None, os.getpid())  # a parent's W&B service

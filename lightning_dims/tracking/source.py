@@ -28,6 +28,8 @@ from lightning_dims.records.schema import WANDB_RECORD_FILE
 from lightning_dims.records.store import RecordScan, read_record, record_path
 from lightning_dims.utils import atomic_write
 
+__all__ = ["download_record", "parse_wandb_path", "wandb_api", "wandb_records"]
+
 
 def parse_wandb_path(path: str) -> tuple[str, str, str | None]:
     """``(entity, project, sweep id or None)`` of ``ENTITY/PROJECT[/SWEEP_ID]``; ``UsageError`` otherwise."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_warn
 
+__all__ = ["log_wandb_table", "update_wandb_summary", "wandb_loggers"]
+
 
 def wandb_loggers(trainer: pl.Trainer) -> list:
     """The trainer's ``WandbLogger`` instances (empty when none is attached)."""

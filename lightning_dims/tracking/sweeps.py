@@ -14,6 +14,8 @@ from collections.abc import Callable
 from lightning_dims.compat import parse_sweep_path
 from lightning_dims.errors import LightningDimsError
 
+__all__ = ["AgentRunError", "fetch_sweep", "run_agent"]
+
 
 class AgentRunError(LightningDimsError, RuntimeError):
     """A run handed out by the W&B sweep controller did not end well (W&B marks it failed)."""

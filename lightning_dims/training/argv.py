@@ -13,6 +13,8 @@ import json
 
 from lightning_dims.configs import resolve_config
 
+__all__ = ["agent_values", "expand_config_names", "python_literal_as_json", "without_print_config"]
+
 
 def expand_config_names(args: list[str]) -> list[str]:
     """``--config NAME`` of a shipped config (``callbacks/fast``) as its file; paths that exist are kept."""

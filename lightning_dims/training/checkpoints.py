@@ -6,6 +6,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_dims.runs.folder import RunFolder
 
+__all__ = ["default_checkpoints"]
+
 
 def default_checkpoints(folder: RunFolder, has_val_set: bool) -> list[ModelCheckpoint]:
     """``last.ckpt`` at the end of every training epoch, and the best-val-loss checkpoint when there is a val set.

@@ -12,6 +12,8 @@ from typing import Any
 
 from lightning_dims.training.fit_cli import FitCLI
 
+__all__ = ["FitConfigParser"]
+
 
 class _Parsed(Exception):
     """Carries the parse-only CLI out of LightningCLI's constructor."""
@@ -47,6 +49,12 @@ class FitConfigParser:
         except _Parsed as parsed:
             self._cli = parsed.cli
 
+    @property
+    def parser(self) -> Any:
+        """The ``fit`` parser itself (a ``LightningArgumentParser``), its defaults as ``fit`` builds them."""
+        self._cli.parser.set_defaults({key: self._cli.base_defaults.get(key) for key in self._cli.derived})
+        return self._cli.parser
+
     def dump(self, config: Any) -> dict:
         """A resolved config as plain data (for comparing two command lines)."""
         return json.loads(self._cli.parser.dump(config, format="json", skip_unset=False))
@@ -56,7 +64,5 @@ class FitConfigParser:
         return self._cli.parser.instantiate_classes(config)
 
     def parse(self, args: list[str]) -> Any:
-        parser = self._cli.parser
-        parser.set_defaults({key: self._cli.base_defaults.get(key) for key in self._cli.derived})
-        self._cli.parse_arguments(parser, list(args))
+        self._cli.parse_arguments(self.parser, list(args))
         return self._cli.config

@@ -20,6 +20,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+__all__ = [
+    "VIEWS",
+    "ActivationRecorder",
+    "LayerSpec",
+    "architecture_layers",
+    "default_layers",
+    "layer_list",
+    "module_names",
+    "resolve_module",
+    "view_rows",
+]
+
 VIEWS = ("output", "pool", "input")
 
 
@@ -32,6 +44,8 @@ class LayerSpec:
 
     @classmethod
     def parse(cls, spec: str) -> "LayerSpec":
+        if not isinstance(spec, str):
+            raise TypeError(f"a layer spec is a string such as 'layer4' or 'fc:input', got {type(spec).__name__} {spec!r}")
         name, _, view = spec.partition(":")
         view = view or "output"
         if not name or view not in VIEWS:
@@ -57,35 +71,61 @@ def resolve_module(network: nn.Module, name: str) -> nn.Module:
         raise ValueError(f"the network has no module {name!r}; module names are: {shown}") from None
 
 
-def default_layers(network: nn.Module) -> list[str]:
-    """The paper's "penultimate" layer and the pooled feature vector, per architecture family.
+def architecture_layers(name: str, module: nn.Module) -> list[str] | None:
+    """The default layers of ``module`` if it is a known architecture (names prefixed by ``name``), else None.
 
+    * timm models (have ``get_classifier()``): the classifier's input, the pooled pre-logits;
     * torchvision ResNet (has ``layer4`` and ``avgpool``): ``layer4`` (flattened feature map, the
       paper's layer) and ``avgpool`` (the pooled 512/2048-d vector);
     * torchvision VGG (``features`` and a ``classifier`` whose item 3 is Linear): ``classifier.3``
-      (the second fully connected layer, the paper's layer) and ``features:pool``;
-    * timm models (have ``get_classifier()``): the classifier's input, the pooled pre-logits;
-    * anything else: the input of the last ``nn.Linear``, i.e. the pre-logits vector.
+      (the second fully connected layer, the paper's layer) and ``features:pool``.
     """
-    names = dict(network.named_modules())
-    if callable(getattr(network, "get_classifier", None)):
-        head = network.get_classifier()
-        head_name = next((name for name, module in names.items() if module is head and name), None)
+    prefix = f"{name}." if name else ""
+    children = dict(module.named_children())
+    if callable(getattr(module, "get_classifier", None)):
+        head = module.get_classifier()
+        head_name = next((sub for sub, m in module.named_modules() if m is head and sub), None)
         if head_name is not None:
-            return [f"{head_name}:input"]
-    if "layer4" in names and "avgpool" in names:
-        return ["layer4", "avgpool"]
-    classifier = names.get("classifier")
-    if "features" in names and isinstance(classifier, nn.Sequential) and len(classifier) > 3:
+            return [f"{prefix}{head_name}:input"]
+    if "layer4" in children and "avgpool" in children:
+        return [f"{prefix}layer4", f"{prefix}avgpool"]
+    classifier = children.get("classifier")
+    if "features" in children and isinstance(classifier, nn.Sequential) and len(classifier) > 3:
         if isinstance(classifier[3], nn.Linear):
-            return ["classifier.3", "features:pool"]
-    linear = [name for name, module in names.items() if isinstance(module, nn.Linear) and name]
+            return [f"{prefix}classifier.3", f"{prefix}features:pool"]
+    return None
+
+
+def default_layers(network: nn.Module) -> list[str]:
+    """The paper's "penultimate" layer and the pooled feature vector of the known architecture in ``network``.
+
+    The outermost module that is a known architecture (:func:`architecture_layers`: timm, ResNet,
+    VGG) is found under any attribute (``backbone.layer4`` for a ResNet stored as ``self.backbone``);
+    without one, the input of the last ``nn.Linear``, i.e. the pre-logits vector.
+    """
+    for name, module in network.named_modules():
+        layers = architecture_layers(name, module)
+        if layers is not None:
+            return layers
+    linear = [name for name, module in network.named_modules() if isinstance(module, nn.Linear) and name]
     if linear:
         return [f"{linear[-1]}:input"]
     raise ValueError(
         f"no default layers for {type(network).__name__} (no ResNet/VGG/timm structure, no nn.Linear): "
         "pass layers=[...] with module names, e.g. the ones listed by lightning_dims.callbacks.module_names(model)"
     )
+
+
+def layer_list(layers: str | Iterable[str] | None) -> list[str] | None:
+    """Layer specs as a list of canonical strings: a bare string is one layer; None stays None (the defaults)."""
+    if layers is None:
+        return None
+    if isinstance(layers, str):
+        layers = [layers]
+    specs = [str(LayerSpec.parse(layer)) for layer in layers]
+    if not specs:
+        raise ValueError("layers is empty: name at least one layer, or pass None for the architecture's defaults")
+    return specs
 
 
 def view_rows(value: torch.Tensor, view: str) -> torch.Tensor:
