@@ -1,9 +1,10 @@
 """``lightning-dims demo [--out DIR]``: the paper's claims put to a test on embedded data, on a CPU, in minutes.
 
 1. measures K_F and d_data of every task of the demo's grid (``sweeps/demo.yaml``: ``synthetic``
-   at d = 2, 3, 4, 5, 6, 7 and, at d = 4, label contrast 1, 0.85, 0.7, 0.6, 0.5, 0.4, and the
-   medical ``brain-tissue``; ``sweeps/demo-digits.yaml``: natural ``digits`` 3 vs 8) at the largest
-   training size they all have, under the demo's spec (16 px, 1 channel, per-image max 255);
+   at d = 2, 3, 4, 5, 6, 7 and, on one pool of d = 2 images, label margins of 6 to 36 degrees, and
+   the medical ``brain-tissue``; ``sweeps/demo-digits.yaml``: natural ``digits`` 3 vs 8) at the
+   largest training size they all have, under the demo's spec (16 px, 1 channel, per-image max
+   255), for each seed, and prints the mean over the seeds: the values the findings use;
 2. trains a small ResNet on each task at three training sizes and two seeds through
    ``lightning-dims sweep`` (runs forked from warm workers; W&B offline unless configured), with
    K_F/d_data, d_repr and FGSM measured by callbacks;
@@ -92,33 +93,55 @@ def varied_settings(runs: list[SweepRun]) -> list[str]:
 
 
 def measure_tasks(runs: list[SweepRun], ref_n: int) -> list[dict]:
-    """K_F and d_data of each distinct task of the grid at training size ``ref_n`` (shared with the runs' cache)."""
-    from lightning_dims.analysis.rows import task_display_names, task_key
+    """K_F and d_data of each distinct task of the grid, one value each, as the findings use them.
+
+    Every task is measured at training size ``ref_n`` once per seed the grid trains it with: the
+    same training sets as its runs at ``ref_n`` (the measurements are cached and those runs read them
+    back), reduced to one value per task by the analysis's own rule
+    (:func:`lightning_dims.analysis.tasks.reference_properties`: the mean over the seeds). Each dict
+    holds the task's name, domain, ``label_sharpness`` and ``d_data`` (those means) and
+    ``per_seed``: ``(seed, K_F, d_data)`` of each training set.
+    """
+    from lightning_dims.analysis.rows import RunRow, task_display_names, task_key
+    from lightning_dims.analysis.tasks import reference_properties
     from lightning_dims.data import DatasetTask
 
-    tasks = {}
+    points = {}
     for run in runs:
         data = dict(run.parameters.get("data", {}))
-        tasks.setdefault(canonical_json(data), data)
+        seed = int(run.parameters.get("data.seed", 0))
+        points.setdefault((canonical_json(data), seed), (data, seed, str(run.parameters.get("model.arch"))))
     measured = []
-    for data in tasks.values():
+    for data, seed, arch in points.values():
         options = data.pop("dataset_options", None)
-        task = DatasetTask(**data | {"train_size": ref_n}, options=options)
-        measured.append((task, task.properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive")))
-    names = task_display_names((t.name, tuple(t.classes), dict(t.options)) for t, _ in measured)
+        task = DatasetTask(**data | {"train_size": ref_n, "seed": seed}, options=options)
+        measured.append((task, arch, task.properties(m=1000, k=20, estimator="mle", kf_mode="exhaustive")))
+    names = task_display_names((t.name, tuple(t.classes), dict(t.options)) for t, _, _ in measured)
+    rows = [
+        RunRow(run_id=f"step 1: {p.task} seed {p.seed}", arch=arch, dataset=t.name, domain=t.domain,
+               task=names[task_key(t.name, t.classes, t.options)], n_train=ref_n, seed=p.seed, options=dict(t.options),
+               spec=p.preprocessing["key"], label_sharpness=p.label_sharpness, d_data=p.d_data, kf_m=p.m)
+        for t, arch, p in measured
+    ]
+    properties, _ = reference_properties(rows, ref_n)
     return [
-        {**properties.to_json(), "task": names[task_key(t.name, t.classes, t.options)], "domain": t.domain}
-        for t, properties in measured
+        {"task": prop.task, "domain": prop.domain, "label_sharpness": prop.label_sharpness, "d_data": prop.d_data,
+         "spec": rows[0].spec, "per_seed": sorted((r.seed, r.label_sharpness, r.d_data) for r in rows if r.task == prop.task)}
+        for prop in properties.values()
     ]
 
 
 def print_properties(rows: list[dict], ref_n: int) -> None:
-    spec = rows[0]["preprocessing"]["key"] if rows else "?"
-    print(f"1/3 K_F and d_data of each task at N = {ref_n} (spec {spec}; K_F in 1/intensity, max over all "
-          "differently labelled pairs; d_data: MLE, k = 20)")
-    for row in sorted(rows, key=lambda r: (r["domain"], r["task"])):
-        print(f"    {row['task']:<30} {row['domain']:<9}  K_F = {row['label_sharpness']:.3e}   d_data = {row['d_data']:5.2f}")
-    by_domain: dict[str, list[str]] = {}
+    spec = rows[0]["spec"] if rows else "?"
+    seeds = sorted({seed for row in rows for seed, _, _ in row["per_seed"]})
+    print(f"1/3 K_F and d_data of each task at N = {ref_n}, the mean over seeds {', '.join(map(str, seeds))} (the values "
+          f"the findings use; spec {spec}; K_F in 1/intensity, max over all differently labelled pairs; d_data: MLE, k = 20)")
+    width = max((len(row["task"]) for row in rows), default=0)
+    for row in sorted(rows, key=lambda r: r["domain"]):  # stable: within a domain, the grid's order
+        each = " ".join(f"{k_f:.2e}" for _, k_f, _ in row["per_seed"])
+        print(f"    {row['task']:<{width}}  {row['domain']:<9}  K_F = {row['label_sharpness']:.3e} (per seed {each})   "
+              f"d_data = {row['d_data']:5.2f}")
+    by_domain: dict[str, list[dict]] = {}
     for row in rows:
         by_domain.setdefault(row["domain"], []).append(row)
     if len(by_domain.get("medical", [])) == 1 and len(by_domain.get("natural", [])) == 1:
