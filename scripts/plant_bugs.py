@@ -189,8 +189,8 @@ MUTANTS = (
     Mutant(
         "subgroups-unadjusted",
         "lightning_dims/analysis/robustness.py",
-        "adjusted = dict(zip((s.scope for s in exploratory), holm(raw)))",
-        "adjusted = dict(zip((s.scope for s in exploratory), raw))",
+        "adjusted = dict(zip(exploratory, holm(raw)))",
+        "adjusted = dict(zip(exploratory, raw))",
         ("tests/test_analysis_verdicts.py",),
         "exploratory penalty scopes report unadjusted p values as if each were the declared test",
     ),
