@@ -194,6 +194,38 @@ MUTANTS = (
         ("tests/test_analysis_verdicts.py",),
         "exploratory penalty scopes report unadjusted p values as if each were the declared test",
     ),
+    Mutant(
+        "fig2-ols-for-random-effects",
+        "lightning_dims/analysis/laws.py",
+        "max(curve.fit.residual_sd / math.sqrt(len(runs)), SE_FLOOR)",
+        "1.0",
+        ("tests/test_analysis_tasks.py",),
+        "the Fig. 2 slopes give every task the same error, so the random-effects fit is OLS over the task means",
+    ),
+    Mutant(
+        "law-scopes-unadjusted",
+        "lightning_dims/analysis/verdicts.py",
+        "zip(verdicts, p_zero, p_law, holm(p_zero), holm(p_law))",
+        "zip(verdicts, p_zero, p_law, p_zero, p_law)",
+        ("tests/test_analysis_verdicts.py", "tests/test_analysis_tasks.py"),
+        "exploratory law scopes (other archs, series, Fig. 2) are read from unadjusted p values",
+    ),
+    Mutant(
+        "exploratory-law-finding-unadjusted",
+        "lightning_dims/analysis/findings.py",
+        "state = scope.fit.verdict.state if scope.adjusted is None else scope.adjusted.state",
+        "state = scope.fit.verdict.state",
+        ("tests/test_analysis_verdicts.py",),
+        "an exploratory law finding holds on its unadjusted interval",
+    ),
+    Mutant(
+        "exploratory-fragility-unadjusted",
+        "lightning_dims/analysis/findings.py",
+        "holds = above and (primary or (scope.holm_p is not None and scope.holm_p < 0.05))",
+        "holds = above",
+        ("tests/test_analysis_verdicts.py",),
+        "an exploratory FGSM finding holds on its unadjusted interval",
+    ),
     # -- README claims tested by tests/test_readme_claims.py ---------------------------------------
     Mutant(
         "test-shrinks-after-validation",
