@@ -111,7 +111,7 @@ def judged_cells(v: Verdict, sensitivity: LineFit) -> list[str]:
             f"{v.state} (law {v.law_value:.2f})",
             (f"not possible ({why_no_leave_one_out(re.n)})" if loo is None else
              f"{loo.low:.3g} .. {loo.high:.3g}; hinges on: {', '.join(loo.hinges) or 'none'}"),
-            ("refused" if v.by_dataset is None else
+            (f"refused ({v.n_datasets} datasets; needs 3)" if v.by_dataset is None else
              f"{ci(v.by_dataset.interval)} ({v.by_dataset.n_clusters} datasets, {v.by_dataset.dof:.1f} d.o.f.; {v.by_dataset_state})"),
             with_ci(sensitivity.slope, sensitivity.slope_ci)]
 
