@@ -140,22 +140,23 @@ def _law_text(scope: LawScope, what: str, where: str, healthy: AcrossTasks | Non
     parts = [f"{what} {where} ({role}), over {fit.fit.n} tasks of {datasets(v.n_datasets)} ({fit.n_runs} runs): "
              f"random-effects slope {re.slope:.2f} {interval_text(re.slope_interval())} (REML, Knapp-Hartung t, "
              f"{re.df} d.o.f.; tau {re.tau:.2g}, largest weight {re.max_weight_share:.0%}, {re.heaviest}): {judged}"]
+    unadjusted = "" if scope.adjusted is None else " (unadjusted)"
     loo = v.leave_one_out
     if loo is not None:
         hinge = ("no single task's removal changes it" if not loo.hinges else "hinges on " + ", ".join(
             f"{t} (without it: {st}, {d})" for t, _, _, st, d in loo.without if t in loo.hinges))
-        parts.append(f"Leave one task out: slope {loo.low:.2f} to {loo.high:.2f}; {hinge}.")
+        parts.append(f"Leave one task out{unadjusted}: slope {loo.low:.2f} to {loo.high:.2f}; {hinge}.")
     else:
         parts.append(f"Leave one task out: not possible ({why_no_leave_one_out(re.n)}).")
     if v.by_dataset is not None:
         over = v.by_dataset
         differs = "" if v.by_dataset_state == v.state else f"; over datasets the verdict is {v.by_dataset_state}, not {v.state}"
-        parts.append(f"Clustered by dataset (CR2, {over.n_clusters} datasets, {over.dof:.1f} d.o.f.): "
+        parts.append(f"Clustered by dataset{unadjusted} (CR2, {over.n_clusters} datasets, {over.dof:.1f} d.o.f.): "
                      f"{interval_text(over.interval)}{differs}.")
     else:
         parts.append(f"No check clustered by dataset: {v.by_dataset_refused}.")
     if excluded:
-        parts.append(f"Without the {excluded} runs the health rule excludes: "
+        parts.append(f"Without the {excluded} runs the health rule excludes{unadjusted}: "
                      + (_reading(healthy) if healthy is not None else "no fit (too few tasks left)") + ".")
     parts.append(f"Sensitivity, weights 1/SE^2 with a multiplicative scale: slope {fit.fit.slope:.2f} "
                  f"{interval_text(fit.fit.slope_ci)}.")
