@@ -83,6 +83,25 @@ def test_report_states_findings_tasks_and_the_paper_comparison(report):
     assert "final epoch worse" in text and "| 0.2 |" in text  # test and test_best side by side
 
 
+def test_every_scope_shown_says_primary_or_exploratory_with_its_holm_reading(report):
+    _, fits, text = report
+    for law, scopes in fits["law_scopes"].items():  # the series varying the law's factor is primary; all tasks is not
+        assert [(s["series"] is not None, s["primary"]) for s in scopes] == [(True, True), (False, False)], law
+        assert scopes[1]["adjusted"]["family"] == 1 and scopes[1]["adjusted"]["holm_zero"] == scopes[1]["adjusted"]["p_zero"]
+    across = [line for line in text.splitlines() if line.startswith("| resnet18 | 13 |")]
+    assert len(across) == 2 and all("| exploratory (1 of 1): Holm p" in line for line in across)
+    assert text.count("| primary |") == 3  # the two series' law fits and the contrast series' penalty
+    assert "| resnet18 | pooled (exploratory) |" in text  # the contrast series, not the pooled scope, is primary
+    penalties = fits["penalty_vs_k_f"] + [s["penalty_vs_sharpness"] for s in fits["series"] if s["penalty_vs_sharpness"]]
+    family = [p for p in penalties if p["exploratory"]]
+    assert len(family) == len(penalties) - 1 and all(p["holm_family"] == len(family) for p in family)
+    fig2 = fits["fig2_loss_vs_d_data"]
+    assert fig2 and all(s["exploratory"] and s["adjusted"]["family"] == len(fig2) for s in fig2)
+    assert all(s["verdict"]["random_effects"]["method"].startswith("REML") for s in fig2)
+    header = next(line for line in text.splitlines() if line.startswith("| arch | domain | N | datasets | tasks | runs |"))
+    assert "random-effects slope" in header and "leave one task out" in header and "sensitivity: OLS slope" in header
+
+
 def test_no_figure_label_is_cut():
     analysis = analyse(records())
     fit = analysis.alpha_vs_dimension["resnet18"]

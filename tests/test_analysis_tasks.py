@@ -4,8 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from lightning_dims.analysis.laws import centre_loss_vs_sharpness, exponent_vs_inverse_dimension, loss_vs_dimension_at_each_n
+from lightning_dims.analysis.meta import random_effects
 from lightning_dims.analysis.rows import rows_from_records
 from lightning_dims.analysis.series import analyse_series, controlled_series
 from lightning_dims.analysis.tasks import reference_properties, task_exponents
@@ -116,17 +119,57 @@ def test_fig2_slope_at_each_n_is_the_per_domain_slope_of_log_loss_on_d():
     records = []
     for domain, b in (("medical", 0.1), ("natural", 0.02)):
         for d in (6, 9, 12, 15):
-            for n in (500, 1000):
+            for n in (250, 500, 1000):
                 loss = 0.5 * math.exp(b * d) * (1000 / n)
                 records.append(law_record(f"{domain}{d}-{n}", f"{domain}{d}", domain, n, d, 1e-3, loss=loss))
+    records.append(law_record("medical20-500", "medical20", "medical", 500, 20, 1e-3, loss=9.0))  # one size: no curve
+    rows, _ = rows_from_records(records)
+    properties, _ = reference_properties(rows, ref_n=500)
+    slopes, skips = loss_vs_dimension_at_each_n(rows, properties, task_exponents(rows)[0])
+    assert [(s.domain, s.n_train) for s in slopes] == [(d, n) for d in ("medical", "natural") for n in (250, 500, 1000)]
+    assert [s.verdict.primary.slope for s in slopes] == pytest.approx([0.1] * 3 + [0.02] * 3, rel=1e-6)
+    assert [s.fit.slope for s in slopes] == pytest.approx([0.1] * 3 + [0.02] * 3, rel=1e-9)
+    assert [s.scope for s in skips if s.what == "Fig. 2 point"] == ["resnet18 medical N = 500 medical20"]
+    few, skips = loss_vs_dimension_at_each_n([r for r in rows if r.dataset in ("medical6", "medical9")], properties,
+                                             task_exponents(rows)[0])
+    assert few == [] and "2 task(s)" in skips[0].why
+
+
+def test_fig2_slope_is_random_effects_over_task_means_with_their_curves_errors_and_holm_over_scopes():
+    # Five tasks, two seeds at each of three sizes; the task at d = 15 scatters widely around its curve
+    # and sits far off the others' line: random effects weigh it down, OLS over the task means does not.
+    scale = {6: 0.02, 8: 0.05, 10: 0.03, 12: 0.04, 15: 0.9}
+    records = []
+    for d, noise in scale.items():
+        for s, n in enumerate((250, 500, 1000)):
+            for seed in (0, 1):
+                wobble = noise * math.sin(3 * d + 5 * s + 7 * seed) + (0.5 if d == 15 else 0.0)
+                loss = 0.5 * math.exp(0.1 * d + wobble) * (1000 / n) ** 0.5
+                records.append(law_record(f"t{d}-{n}-{seed}", f"set{d}", "medical", n, d, 1e-3, loss=loss, seed=seed))
     rows, _ = rows_from_records(records)
     properties, _ = reference_properties(rows)
-    slopes, skips = loss_vs_dimension_at_each_n(rows, properties)
-    assert skips == []
-    assert [(s.domain, s.n_train) for s in slopes] == [("medical", 500), ("medical", 1000), ("natural", 500), ("natural", 1000)]
-    assert [s.fit.slope for s in slopes] == pytest.approx([0.1, 0.1, 0.02, 0.02], rel=1e-9)
-    few, skips = loss_vs_dimension_at_each_n([r for r in rows if r.dataset in ("medical6", "medical9")], properties)
-    assert few == [] and "2 task(s)" in skips[0].why
+    exponents, _ = task_exponents(rows)
+    slopes, _ = loss_vs_dimension_at_each_n(rows, properties, exponents)
+    at_500 = next(s for s in slopes if s.n_train == 500)
+    x, y, se = [], [], []
+    for d in scale:  # by hand: the mean log loss at N = 500 and s / sqrt(2), s from the task's own curve
+        runs = [r for r in rows if r.task == f"set{d}"]
+        log_n, log_l = np.log([r.n_train for r in runs]), np.log([r.test_loss for r in runs])
+        residual = log_l - np.polyval(np.polyfit(log_n, log_l, 1), log_n)
+        x.append(d)
+        y.append(np.mean([math.log(r.test_loss) for r in runs if r.n_train == 500]))
+        se.append(math.sqrt(residual @ residual / (len(runs) - 2)) / math.sqrt(2))
+    expected = random_effects(x, y, se, [f"set{d}" for d in scale])
+    assert at_500.se == pytest.approx(se, rel=1e-9)
+    assert at_500.verdict.primary.slope == pytest.approx(expected.slope, rel=1e-9)
+    assert at_500.verdict.primary.slope_interval() == pytest.approx(expected.slope_interval(), rel=1e-9)
+    assert at_500.fit.slope == pytest.approx(stats.linregress(x, y).slope, rel=1e-9)  # the sensitivity line
+    assert abs(at_500.fit.slope - at_500.verdict.primary.slope) > 0.05
+    assert at_500.verdict.primary.weights[-1] < 0.1 and at_500.verdict.leave_one_out is not None
+    assert at_500.n_runs == 10 and at_500.verdict.n_datasets == 5
+    raw = [s.verdict.primary.slope_p(0.0) for s in slopes]
+    assert [s.adjusted.holm_zero for s in slopes] == pytest.approx(multipletests(raw, method="holm")[1], rel=1e-9)
+    assert all(s.adjusted.family == 3 for s in slopes)
 
 
 def test_controlled_series_vary_one_option_and_fit_the_law_within_each():

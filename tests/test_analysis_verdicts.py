@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from statsmodels.stats.multitest import multipletests
+
+from lightning_dims.analysis.analyse import analyse
+from lightning_dims.analysis.findings import findings, sharpness_makes_fragile
 from lightning_dims.analysis.health import excluded_runs
 from lightning_dims.analysis.laws import _across, law_loss_slope
 from lightning_dims.analysis.reliability import intraclass
 from lightning_dims.analysis.robustness import PenaltyScope, adjust_exploratory
 from lightning_dims.analysis.rows import rows_from_records
+from lightning_dims.analysis.scopes import ALPHA, law_scopes
 from lightning_dims.analysis.stats import Correlation, permutation_p
 from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, UNINFORMATIVE, state_of, tasks_for_power, verdict
 from tests.helpers.analysis_records import law_record
@@ -123,3 +130,57 @@ def test_the_health_rule_excludes_runs_that_did_not_learn_or_are_off_protocol_an
     assert set(excluded) == {"weak", "small-test"}
     assert excluded["weak"].startswith("not learned (test accuracy 0.550 < 0.65)")
     assert excluded["small-test"] == "off protocol (test set of 100 images; most runs 500)"
+
+
+def _fit_with_slope(arch: str, slope: float, law_value: float):
+    x = np.arange(6.0)
+    scatter = np.array([0.3, -0.4, 0.2, -0.1, 0.4, -0.3])
+    return _across(arch, "x", "y", [(t, xi, slope * xi + s, 0.05, 2, d) for t, xi, s, d in zip("abcdef", x, scatter, "uuvvww")],
+                   [], law_value, "the law's slope")
+
+
+def test_law_scopes_declare_one_primary_and_read_the_others_after_holm():
+    fits = {"a": _fit_with_slope("a", 1.0, 0.3), "b": _fit_with_slope("b", 0.3, 0.3), "c": _fit_with_slope("c", 0.0, 0.3)}
+    scopes = law_scopes(fits, {}, [])[ALPHA]
+    assert [(s.arch, s.primary, s.listed) for s in scopes] == [("a", True, True), ("b", False, True), ("c", False, True)]
+    assert scopes[0].adjusted is None
+    raw = [s.fit.verdict.primary.slope_p(0.0) for s in scopes[1:]]
+    assert [s.adjusted.holm_zero for s in scopes[1:]] == pytest.approx(multipletests(raw, method="holm")[1], rel=1e-12)
+    b = scopes[1]
+    assert b.fit.verdict.state == CONSISTENT and raw[0] < 0.05  # alone it would pass ...
+    assert b.adjusted.holm_zero == pytest.approx(2 * raw[0]) and b.adjusted.state == UNINFORMATIVE  # ... not among two
+    assert b.adjusted.direction == "not established" and b.adjusted.family == 2
+
+
+def test_an_exploratory_law_finding_states_its_holm_reading_and_holds_only_after_it():
+    # Three archs on the same six tasks: alpha = 0.2 + 1/d on resnet18 (the primary) and with scatter on the
+    # vgg ones, where vgg13 alone would read consistent (p of slope 0 about 0.03) but not among two scopes.
+    scatter = np.array([0.09, -0.12, 0.06, -0.03, 0.12, -0.09])
+    records = []
+    for arch, sign in (("resnet18", 0), ("vgg13", 1), ("vgg16", -1)):
+        for t, d in enumerate((2.0, 3.0, 4.0, 5.0, 6.0, 8.0)):
+            alpha = 0.2 + 1 / d + sign * scatter[t]
+            for n in (100, 200, 400):
+                record = law_record(f"{arch}-{t}-{n}", f"set{t}", "natural", n, d, 1e-3, loss=math.exp(2 - alpha * math.log(n)))
+                record["arch"] = arch
+                records.append(record)
+    analysis = analyse(records)
+    listed = [f for f in findings(analysis) if f.claim == "alpha rises with 1/d_data"]
+    assert [f.primary for f in listed] == [True, False, False]
+    explored, scope = listed[1], analysis.law_scopes[ALPHA][1]
+    assert scope.arch == "vgg13" and scope.fit.verdict.state == CONSISTENT and scope.adjusted.state == UNINFORMATIVE
+    assert explored.state == UNINFORMATIVE and not explored.holds
+    assert "(exploratory)" in explored.text and "Holm-adjusted over the 2 exploratory scopes shown" in explored.text
+    assert "unadjusted consistent" in explored.text and "after adjustment uninformative" in explored.text
+    assert "Holm" not in listed[0].text and listed[0].holds
+
+
+def test_an_exploratory_fragility_finding_holds_only_after_holm():
+    primary = _scope("pooled", 0.02)
+    other = replace(_scope("pooled", 0.03), arch="vgg13", exploratory=True, holm_p=0.09, holm_family=3)
+    analysis = SimpleNamespace(series=[], penalties=[primary, other], healthy=None)
+    first, second = sharpness_makes_fragile(analysis)
+    assert first.primary and first.holds and "Holm" not in first.text  # the same interval, the declared test
+    assert not second.primary and not second.holds and second.state == "not established"
+    assert "Holm-adjusted over the 3 exploratory scopes shown p = 0.09" in second.text
+    assert "Not established after Holm's adjustment" in second.text

@@ -2,7 +2,8 @@
 
 :func:`analyse` runs, in order: records -> rows (:mod:`.rows`), one spec, per-task reference
 properties and exponents (:mod:`.tasks`), the law across tasks and the paper's Fig. 2
-(:mod:`.laws`), controlled series (:mod:`.series`), FGSM penalty vs K_F (:mod:`.robustness`),
+(:mod:`.laws`), controlled series (:mod:`.series`), each law's primary and Holm-adjusted exploratory
+scopes (:mod:`.scopes`), FGSM penalty vs K_F (:mod:`.robustness`),
 training health and the d_repr bound (:mod:`.health`), the paper comparison (:mod:`.paper`), the
 seed-to-seed reliability of K_F and d_data (:mod:`.reliability`), and the law fits again without
 the runs the health rule excludes (``healthy``). Every fit that could not be made is in ``skips``
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_dims.analysis import health, laws, paper, reliability, robustness, series, tasks
+from lightning_dims.analysis import health, laws, paper, reliability, robustness, scopes, series, tasks
 from lightning_dims.analysis.rows import RunRow, rows_from_records
 from lightning_dims.analysis.skips import Skip
 from lightning_dims.data.spec import SpecMismatchError
@@ -85,6 +86,7 @@ class Analysis:
     skips: list[Skip] = field(default_factory=list)
     reliability: list[reliability.Reliability] = field(default_factory=list)
     healthy: HealthyFits | None = None
+    law_scopes: dict[str, list[scopes.LawScope]] = field(default_factory=dict)
 
     @property
     def archs(self) -> list[str]:
@@ -124,9 +126,10 @@ def analyse(
     exponents, s2 = tasks.task_exponents(rows)
     by_dimension, s3 = laws.exponent_vs_inverse_dimension(exponents, properties)
     by_sharpness, s4 = laws.centre_loss_vs_sharpness(exponents, properties)
-    fig2, s5 = laws.loss_vs_dimension_at_each_n(rows, properties)
+    fig2, s5 = laws.loss_vs_dimension_at_each_n(rows, properties, exponents)
     series_results = [series.analyse_series(s, rows, exponents, properties) for s in series.controlled_series(rows)]
     penalties, s6 = robustness.penalty_vs_sharpness(rows, properties)
+    penalties, series_results = scopes.penalty_family(penalties, series_results)
     ref_sizes = tasks.reference_sizes(rows, ref_n)
     seed_reliability, s7 = reliability.seed_reliability(rows, ref_sizes)
     excluded = health.excluded_runs(rows)
@@ -152,4 +155,5 @@ def analyse(
         skips=skips + s1 + s2 + s3 + s4 + s5 + s6 + s7 + [s for result in series_results for s in result.skips],
         reliability=seed_reliability,
         healthy=healthy_fits(rows, ref_n) if excluded else None,
+        law_scopes=scopes.law_scopes(by_dimension, by_sharpness, series_results),
     )

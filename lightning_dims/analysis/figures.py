@@ -164,13 +164,13 @@ def across_tasks(fit: AcrossTasks, rows: Sequence[RunRow], points: Mapping[str, 
 
 def loss_vs_dimension(rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties],
                       slopes: Sequence[DimensionSlope], arch: str) -> Figure:
-    """The paper's Fig. 2: test loss against d_data, one panel per N, colour by domain, fitted slopes."""
+    """The paper's Fig. 2: test loss against d_data, one panel per N, colour by domain, random-effects slopes."""
     mine = [r for r in rows if r.arch == arch and r.test_loss and r.test_loss > 0 and (arch, r.task) in properties
             and properties[(arch, r.task)].d_data]
     sizes = sorted({r.n_train for r in mine})
     columns = min(3, max(1, len(sizes)))
     panels = max(1, math.ceil(len(sizes) / columns))
-    fig, axes = new_figure(f"{arch}: test loss vs intrinsic dimension at each N (log L = a + b d_data per domain)",
+    fig, axes = new_figure(f"{arch}: test loss vs intrinsic dimension at each N (log L = a + b d_data per domain, random effects)",
                            width=3.4 * columns + 1.6, height=3.0 * panels + 0.4, nrows=panels, ncols=columns, sharey=True)
     for ax, n in zip(axes.flat, sizes):
         at_n = [r for r in mine if r.n_train == n]
@@ -179,11 +179,11 @@ def loss_vs_dimension(rows: Sequence[RunRow], properties: Mapping[tuple[str, str
             colour = DOMAIN_COLOURS.get(domain, "tab:gray")
             d = [properties[(arch, r.task)].d_data for r in group]
             ax.scatter(d, [r.test_loss for r in group], s=18, color=colour, label=domain if n == sizes[0] else None)
-            fit = next((s.fit for s in slopes if s.arch == arch and s.domain == domain and s.n_train == n), None)
+            fit = next((s.verdict.primary for s in slopes if s.arch == arch and s.domain == domain and s.n_train == n), None)
             if fit is not None:
                 grid = np.linspace(min(d), max(d), 20)
-                ax.plot(grid, np.exp(fit.predict(grid)), color=colour, linewidth=1)
-                ax.text(0.02, 0.97 - 0.09 * sorted({r.domain for r in at_n}).index(domain), f"b = {fit.slope:.3f}/dim",
+                ax.plot(grid, np.exp(fit.intercept + fit.slope * grid), color=colour, linewidth=1)
+                ax.text(0.02, 0.97 - 0.09 * sorted({r.domain for r in at_n}).index(domain), f"b = {fit.slope:.3f}/dim (RE)",
                         transform=ax.transAxes, fontsize=7, color=colour, va="top")
         ax.set(yscale="log", title=f"N = {n}", xlabel="d_data (reference N)")
     for ax in axes[:, 0]:

@@ -8,9 +8,11 @@ prints them and the report lists the same text.
 
 **One declared primary finding per law** (``primary=True``), judged at 95 %: the first series
 varying the law's factor, else all tasks of the first arch (in name order); further series and
-archs are exploratory. Subgroup
-scopes (domain, N) never give a finding; the report shows them as exploratory with Holm-adjusted
-p values (:mod:`lightning_dims.analysis.robustness`).
+archs are exploratory, and their findings are read after Holm's adjustment over the exploratory
+scopes of the law (:mod:`lightning_dims.analysis.scopes`): the unadjusted state is named as such,
+and ``holds`` and ``state`` are the adjusted ones. Subgroup scopes (domain, N) never give a
+finding; the report shows them as exploratory with Holm-adjusted p values
+(:mod:`lightning_dims.analysis.robustness`, :mod:`lightning_dims.analysis.laws` for Fig. 2).
 
 1. **Loss falls with N** within each task: ``alpha > 0`` with its interval above 0.
 2. **Higher d, slower learning**: random-effects slope of ``alpha`` on ``1 / d_data``
@@ -37,9 +39,10 @@ from dataclasses import dataclass
 from lightning_dims.analysis.analyse import Analysis
 from lightning_dims.analysis.laws import AcrossTasks
 from lightning_dims.analysis.reliability import Reliability
+from lightning_dims.analysis.scopes import ALPHA, LAWS, LOSS, LawScope
 from lightning_dims.analysis.stats import Interval
 from lightning_dims.analysis.tasks import centre_sizes
-from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, tasks_for_power
+from lightning_dims.analysis.verdicts import CONSISTENT, REJECTED, UNINFORMATIVE, Adjusted, tasks_for_power, why_no_leave_one_out
 
 __all__ = [
     "DIRECTION",
@@ -49,6 +52,7 @@ __all__ = [
     "datasets",
     "dimension_slows_learning",
     "findings",
+    "fmt_p",
     "interval_text",
     "loss_falls_with_n",
     "representation_bound",
@@ -115,29 +119,44 @@ def _reading(fit: AcrossTasks) -> str:
     return f"{v.state}, slope {v.primary.slope:.2f} {interval_text(v.primary.slope_interval())}"
 
 
-def _law_text(fit: AcrossTasks, what: str, where: str, primary: bool, healthy: AcrossTasks | None,
-              excluded: int, caveat: str) -> str:
-    """The verdict of one law (module docstring), in the order: scope, fit, state, direction, checks."""
+def _adjusted_text(fit: AcrossTasks, adjusted: Adjusted) -> str:
+    """An exploratory scope's state clause: unadjusted state, then the Holm-adjusted p and the state they give."""
+    v = fit.verdict
+    p_values = (f"Holm-adjusted over the {adjusted.family} exploratory scopes shown: p of slope 0 = "
+                f"{adjusted.holm_zero:.2g}, of {v.law_note} ({v.law_value:.2f}) = {adjusted.holm_law:.2g}")
+    reading = {CONSISTENT: "consistent with the law", REJECTED: "the law's value is rejected",
+               UNINFORMATIVE: "uninformative, the law is not established"}[adjusted.state]
+    return (f"unadjusted {v.state}; {p_values}: after adjustment {reading}; "
+            f"{DIRECTION[adjusted.direction]} after adjustment.")
+
+
+def _law_text(scope: LawScope, what: str, where: str, healthy: AcrossTasks | None, excluded: int, caveat: str) -> str:
+    """The verdict of one law in one scope (module docstring), in the order: scope, fit, state, direction, checks."""
+    fit = scope.fit
     v, re = fit.verdict, fit.verdict.primary
-    role = "primary, judged at 95%" if primary else "exploratory"
+    role = "primary, judged at 95%" if scope.primary else "exploratory"
+    judged = (f"{_state_text(v.state, v.law_value, v.law_note)}; {DIRECTION[v.direction]}." if scope.adjusted is None
+              else _adjusted_text(fit, scope.adjusted))
     parts = [f"{what} {where} ({role}), over {fit.fit.n} tasks of {datasets(v.n_datasets)} ({fit.n_runs} runs): "
              f"random-effects slope {re.slope:.2f} {interval_text(re.slope_interval())} (REML, Knapp-Hartung t, "
-             f"{re.df} d.o.f.; tau {re.tau:.2g}, largest weight {re.max_weight_share:.0%}, {re.heaviest}): "
-             f"{_state_text(v.state, v.law_value, v.law_note)}; {DIRECTION[v.direction]}."]
+             f"{re.df} d.o.f.; tau {re.tau:.2g}, largest weight {re.max_weight_share:.0%}, {re.heaviest}): {judged}"]
+    unadjusted = "" if scope.adjusted is None else " (unadjusted)"
     loo = v.leave_one_out
     if loo is not None:
         hinge = ("no single task's removal changes it" if not loo.hinges else "hinges on " + ", ".join(
             f"{t} (without it: {st}, {d})" for t, _, _, st, d in loo.without if t in loo.hinges))
-        parts.append(f"Leave one task out: slope {loo.low:.2f} to {loo.high:.2f}; {hinge}.")
+        parts.append(f"Leave one task out{unadjusted}: slope {loo.low:.2f} to {loo.high:.2f}; {hinge}.")
+    else:
+        parts.append(f"Leave one task out: not possible ({why_no_leave_one_out(re.n)}).")
     if v.by_dataset is not None:
         over = v.by_dataset
         differs = "" if v.by_dataset_state == v.state else f"; over datasets the verdict is {v.by_dataset_state}, not {v.state}"
-        parts.append(f"Clustered by dataset (CR2, {over.n_clusters} datasets, {over.dof:.1f} d.o.f.): "
+        parts.append(f"Clustered by dataset{unadjusted} (CR2, {over.n_clusters} datasets, {over.dof:.1f} d.o.f.): "
                      f"{interval_text(over.interval)}{differs}.")
     else:
         parts.append(f"No check clustered by dataset: {v.by_dataset_refused}.")
     if excluded:
-        parts.append(f"Without the {excluded} runs the health rule excludes: "
+        parts.append(f"Without the {excluded} runs the health rule excludes{unadjusted}: "
                      + (_reading(healthy) if healthy is not None else "no fit (too few tasks left)") + ".")
     parts.append(f"Sensitivity, weights 1/SE^2 with a multiplicative scale: slope {fit.fit.slope:.2f} "
                  f"{interval_text(fit.fit.slope_ci)}.")
@@ -163,41 +182,46 @@ def _healthy_series(analysis: Analysis, name: str, attribute: str) -> AcrossTask
     return None if result is None else getattr(result, attribute)
 
 
-def _law_findings(analysis: Analysis, claim: str, what, varied_here, attribute: str, across: dict, quantity: str,
-                  all_tasks: str) -> list[Finding]:
-    series = [(r.series.arch, r.series.name, getattr(r, attribute)) for r in analysis.series
-              if varied_here(r.series.varied) and getattr(r, attribute) is not None]
+def _law_findings(analysis: Analysis, claim: str, what, law: str, quantity: str, all_tasks: str) -> list[Finding]:
+    """The findings of one law: its listed scopes (:mod:`lightning_dims.analysis.scopes`), the primary first."""
+    attribute, across, _ = LAWS[law]
     healthy_all = {} if analysis.healthy is None else getattr(analysis.healthy, across)
-    if series:
-        readings = [(arch, name, fit, _healthy_series(analysis, name, attribute)) for arch, name, fit in series]
-    else:
-        readings = [(arch, all_tasks.format(arch=arch), fit, healthy_all.get(arch))
-                    for arch, fit in getattr(analysis, across).items()]
     excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
     out = []
-    for arch, name, fit, healthy in readings:
-        primary = not out  # one declared primary per law; other series and archs are exploratory
-        text = _law_text(fit, what(arch), name, primary, healthy, excluded, _caveat(analysis, arch, quantity))
-        out.append(Finding(claim, fit.verdict.state == CONSISTENT, text, fit.verdict.state, primary))
+    for scope in analysis.law_scopes.get(law, []):
+        if not scope.listed:
+            continue
+        if scope.series is None:
+            where, healthy = all_tasks.format(arch=scope.arch), healthy_all.get(scope.arch)
+        else:
+            where, healthy = scope.series, _healthy_series(analysis, scope.series, attribute)
+        text = _law_text(scope, what(scope.arch), where, healthy, excluded, _caveat(analysis, scope.arch, quantity))
+        state = scope.fit.verdict.state if scope.adjusted is None else scope.adjusted.state
+        out.append(Finding(claim, state == CONSISTENT, text, state, scope.primary))
     return out
 
 
 def dimension_slows_learning(analysis: Analysis) -> list[Finding]:
     return _law_findings(analysis, "alpha rises with 1/d_data",
                          lambda arch: "Higher intrinsic dimension, slower learning: exponent alpha vs 1/d_data",
-                         lambda varied: varied == "d", "exponent_vs_inverse_dimension", "alpha_vs_dimension", "d_data",
-                         "across all {arch} tasks")
+                         ALPHA, "d_data", "across all {arch} tasks")
 
 
 def sharpness_raises_loss(analysis: Analysis) -> list[Finding]:
     centres = centre_sizes(analysis.rows)
     return _law_findings(analysis, "loss rises with K_F",
                          lambda arch: f"Sharper labels, higher loss: log test loss at N = {centres[arch]:.0f} vs log K_F",
-                         lambda varied: varied != "d", "centre_loss_vs_sharpness", "loss_vs_sharpness", "log K_F",
-                         "across all {arch} tasks (their d_data differ too)")
+                         LOSS, "log K_F", "across all {arch} tasks (their d_data differ too)")
 
 
-def _fragility_verdict(holds: bool, partial) -> str:
+def fmt_p(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.3g}"
+
+
+def _fragility_verdict(holds: bool, partial, above: bool) -> str:
+    if not holds and above:
+        return ("Not established after Holm's adjustment over the exploratory scopes shown, though the unadjusted "
+                "task-level interval lies above 0.")
     if not holds:
         return "Not established at this scale: the task-level interval includes 0."
     if partial is None:
@@ -216,17 +240,22 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
     excluded = 0 if analysis.healthy is None else len(analysis.healthy.excluded)
     out = []
     for name, scope in scopes:
-        primary = not out  # one declared primary; other series and archs are exploratory
+        primary = not scope.exploratory  # one declared primary (scopes.penalty_family); the others exploratory
         task_r = scope.tasks_vs_sharpness
-        holds = task_r is not None and above_zero(task_r.pearson_ci)
+        above = task_r is not None and above_zero(task_r.pearson_ci)
+        holds = above and (primary or (scope.holm_p is not None and scope.holm_p < 0.05))
         partial = scope.tasks_partial_given_clean_loss
+        adjusted = ("" if primary or task_r is None else
+                    f", Holm-adjusted over the {scope.holm_family} exploratory scopes shown p = {fmt_p(scope.holm_p)}")
         parts = [("task-level r refused (fewer than 4 tasks)" if task_r is None else
                   f"task-level Pearson r = {task_r.pearson:.2f} {interval_text(task_r.pearson_ci)}, task-permutation "
-                  f"p = {task_r.permutation_p:.3g} (one point per task: its K_F and mean penalty)")]
+                  f"p = {task_r.permutation_p:.3g}{adjusted} (one point per task: its K_F and mean penalty)")]
         if scope.task_leave_one_out is not None:
             low, high, hinges = scope.task_leave_one_out
             parts.append(f"leave one task out: r {low:.2f} to {high:.2f}, "
                          + (f"hinges on {', '.join(hinges)}" if hinges else "no single task's removal changes it"))
+        else:
+            parts.append(f"leave one task out: not possible ({scope.n_tasks} tasks; needs 5)")
         if scope.dataset_bootstrap is not None:
             parts.append(f"whole-dataset bootstrap of the task-level r ({scope.n_datasets} datasets) "
                          f"{interval_text(scope.dataset_bootstrap.ci)}")
@@ -244,7 +273,7 @@ def sharpness_makes_fragile(analysis: Analysis) -> list[Finding]:
         out.append(Finding("FGSM penalty rises with K_F", holds,
                            f"Sharper labels, more fragile ({name}; {role}): FGSM loss penalty vs K_F over {scope.n_tasks} "
                            f"tasks of {datasets(scope.n_datasets)} ({scope.n_runs} runs): {'; '.join(parts)}. "
-                           f"{_fragility_verdict(holds, partial)} At the paper's r = {PAPER_FRAGILITY_R:.2f}, 80% power "
+                           f"{_fragility_verdict(holds, partial, above)} At the paper's r = {PAPER_FRAGILITY_R:.2f}, 80% power "
                            f"needs {tasks_for_power(PAPER_FRAGILITY_R)} tasks. Descriptive, runs are not independent: "
                            f"run-level r = {scope.vs_sharpness.pearson:.2f}.",
                            "holds" if holds else "not established", primary))

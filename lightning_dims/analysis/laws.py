@@ -10,7 +10,9 @@
 * **the paper's Fig. 2**: at each training size N and per domain, ``log L = a + b d_data`` over
   the tasks' runs at that N, each task at its reference d_data. The paper's finding is a steeper
   slope ``b`` for medical than for natural images. Fitting at each N separately keeps the fall of
-  the loss with N out of the slope.
+  the loss with N out of the slope. The law's own ``b`` at these tasks is the OLS slope of
+  ``log K_F_i - log(N) / d_i`` on ``d_i`` (:func:`law_dimension_slope`; ``log N / d^2`` per
+  dimension at equal K_F, about 0.07 at N = 250 and d = 9).
 
 **Random effects (primary).** Each task's point (its alpha, its log L(N_c)) is itself a fit over
 a few runs, with standard errors from 0.07 to 2 in the stored reproduction, and tasks scatter
@@ -34,7 +36,15 @@ not modelled. A task whose point has a standard error above :data:`UNINFORMATIVE
 :data:`SE_FLOOR` (a curve through its points exactly) is raised to it.
 
 Fig. 2 is fitted to task means (the mean log loss of a task's runs at that N: one point per
-task), so seeds of one task do not count as independent tasks.
+task), so seeds of one task do not count as independent tasks, and it is a random-effects fit as
+well: each mean's standard error is ``s_i / sqrt(n_i)``, with ``n_i`` the task's runs at that N and
+``s_i`` the residual standard deviation of its learning curve (:mod:`lightning_dims.analysis.tasks`:
+the scatter of one run's log loss around ``c - alpha log N``, ``n - 2`` d.o.f. over all its runs,
+the error behind its alpha and L(N_c) too). So a task with two seeds at N is not judged by one
+degree of freedom, and a task with one seed still has an error; a task without a learning curve
+(fewer than three sizes) has none and is left out with the reason. The earlier OLS line over the
+task means stays as the sensitivity line. Every (domain, N) scope is exploratory: its p values are
+Holm-adjusted over the scopes shown (:func:`lightning_dims.analysis.verdicts.adjust`).
 
 Intervals as in :mod:`lightning_dims.analysis.stats` (t for slopes, Fisher for Pearson, bootstrap
 for Spearman). A fit needs three tasks (four for a correlation); otherwise it is skipped with the
@@ -46,15 +56,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from lightning_dims.analysis.rows import RunRow
 from lightning_dims.analysis.skips import Skip
-from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line, fit_weighted_line, group_means
+from lightning_dims.analysis.stats import Correlation, FitError, LineFit, correlate, fit_line, fit_weighted_line
 from lightning_dims.analysis.tasks import TaskExponent, TaskProperties, positive
-from lightning_dims.analysis.verdicts import Verdict, verdict
+from lightning_dims.analysis.verdicts import Adjusted, Verdict, adjust, verdict
 
 __all__ = [
     "LAW_SLOPE",
@@ -64,6 +74,7 @@ __all__ = [
     "DimensionSlope",
     "centre_loss_vs_sharpness",
     "exponent_vs_inverse_dimension",
+    "law_dimension_slope",
     "law_loss_slope",
     "loss_vs_dimension_at_each_n",
 ]
@@ -181,7 +192,9 @@ def centre_loss_vs_sharpness(
 
 @dataclass(frozen=True)
 class DimensionSlope:
-    """The paper's Fig. 2 at one N: ``log L = a + b d_data`` over one domain's tasks (one point per task: its mean log loss)."""
+    """The paper's Fig. 2 at one N: ``log L = a + b d_data`` over one domain's tasks (one point per task: its mean
+    log loss at N, ``se`` its standard error). ``verdict``: the random-effects fit (primary); ``fit``: OLS over the task
+    means (the sensitivity line); ``adjusted``: the reading after Holm's adjustment over the Fig. 2 scopes shown."""
 
     arch: str
     domain: str
@@ -189,12 +202,40 @@ class DimensionSlope:
     tasks: tuple[str, ...]
     n_runs: int
     fit: LineFit
+    verdict: Verdict
+    se: tuple[float, ...]
+    adjusted: Adjusted | None = None
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "domain": self.domain, "n_train": self.n_train, "tasks": list(self.tasks),
+                "n_runs": self.n_runs, "se": list(self.se), "verdict": self.verdict.to_dict(),
+                "sensitivity_fit": asdict(self.fit), "exploratory": True,
+                "adjusted": None if self.adjusted is None else self.adjusted.to_dict()}
+
+
+def law_dimension_slope(log_k_f: Sequence[float] | None, d_data: Sequence[float], n: float) -> float:
+    """The law's slope of log L at ``n`` on d_data over these tasks: OLS slope of ``log K_F - log(n) / d`` on ``d``
+    (``log K_F`` taken equal when ``log_k_f`` is None)."""
+    d = np.asarray(d_data, dtype=np.float64)
+    k = np.zeros_like(d) if log_k_f is None else np.asarray(log_k_f, dtype=np.float64)
+    return float(np.polyfit(d, k - math.log(n) / d, 1)[0])
+
+
+def _fig2_point(arch: str, task: str, group: Sequence[RunRow], exponents: Mapping[tuple[str, str], TaskExponent]):
+    """(mean log loss of the task's runs in ``group``, its SE ``s / sqrt(runs)``), or None without a learning curve."""
+    runs = [r for r in group if r.task == task]
+    curve = exponents.get((arch, task))
+    if curve is None:
+        return None
+    return float(np.mean([math.log(r.test_loss) for r in runs])), max(curve.fit.residual_sd / math.sqrt(len(runs)), SE_FLOOR), len(runs)
 
 
 def loss_vs_dimension_at_each_n(
-    rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties]
+    rows: Sequence[RunRow], properties: Mapping[tuple[str, str], TaskProperties],
+    exponents: Mapping[tuple[str, str], TaskExponent],
 ) -> tuple[list[DimensionSlope], list[Skip]]:
-    """Per (arch, domain, N): OLS slope of the tasks' mean log test loss on their reference d_data."""
+    """Per (arch, domain, N): random-effects slope of the tasks' mean log test loss on their reference d_data
+    (module docstring), with the OLS line as sensitivity; every scope Holm-adjusted over all of them."""
     groups: dict[tuple[str, str, int], list[RunRow]] = defaultdict(list)
     for row in rows:
         props = properties.get((row.arch, row.task))
@@ -202,15 +243,34 @@ def loss_vs_dimension_at_each_n(
             groups[(row.arch, row.domain, row.n_train)].append(row)
     slopes, skips = [], []
     for (arch, domain, n), group in sorted(groups.items()):
-        tasks, mean_log_loss = group_means([math.log(r.test_loss) for r in group], [r.task for r in group])
         scope = f"{arch} {domain} N = {n}"
+        points = []
+        for task in dict.fromkeys(r.task for r in group):
+            point = _fig2_point(arch, task, group, exponents)
+            if point is None:
+                skips.append(Skip("Fig. 2 point", f"{scope} {task}",
+                                  "no learning curve (fewer than 3 sizes): its mean log loss has no standard error"))
+            else:
+                points.append((task, *point))
+        tasks = [p[0] for p in points]
         if len(tasks) < 3:
             skips.append(Skip("Fig. 2 slope", scope, f"{len(tasks)} task(s) ({', '.join(tasks)}): a slope over d_data needs 3"))
             continue
+        d = [properties[(arch, task)].d_data for task in tasks]
+        k_f = [properties[(arch, task)].label_sharpness for task in tasks]
+        if all(positive(k) for k in k_f):
+            law, note = law_dimension_slope([math.log(k) for k in k_f], d, n), "the law's slope at the tasks' K_F and d_data"
+        else:
+            law, note = law_dimension_slope(None, d, n), "the law's slope at equal K_F (some task has no K_F)"
+        y, se = [p[1] for p in points], [p[2] for p in points]
         try:
-            fit = fit_line([properties[(arch, task)].d_data for task in tasks], mean_log_loss)
+            fit = fit_line(d, y)
+            judged = verdict(d, y, se, tasks, [properties[(arch, task)].dataset for task in tasks], law, note)
         except FitError as error:
             skips.append(Skip("Fig. 2 slope", scope, str(error)))
             continue
-        slopes.append(DimensionSlope(arch, domain, n, tuple(tasks), len(group), fit))
-    return slopes, skips
+        if judged.by_dataset_refused:
+            skips.append(Skip("Fig. 2 check clustered by dataset", scope, judged.by_dataset_refused))
+        slopes.append(DimensionSlope(arch, domain, n, tuple(tasks), sum(p[3] for p in points), fit, judged, tuple(se)))
+    readings = adjust([s.verdict for s in slopes])
+    return [replace(s, adjusted=reading) for s, reading in zip(slopes, readings)], skips

@@ -22,14 +22,17 @@ from lightning_dims.analysis.laws import AcrossTasks
 from lightning_dims.analysis.laws import UNINFORMATIVE_SE
 from lightning_dims.analysis.paper import K_F_DEFINITION_NOTE, PAPER_KF_UNIT, DomainRatio, domain_ratio
 from lightning_dims.analysis.skips import Skip
-from lightning_dims.analysis.stats import Correlation, Interval
+from lightning_dims.analysis.robustness import PenaltyScope
+from lightning_dims.analysis.scopes import ALPHA, LOSS, scope_of
+from lightning_dims.analysis.stats import Correlation, Interval, LineFit
 from lightning_dims.analysis.tasks import centre_sizes
-from lightning_dims.analysis.verdicts import holm
+from lightning_dims.analysis.verdicts import Adjusted, Verdict, slope_p, why_no_leave_one_out
 from lightning_dims.utils import atomic_write
 
 __all__ = [
     "ACROSS_HEADER",
     "ACROSS_NOTE",
+    "ROLE_HEADER",
     "VERDICT_HEADER",
     "across_rows",
     "alpha_figure",
@@ -37,18 +40,23 @@ __all__ = [
     "ci",
     "comparison_table",
     "correlation_cells",
+    "fig2_table",
     "figure_paths",
     "fits_json",
     "flagged_cell",
     "fmt",
     "health_lines",
     "images",
+    "judged_cells",
+    "penalty_loo_cell",
     "penalty_table",
     "permutation_cell",
     "ratio_note",
     "reliability_lines",
+    "role_cell",
     "report_lines",
     "runs_table",
+    "scope_cell",
     "series_table",
     "table",
     "task_table",
@@ -92,19 +100,39 @@ def flagged_cell(fit: AcrossTasks) -> str:
 
 def verdict_cells(f: AcrossTasks) -> list[str]:
     """Random-effects slope, tau, largest weight, state vs the law's value, leave-one-out, by dataset, sensitivity."""
-    v, re = f.verdict, f.verdict.primary
+    return judged_cells(f.verdict, f.fit)
+
+
+def judged_cells(v: Verdict, sensitivity: LineFit) -> list[str]:
+    """:func:`verdict_cells` of a :class:`Verdict` and the line kept as its sensitivity check."""
+    re = v.primary
     loo = v.leave_one_out
     return [with_ci(re.slope, re.slope_interval()), fmt(re.tau, 2), f"{re.max_weight_share:.0%} ({re.heaviest})",
             f"{v.state} (law {v.law_value:.2f})",
-            "n/a" if loo is None else f"{loo.low:.3g} .. {loo.high:.3g}; hinges on: {', '.join(loo.hinges) or 'none'}",
-            (f"refused" if v.by_dataset is None else
+            (f"not possible ({why_no_leave_one_out(re.n)})" if loo is None else
+             f"{loo.low:.3g} .. {loo.high:.3g}; hinges on: {', '.join(loo.hinges) or 'none'}"),
+            (f"refused ({v.n_datasets} datasets; needs 3)" if v.by_dataset is None else
              f"{ci(v.by_dataset.interval)} ({v.by_dataset.n_clusters} datasets, {v.by_dataset.dof:.1f} d.o.f.; {v.by_dataset_state})"),
-            with_ci(f.fit.slope, f.fit.slope_ci)]
+            with_ci(sensitivity.slope, sensitivity.slope_ci)]
 
 
-def across_rows(fits: Mapping[str, AcrossTasks]) -> list[list[str]]:
-    return [[arch, f.fit.n, f.verdict.n_datasets, f.n_runs, *verdict_cells(f), *correlation_cells(f.correlation),
-             permutation_cell(f.correlation), flagged_cell(f)] for arch, f in fits.items()]
+def role_cell(adjusted: Adjusted | None) -> str:
+    """``primary``, or ``exploratory`` with the Holm-adjusted p of slope 0 and of the law's value and their state."""
+    if adjusted is None:
+        return "primary"
+    return (f"exploratory (1 of {adjusted.family}): Holm p {fmt(adjusted.holm_zero, 2)} (slope 0), "
+            f"{fmt(adjusted.holm_law, 2)} (law's value); {adjusted.state}")
+
+
+def scope_cell(analysis: Analysis, law: str, f: AcrossTasks) -> str:
+    scope = scope_of(analysis.law_scopes, law, f)
+    return "n/a" if scope is None else role_cell(scope.adjusted)
+
+
+def across_rows(analysis: Analysis, law: str) -> list[list[str]]:
+    fits = analysis.alpha_vs_dimension if law == ALPHA else analysis.loss_vs_sharpness
+    return [[arch, f.fit.n, f.verdict.n_datasets, f.n_runs, *verdict_cells(f), scope_cell(analysis, law, f),
+             *correlation_cells(f.correlation), permutation_cell(f.correlation), flagged_cell(f)] for arch, f in fits.items()]
 
 
 def permutation_cell(c: Correlation | None) -> str:
@@ -113,12 +141,16 @@ def permutation_cell(c: Correlation | None) -> str:
 
 VERDICT_HEADER = ["random-effects slope [95% CI]", "tau", "largest weight", "state", "leave one task out: slope range",
                   "clustered by dataset [95% CI]", "sensitivity: 1/SE^2 slope [95% CI]"]
-ACROSS_HEADER = ["arch", "tasks", "datasets", "runs", *VERDICT_HEADER, "Pearson r [95% CI]", "Spearman rho [95% CI]",
-                 "task-permutation p", "uninformative"]
+ROLE_HEADER = "scope: primary, or exploratory with Holm-adjusted p"
+ACROSS_HEADER = ["arch", "tasks", "datasets", "runs", *VERDICT_HEADER, ROLE_HEADER, "Pearson r [95% CI]",
+                 "Spearman rho [95% CI]", "task-permutation p", "uninformative"]
 ACROSS_NOTE = ("Primary: random-effects meta-regression over tasks (REML tau^2, Knapp-Hartung t with n - 2 d.o.f., PyMARE); "
                "state: consistent (the interval excludes 0 and holds the law's value), rejected (excludes the law's value), "
                "uninformative (holds both). Clustered by dataset: the same fit with CR2 cluster-robust errors by dataset, "
                "Satterthwaite d.o.f. Sensitivity: each task weighted by 1/SE^2 of its point, scale max(1, chi2/(n-2)). "
+               "One scope per law is the declared primary one; every other scope shown (other archs, series) is "
+               "exploratory: its p of slope 0 and of the law's value are Holm-adjusted over the law's exploratory "
+               "scopes, and the state after the semicolon is read from them. "
                "Pearson and Spearman are of the unweighted task points. A task whose point has a standard error above "
                "{threshold} is flagged as uninformative.")
 
@@ -216,11 +248,10 @@ def penalty_table(analysis: Analysis) -> list[str]:
     for p in analysis.penalties:
         task_r, partial, boot = p.tasks_vs_sharpness, p.tasks_partial_given_clean_loss, p.task_bootstrap
         run_partial = p.partial_given_clean_loss
-        loo = p.task_leave_one_out
         rows.append([p.arch, p.scope + (" (exploratory)" if p.exploratory else " (primary)"), p.n_datasets, p.n_tasks, p.n_runs,
                      "refused" if task_r is None else with_ci(task_r.pearson, task_r.pearson_ci, 2),
                      permutation_cell(task_r), "-" if not p.exploratory else fmt(p.holm_p, 2),
-                     "n/a" if loo is None else f"{loo[0]:.2f} .. {loo[1]:.2f}; hinges on: {', '.join(loo[2]) or 'none'}",
+                     penalty_loo_cell(p),
                      "n/a" if p.dataset_bootstrap is None else ci(p.dataset_bootstrap.ci, 2),
                      "refused" if partial is None else with_ci(partial.r, partial.ci, 2),
                      "n/a" if boot is None else ci(boot.ci, 2),
@@ -235,25 +266,45 @@ def penalty_table(analysis: Analysis) -> list[str]:
     return table(header, rows)
 
 
+def penalty_loo_cell(p: PenaltyScope) -> str:
+    """The task-level r's leave-one-task-out range and hinges, or why there is none."""
+    loo = p.task_leave_one_out
+    if loo is None:
+        return f"not possible ({p.n_tasks} tasks; needs 5)" if p.n_tasks < 5 else "not possible (no spread left)"
+    return f"{loo[0]:.2f} .. {loo[1]:.2f}; hinges on: {', '.join(loo[2]) or 'none'}"
+
+
 def series_table(analysis: Analysis) -> list[str]:
     rows = []
     for result in analysis.series:
         name = result.series.name
-        for label, fit in (("alpha vs 1/d_data", result.exponent_vs_inverse_dimension),
-                           ("log L(N_c) vs log K_F", result.centre_loss_vs_sharpness)):
+        for law, label, fit in ((ALPHA, "alpha vs 1/d_data", result.exponent_vs_inverse_dimension),
+                                (LOSS, "log L(N_c) vs log K_F", result.centre_loss_vs_sharpness)):
             if fit is not None:
-                rows.append([name, label, fit.fit.n, fit.n_runs, *verdict_cells(fit), *correlation_cells(fit.correlation),
-                             flagged_cell(fit)])
+                rows.append([name, label, fit.verdict.n_datasets, fit.fit.n, fit.n_runs, *verdict_cells(fit),
+                             scope_cell(analysis, law, fit), *correlation_cells(fit.correlation), flagged_cell(fit)])
         penalty = result.penalty
         if penalty is not None:
             c, partial = penalty.tasks_vs_sharpness, penalty.tasks_partial_given_clean_loss
-            blank = ["-"] * len(VERDICT_HEADER)
-            rows.append([name, "FGSM penalty vs K_F (task means)", penalty.n_tasks, penalty.n_runs, *blank,
-                         *(correlation_cells(c) if c is not None else ["refused", "refused"]), "-"])
-            rows.append([name, "  partial r given log clean loss (task means)", penalty.n_tasks, penalty.n_runs, *blank,
+            role = ("primary" if not penalty.exploratory else
+                    f"exploratory (1 of {penalty.holm_family}): Holm p {fmt(penalty.holm_p, 2)} (task permutation)")
+            blank = ["-"] * 4 + [penalty_loo_cell(penalty) + " (r)", "-", "-", role]
+            rows.append([name, "FGSM penalty vs K_F (task means)", penalty.n_datasets, penalty.n_tasks, penalty.n_runs,
+                         *blank, *(correlation_cells(c) if c is not None else ["refused", "refused"]), "-"])
+            rows.append([name, "  partial r given log clean loss (task means)", penalty.n_datasets, penalty.n_tasks,
+                         penalty.n_runs, *(["-"] * (len(VERDICT_HEADER) + 1)),
                          "refused" if partial is None else with_ci(partial.r, partial.ci, 2), "-", "-"])
-    return table(["series", "fit", "tasks", "runs", *VERDICT_HEADER, "Pearson r [95% CI]", "Spearman rho [95% CI]",
-                  "uninformative"], rows)
+    return table(["series", "fit", "datasets", "tasks", "runs", *VERDICT_HEADER, ROLE_HEADER, "Pearson r [95% CI]",
+                  "Spearman rho [95% CI]", "uninformative"], rows)
+
+
+def fig2_table(analysis: Analysis) -> list[str]:
+    """The paper's Fig. 2 scopes: random-effects slope (primary), its checks, Holm over the scopes, the OLS line."""
+    rows = [[s.arch, s.domain, s.n_train, s.verdict.n_datasets, len(s.tasks), s.n_runs, *judged_cells(s.verdict, s.fit),
+             fmt(slope_p(s.verdict.primary, 0.0), 2), role_cell(s.adjusted)] for s in analysis.fig2]
+    header = ["arch", "domain", "N", "datasets", "tasks", "runs", *VERDICT_HEADER[:-1], "sensitivity: OLS slope [95% CI]",
+              "p (slope 0)", ROLE_HEADER]
+    return table(header, rows)
 
 
 def comparison_table(analysis: Analysis) -> list[str]:
@@ -326,26 +377,27 @@ def report_lines(analysis: Analysis, paths: Mapping[str, list[Path]], listed: Se
     lines += reliability_lines(analysis)
     lines += images(paths["curves"], "learning curves")
     lines += ["## The law across tasks", "", "Exponent alpha against 1/d_data (the law: slope 1, intercept 0):", ""]
-    lines += table(ACROSS_HEADER, across_rows(analysis.alpha_vs_dimension))
+    lines += table(ACROSS_HEADER, across_rows(analysis, ALPHA))
     lines += ["", ACROSS_NOTE.format(threshold=UNINFORMATIVE_SE["alpha"]), ""] + images(paths["alpha"], "alpha vs 1/d")
     lines += ["Log test loss at the centre N_c against log K_F (the law: slope 1 among tasks of equal d_data):", ""]
-    lines += table(ACROSS_HEADER, across_rows(analysis.loss_vs_sharpness))
+    lines += table(ACROSS_HEADER, across_rows(analysis, LOSS))
     lines += ["", ACROSS_NOTE.format(threshold=UNINFORMATIVE_SE["log L(N_c)"]), ""] + images(paths["centre"], "loss vs K_F")
     if analysis.series:
         lines += ["## Controlled series (one dataset option varied, the others fixed)", ""] + series_table(analysis) + [""]
         lines += images(paths["series"], "series")
     lines += ["## Test loss vs d_data at each N (the paper's Fig. 2)", "",
               "Per domain and training size: log L = a + b d_data over the tasks at that N (one point per task: the mean "
-              "log loss of its runs there), d_data at the reference N. Every (domain, N) scope is exploratory: its p "
-              "(t test of b = 0) is Holm-adjusted over the scopes shown.", ""]
-    holm_p = holm([s.fit.p_value for s in analysis.fig2])
-    lines += table(["arch", "domain", "N", "tasks", "runs", "b per dimension [95% CI]", "R^2", "p", "Holm p"],
-                   [[s.arch, s.domain, s.n_train, len(s.tasks), s.n_runs, with_ci(s.fit.slope, s.fit.slope_ci), fmt(s.fit.r2, 2),
-                     fmt(s.fit.p_value, 2), fmt(adjusted, 2)] for s, adjusted in zip(analysis.fig2, holm_p)])
+              "log loss of its runs there, with standard error s / sqrt(runs), s the residual SD of the task's learning "
+              "curve), d_data at the reference N; b per dimension by the random-effects fit of the law tables (REML tau^2, "
+              "Knapp-Hartung t with n - 2 d.o.f.), against the law's own b at the tasks' K_F and d_data "
+              "(log K_F - log N / d on d). Sensitivity: the OLS line over the task means. Every (domain, N) scope is "
+              "exploratory: its p of b = 0 and of the law's b are Holm-adjusted over the scopes shown.", ""]
+    lines += fig2_table(analysis)
     lines += [""] + images(paths["fig2"], "Fig. 2")
     lines += ["## Robustness: FGSM loss penalty vs K_F", "",
-              "The pooled scope is the declared primary one; the domain and N scopes are exploratory, with their "
-              "task-permutation p Holm-adjusted over the exploratory scopes shown. The leave-one-task-out range and the "
+              "One scope is the declared primary one (the first controlled series varying K_F at a fixed d, else the "
+              "first arch's pooled scope); every other scope shown here and in the series table is exploratory, with its "
+              "task-permutation p Holm-adjusted over all of them. The leave-one-task-out range and the "
               "whole-dataset bootstrap (tasks resampled by dataset) are checks on the task-level r.",
               "",
               "K_F is one value per task, so the task is the unit: the task-level r and partial r use one point per task "
@@ -401,8 +453,8 @@ def fits_json(analysis: Analysis, listed: Sequence) -> dict:
             "centre_loss_vs_log_k_f": {a: f.to_dict() for a, f in h.loss_vs_sharpness.items()},
             "penalty_vs_k_f": [p.to_dict() for p in h.penalties]},
         "series": [s.to_dict() for s in analysis.series],
-        "fig2_loss_vs_d_data": [{**asdict(s), "exploratory": True, "holm_p": p}
-                                for s, p in zip(analysis.fig2, holm([s.fit.p_value for s in analysis.fig2]))],
+        "fig2_loss_vs_d_data": [s.to_dict() for s in analysis.fig2],
+        "law_scopes": {law: [s.to_dict() for s in found] for law, found in analysis.law_scopes.items()},
         "penalty_vs_k_f": [p.to_dict() for p in analysis.penalties],
         "representation_bound": [asdict(b) for b in analysis.bounds],
         "run_flags": {run: flags for run, flags in analysis.flags.items() if flags},

@@ -21,10 +21,13 @@ unit of inference. Per scope (below) and arch:
 * **whole-dataset bootstrap** of the task-level r: the tasks' points resampled by whole dataset
   (class pairs of one dataset are not independent), percentile interval.
 
-Scopes: ``pooled`` (every run; the paper's r = 0.70 pools its 11 datasets) is the declared
-primary scope; ``domain <name>`` and ``N = <n>`` (the runs at one training size) are
-exploratory, and their task-level permutation p values are Holm-adjusted over the exploratory
-scopes of the arch (``holm_p``; :func:`lightning_dims.analysis.verdicts.holm`).
+Scopes: ``pooled`` (every run; the paper's r = 0.70 pools its 11 datasets), ``domain <name>`` and
+``N = <n>`` (the runs at one training size), per arch. :func:`penalty_vs_sharpness` marks each
+arch's pooled scope primary and the others exploratory, their task-level permutation p values
+Holm-adjusted over them (``holm_p``; :func:`adjust_exploratory`,
+:func:`lightning_dims.analysis.verdicts.holm`); the report then declares one primary scope over all
+archs and controlled series and adjusts over every other scope shown
+(:func:`lightning_dims.analysis.scopes.penalty_family`).
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class PenaltyScope:
     dataset_bootstrap: GroupBootstrap | None = None
     exploratory: bool = False
     holm_p: float | None = None
+    holm_family: int = 0
+    """How many exploratory scopes ``holm_p`` is adjusted over."""
 
     def to_dict(self) -> dict:
         def maybe(value):
@@ -99,6 +104,7 @@ class PenaltyScope:
             "n_datasets": self.n_datasets,
             "exploratory": self.exploratory,
             "holm_adjusted_permutation_p": self.holm_p,
+            "holm_family": self.holm_family,
             "task_leave_one_out": None if self.task_leave_one_out is None else {
                 "range": list(self.task_leave_one_out[:2]), "hinges": list(self.task_leave_one_out[2])},
             "whole_dataset_bootstrap_of_task_r": maybe(self.dataset_bootstrap),
@@ -204,11 +210,12 @@ def penalty_vs_sharpness(
     return scopes, skips
 
 
-def adjust_exploratory(scopes: Sequence[PenaltyScope]) -> list[PenaltyScope]:
-    """Mark every scope but ``pooled`` exploratory, with its task-permutation p Holm-adjusted over those scopes."""
-    exploratory = [s for s in scopes if s.scope != "pooled"]
-    raw = [math.nan if s.tasks_vs_sharpness is None else s.tasks_vs_sharpness.permutation_p for s in exploratory]
-    adjusted = dict(zip((s.scope for s in exploratory), holm(raw)))
-    return [s if s.scope == "pooled" else
-            replace(s, exploratory=True, holm_p=None if math.isnan(adjusted[s.scope]) else adjusted[s.scope])
-            for s in scopes]
+def adjust_exploratory(scopes: Sequence[PenaltyScope], primary: int | None = 0) -> list[PenaltyScope]:
+    """Mark every scope but ``scopes[primary]`` exploratory (every one when ``primary`` is None), with its
+    task-permutation p Holm-adjusted over those scopes."""
+    exploratory = [i for i in range(len(scopes)) if i != primary]
+    raw = [math.nan if scopes[i].tasks_vs_sharpness is None else scopes[i].tasks_vs_sharpness.permutation_p for i in exploratory]
+    adjusted = dict(zip(exploratory, holm(raw)))
+    return [replace(s, exploratory=False, holm_p=None, holm_family=0) if i == primary else
+            replace(s, exploratory=True, holm_p=None if math.isnan(adjusted[i]) else adjusted[i], holm_family=len(exploratory))
+            for i, s in enumerate(scopes)]

@@ -20,9 +20,16 @@ cluster-robust interval, Satterthwaite degrees of freedom) gives the slope's int
 as the units; it needs 3 datasets. Its state is stated beside the task-level one, so a verdict
 that holds over tasks but not over datasets says so.
 
-**Subgroups.** Scopes other than the declared primary one (a domain, one N, one arch) are
-exploratory: their p values are Holm-adjusted over the scopes shown (:func:`holm`,
+**Subgroups.** Scopes other than the declared primary one (a domain, one N, one arch, a further
+series) are exploratory: their p values are Holm-adjusted over the scopes shown (:func:`holm`,
 ``statsmodels.stats.multitest.multipletests``), and prose picks out no scope by its unadjusted p.
+For a law's slope (:func:`adjust`) two p values per scope are adjusted, each over the family of
+exploratory scopes: ``p_0`` of the t test (Knapp-Hartung, ``n - 2`` d.o.f.) of slope = 0, and
+``p_v`` of slope = the law's value ``v``. The three states are then read from the adjusted p as
+they are from the interval without adjustment (an interval excludes a value exactly when the
+test of that value has p < 0.05): *rejected* when ``holm(p_v) < 0.05``, else *consistent* when
+``holm(p_0) < 0.05``, else *uninformative*; the direction holds (or is reversed) only when
+``holm(p_0) < 0.05``.
 
 **Power** (:func:`tasks_for_power`): the number of tasks at which a task-level Pearson r of a
 given size excludes 0 in a two-sided test at ``level`` with probability ``power`` (Fisher's z:
@@ -33,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
@@ -42,8 +49,8 @@ from lightning_dims.analysis.meta import ClusteredCheck, MetaRegression, cluster
 from lightning_dims.analysis.stats import FitError
 
 __all__ = [
-    "CONSISTENT", "REJECTED", "UNINFORMATIVE", "LeaveOneOut", "Verdict", "direction_of", "holm", "leave_one_out",
-    "state_of", "tasks_for_power", "verdict",
+    "CONSISTENT", "REJECTED", "UNINFORMATIVE", "Adjusted", "LeaveOneOut", "Verdict", "adjust", "direction_of", "holm",
+    "leave_one_out", "slope_p", "state_of", "tasks_for_power", "verdict", "why_no_leave_one_out",
 ]
 
 CONSISTENT, REJECTED, UNINFORMATIVE = "consistent", "rejected", "uninformative"
@@ -78,6 +85,11 @@ class LeaveOneOut:
     low: float
     high: float
     hinges: tuple[str, ...]
+
+
+def why_no_leave_one_out(n: int) -> str:
+    """Why :func:`leave_one_out` gave None for a fit over ``n`` tasks."""
+    return f"{n} tasks; needs 4" if n < 4 else "without any one task the others share one x"
 
 
 def leave_one_out(fit: MetaRegression, law_value: float) -> LeaveOneOut | None:
@@ -177,6 +189,44 @@ def holm(p_values: Sequence[float]) -> list[float]:
     if finite.any():
         out[finite] = multipletests(p[finite], method="holm")[1]
     return out.tolist()
+
+
+def slope_p(fit: MetaRegression, null: float) -> float:
+    """Two-sided p of slope = ``null`` (:meth:`MetaRegression.slope_p`); an exact fit (SE 0) gives 1 at its own
+    slope (within rounding, as :func:`state_of`) and 0 elsewhere."""
+    if fit.slope_se > 0:
+        return fit.slope_p(null)
+    return 1.0 if abs(fit.slope - null) <= 1e-9 * max(1.0, abs(null)) else 0.0
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """An exploratory verdict read after Holm's adjustment over the ``family`` exploratory scopes shown (module
+    docstring): raw and adjusted p of slope = 0 and of slope = the law's value, and the state and direction they give."""
+
+    p_zero: float
+    p_law: float
+    holm_zero: float
+    holm_law: float
+    family: int
+    state: str
+    direction: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def adjust(verdicts: Sequence[Verdict], level: float = 0.95) -> list[Adjusted]:
+    """Holm-adjusted readings of exploratory ``verdicts`` (one family: the scopes shown besides the primary)."""
+    p_zero = [slope_p(v.primary, 0.0) for v in verdicts]
+    p_law = [slope_p(v.primary, v.law_value) for v in verdicts]
+    out = []
+    for v, p0, pv, h0, hv in zip(verdicts, p_zero, p_law, holm(p_zero), holm(p_law)):
+        shown_zero = h0 < 1 - level
+        state = REJECTED if hv < 1 - level else CONSISTENT if shown_zero else UNINFORMATIVE
+        direction = "not established" if not shown_zero else "holds" if v.primary.slope > 0 else "reversed"
+        out.append(Adjusted(p0, pv, h0, hv, len(verdicts), state, direction))
+    return out
 
 
 def tasks_for_power(r: float, power: float = POWER, level: float = 0.95) -> int:
