@@ -94,7 +94,7 @@ class GroupCost:
     train_images: int = 0
     val_images: int = 0
     images_per_s: float | None = None
-    relative_error: float | None = None  # of images_per_s and hours (:meth:`StepTiming.relative_error`)
+    relative_error: float | None = None  # of images_per_s and hours (:func:`calibrated_seconds_per_flop`)
     parameters: int | None = None
     timed_batch: int | None = None
     flops_per_image: float | None = None  # of one training step (:mod:`~lightning_dims.sweep.flops`)
@@ -108,17 +108,6 @@ class GroupCost:
     @property
     def hours(self) -> float | None:
         return None if not self.images_per_s else self.train_images / self.images_per_s / 3600
-
-    def timed(self, timings: list[StepTiming], devices: int) -> None:
-        """Take the rate of ``timings`` (processes of one device at once) over ``devices`` devices; the rate's
-        uncertainty adds the processes' in quadrature (None when a process timed one step)."""
-        rates = [timing.images_per_s for timing in timings]
-        errors = [timing.relative_error() for timing in timings]
-        self.images_per_s = sum(rates) * devices
-        self.relative_error = (
-            None if None in errors else math.sqrt(sum((rate * error) ** 2 for rate, error in zip(rates, errors))) / sum(rates)
-        )
-        self.parameters, self.timed_batch = timings[0].parameters, timings[0].batch
 
 
 # ---- one process: time steps ---------------------------------------------------------------------
@@ -172,17 +161,6 @@ class StepTiming:
     @property
     def images_per_s(self) -> float:
         return self.batch * len(self.seconds) / sum(self.seconds)
-
-    def relative_error(self, confidence: float = CONFIDENCE) -> float | None:
-        """Half-width of the ``confidence`` interval of the mean step time over its mean (Student's t over the
-        steps, ``scipy.stats.t``): the rate's relative uncertainty from the timing's spread; None for one step."""
-        from scipy import stats
-
-        n = len(self.seconds)
-        if n < 2:
-            return None
-        mean, spread = statistics.fmean(self.seconds), statistics.stdev(self.seconds)
-        return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n) / mean)
 
 
 def timing_batch(setting: StepSetting, per_image_s: float, steps: int, budget_s: float) -> int:
